@@ -1,0 +1,10 @@
+//! sysbox-ro-webhook: admission control for read-only Sysbox pods.
+//!
+//! The [`engine`] decides; [`cluster`] is what it knows about the cluster;
+//! [`admission`] speaks AdmissionReview; [`serve`], [`check`] and [`certs`]
+//! are the shells the binary runs.
+
+pub mod cluster;
+pub mod engine;
+pub mod manifest;
+pub mod policy;

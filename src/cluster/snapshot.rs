@@ -1,0 +1,109 @@
+//! The snapshot source: cluster state read from files of Node, RuntimeClass,
+//! ConfigMap and Namespace objects, as `kubectl get ... -o yaml` prints them.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use serde_json::Value;
+
+use super::ClusterState;
+use crate::manifest::{expand_lists, type_of, Documents, ManifestError};
+use crate::policy::NodePolicy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cluster state {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("cluster state {path}: cannot open: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cluster state {path}: document {index} (line {line}): {kind} {name:?} is malformed: {message}")]
+    Object { path: PathBuf, index: usize, line: usize, kind: String, name: String, message: String },
+}
+
+/// The objects read from snapshot files, before indexing.
+#[derive(Debug, Default)]
+pub struct Objects {
+    pub nodes: Vec<Node>,
+    pub runtime_classes: Vec<RuntimeClass>,
+    pub namespaces: Vec<Namespace>,
+    pub mgr_config: Option<ConfigMap>,
+    /// What was passed over and why (unknown kinds, other ConfigMaps).
+    pub notes: Vec<String>,
+}
+
+impl Objects {
+    pub fn into_state(self, policy: &NodePolicy) -> ClusterState {
+        ClusterState::build(&self.nodes, &self.runtime_classes, &self.namespaces, self.mgr_config.as_ref(), policy)
+    }
+
+    /// Reads one file (or `-` for stdin) and adds its objects.
+    pub fn read_file(&mut self, path: &Path, policy: &NodePolicy) -> Result<(), SnapshotError> {
+        let file = File::open(path).map_err(|source| SnapshotError::Open { path: path.into(), source })?;
+        self.read(BufReader::new(file), path, policy)
+    }
+
+    pub fn read(&mut self, reader: impl std::io::BufRead, path: &Path, policy: &NodePolicy) -> Result<(), SnapshotError> {
+        for doc in Documents::new(reader) {
+            let doc = doc.map_err(|source| SnapshotError::Read { path: path.into(), source })?;
+            let value = doc.parse().map_err(|source| SnapshotError::Read { path: path.into(), source })?;
+            if value.is_null() {
+                continue;
+            }
+            for object in expand_lists(value) {
+                self.add(object, policy).map_err(|(kind, name, message)| SnapshotError::Object {
+                    path: path.into(),
+                    index: doc.index,
+                    line: doc.line,
+                    kind,
+                    name,
+                    message,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), (String, String, String)> {
+        let (api_version, kind) = type_of(&object);
+        let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
+        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let fail = |e: serde_json::Error| (kind.clone(), name.clone(), e.to_string());
+        match (api_version.as_str(), kind.as_str()) {
+            ("v1", "Node") => self.nodes.push(serde_json::from_value(object).map_err(fail)?),
+            ("node.k8s.io/v1", "RuntimeClass") => self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?),
+            ("v1", "Namespace") => self.namespaces.push(serde_json::from_value(object).map_err(fail)?),
+            ("v1", "ConfigMap") => {
+                let cm: ConfigMap = serde_json::from_value(object).map_err(fail)?;
+                let ns = cm.metadata.namespace.as_deref().unwrap_or("");
+                if ns == policy.mgr_config.namespace && name == policy.mgr_config.name {
+                    self.mgr_config = Some(cm);
+                } else {
+                    self.notes.push(format!("ignored ConfigMap {ns}/{name}: only {} is read", policy.mgr_config));
+                }
+            }
+            _ => self.notes.push(format!("ignored {kind} {name:?} ({api_version}): not a kind the cluster view reads")),
+        }
+        Ok(())
+    }
+}
+
+/// Loads a cluster state from files.
+pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec<String>), SnapshotError> {
+    let mut objects = Objects::default();
+    for path in paths {
+        objects.read_file(path, policy)?;
+    }
+    let notes = std::mem::take(&mut objects.notes);
+    Ok((objects.into_state(policy), notes))
+}

@@ -1,0 +1,98 @@
+//! Findings: what the engine noticed about a pod, before the mode decides
+//! whether each one denies, warns or is only recorded.
+
+/// Every rule the engine applies, with a stable id (used in logs, metrics,
+/// `check` reports and SARIF rule ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Rule {
+    /// No node the pod can land on has the flag.
+    FlagMissing,
+    /// Some candidate nodes lack the flag.
+    FlagPartial,
+    /// The flag state rests on the ConfigMap alone.
+    FlagFromConfigMap,
+    /// A node flag label with a value other than true/false.
+    FlagLabelInvalid,
+    /// No node at all can take the pod.
+    NoCandidateNodes,
+    /// Node pools were not evaluated (no cluster state).
+    PoolsNotEvaluated,
+    /// A `SYSBOX_*` environment variable sysbox-runc refuses.
+    SysboxEnv,
+    /// privileged, hostNetwork, hostPID or hostIPC.
+    UnsupportedSetting,
+    /// No user namespace requested.
+    NoUserNamespace,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 9] = [
+        Rule::FlagMissing,
+        Rule::FlagPartial,
+        Rule::FlagFromConfigMap,
+        Rule::FlagLabelInvalid,
+        Rule::NoCandidateNodes,
+        Rule::PoolsNotEvaluated,
+        Rule::SysboxEnv,
+        Rule::UnsupportedSetting,
+        Rule::NoUserNamespace,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::FlagMissing => "relaxed-read-only-missing",
+            Rule::FlagPartial => "relaxed-read-only-partial",
+            Rule::FlagFromConfigMap => "relaxed-read-only-from-configmap",
+            Rule::FlagLabelInvalid => "relaxed-read-only-label-invalid",
+            Rule::NoCandidateNodes => "no-candidate-nodes",
+            Rule::PoolsNotEvaluated => "pools-not-evaluated",
+            Rule::SysboxEnv => "sysbox-env",
+            Rule::UnsupportedSetting => "sysbox-unsupported-setting",
+            Rule::NoUserNamespace => "sysbox-user-namespace",
+        }
+    }
+
+    /// One line on what the rule is about.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::FlagMissing => "No node the pod can land on runs sysbox-mgr with --relaxed-read-only",
+            Rule::FlagPartial => "Some nodes the pod can land on lack sysbox-mgr --relaxed-read-only",
+            Rule::FlagFromConfigMap => "The flag state rests on the sysbox-operational-attributes ConfigMap alone",
+            Rule::FlagLabelInvalid => "A node's relaxed-read-only label is neither \"true\" nor \"false\"",
+            Rule::NoCandidateNodes => "No node matches the pod's node selector, affinity and tolerations",
+            Rule::PoolsNotEvaluated => "Node pools were not evaluated because no cluster state was given",
+            Rule::SysboxEnv => "A SYSBOX_* environment variable that sysbox-runc refuses",
+            Rule::UnsupportedSetting => "A pod setting Sysbox does not support",
+            Rule::NoUserNamespace => "A Sysbox pod without a user namespace",
+        }
+    }
+
+    /// Whether `enforce` mode denies on this finding (the others only warn).
+    pub fn enforceable(self) -> bool {
+        matches!(self, Rule::FlagMissing | Rule::SysboxEnv | Rule::UnsupportedSetting)
+    }
+
+    /// Whether the finding is a note about the evaluation, never shown to kubectl.
+    pub fn is_note(self) -> bool {
+        matches!(self, Rule::PoolsNotEvaluated)
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One thing the engine noticed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub rule: Rule,
+    /// The full explanation with the fix; a denial's message is built from these.
+    pub message: String,
+    /// The same in at most [`WARNING_LIMIT`] characters, as kubectl shows it.
+    pub warning: String,
+}
+
+/// kubectl prints a warning whole up to this length (the apiserver cuts at 256).
+pub const WARNING_LIMIT: usize = 120;

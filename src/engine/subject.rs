@@ -1,0 +1,190 @@
+//! What is under review: the kinds the engine judges, where each keeps its
+//! pod template, and typed read-only views of the parts the policy reads.
+//! The views are read from the original JSON; nothing is ever serialised back.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, Toleration};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A kind whose pods (or pod templates) the engine judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Pod,
+    PodTemplate,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Job,
+    CronJob,
+}
+
+impl Kind {
+    /// From an API group (`""` for core) and kind.
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
+        Some(match (group, kind) {
+            ("", "Pod") => Kind::Pod,
+            ("", "PodTemplate") => Kind::PodTemplate,
+            ("apps", "Deployment") => Kind::Deployment,
+            ("apps", "StatefulSet") => Kind::StatefulSet,
+            ("apps", "DaemonSet") => Kind::DaemonSet,
+            ("apps", "ReplicaSet") => Kind::ReplicaSet,
+            ("batch", "Job") => Kind::Job,
+            ("batch", "CronJob") => Kind::CronJob,
+            _ => return None,
+        })
+    }
+
+    /// From a manifest's `apiVersion` and `kind`.
+    pub fn from_type(api_version: &str, kind: &str) -> Option<Kind> {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        Kind::from_group_kind(group, kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::PodTemplate => "PodTemplate",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Job => "Job",
+            Kind::CronJob => "CronJob",
+        }
+    }
+
+    /// JSON Pointer tokens of the object holding `metadata` and `spec` of the pod.
+    pub fn template_path(self) -> &'static [&'static str] {
+        match self {
+            Kind::Pod => &[],
+            Kind::PodTemplate => &["template"],
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job => &["spec", "template"],
+            Kind::CronJob => &["spec", "jobTemplate", "spec", "template"],
+        }
+    }
+
+    pub fn is_pod(self) -> bool {
+        self == Kind::Pod
+    }
+}
+
+/// Follows pointer tokens through objects.
+pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, k| v.get(*k))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecurityContextView {
+    pub read_only_root_filesystem: Option<bool>,
+    pub privileged: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVarView {
+    pub name: String,
+    pub value: Option<String>,
+    pub value_from: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerView {
+    pub name: Option<String>,
+    pub security_context: Option<SecurityContextView>,
+    pub env: Option<Vec<EnvVarView>>,
+}
+
+/// The fields of a pod spec the policy reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodSpecView {
+    pub runtime_class_name: Option<String>,
+    pub node_name: Option<String>,
+    pub node_selector: Option<BTreeMap<String, String>>,
+    pub affinity: Option<Affinity>,
+    pub tolerations: Option<Vec<Toleration>>,
+    pub host_network: Option<bool>,
+    #[serde(rename = "hostPID")]
+    pub host_pid: Option<bool>,
+    #[serde(rename = "hostIPC")]
+    pub host_ipc: Option<bool>,
+    pub host_users: Option<bool>,
+    pub containers: Option<Vec<ContainerView>>,
+    pub init_containers: Option<Vec<ContainerView>>,
+    pub ephemeral_containers: Option<Vec<ContainerView>>,
+}
+
+/// Which list a container comes from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    Container,
+    Init,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ContainerKind::Container => "container",
+            ContainerKind::Init => "init container",
+            ContainerKind::Ephemeral => "ephemeral container",
+        }
+    }
+}
+
+impl PodSpecView {
+    pub fn all_containers(&self) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
+        fn list(l: &Option<Vec<ContainerView>>, k: ContainerKind) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
+            l.iter().flatten().map(move |c| (k, c))
+        }
+        list(&self.containers, ContainerKind::Container)
+            .chain(list(&self.init_containers, ContainerKind::Init))
+            .chain(list(&self.ephemeral_containers, ContainerKind::Ephemeral))
+    }
+
+    pub fn has_read_only_root(&self) -> bool {
+        self.all_containers()
+            .any(|(_, c)| c.security_context.as_ref().and_then(|s| s.read_only_root_filesystem) == Some(true))
+    }
+}
+
+/// A pod or pod template as found in the reviewed object.
+pub struct Template<'a> {
+    pub path: &'static [&'static str],
+    /// `metadata` of the pod or template, if present.
+    pub metadata: Option<&'a Value>,
+    pub spec: PodSpecView,
+}
+
+impl Template<'_> {
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata?.get("annotations")?.get(key)?.as_str()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {path}: {message}")]
+pub struct SubjectError {
+    pub kind: &'static str,
+    pub path: String,
+    pub message: String,
+}
+
+/// Reads the template's typed view. Fails only on a spec whose fields have the
+/// wrong JSON types; unknown fields are ignored.
+pub fn read_template<'a>(kind: Kind, object: &'a Value) -> Result<Option<Template<'a>>, SubjectError> {
+    let path = kind.template_path();
+    let Some(template) = at(object, path) else { return Ok(None) };
+    let Some(spec) = template.get("spec") else { return Ok(None) };
+    let spec = PodSpecView::deserialize(spec).map_err(|e| SubjectError {
+        kind: kind.as_str(),
+        path: format!("/{}", path.iter().chain(&["spec"]).copied().collect::<Vec<_>>().join("/")),
+        message: e.to_string(),
+    })?;
+    Ok(Some(Template { path, metadata: template.get("metadata").filter(|m| m.is_object()), spec }))
+}
