@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""Assertions on the rendered deploy manifests (output of `kubectl kustomize`).
+
+Usage: assert_rendered.py NAME=FILE [NAME=FILE ...] [--ca-bundle FILE] [--examples DIR]
+
+NAME is the kustomization that produced FILE: base, cert-manager, failure-ignore,
+monitoring, validating, self-signed or combined (validating + failure-ignore +
+monitoring + cert-manager components together). Each name gets the checks
+that hold for the base plus its own. Prints one line per check and, last,
+"assertions: N passed, N failed"; exits 1 if any failed.
+"""
+
+import base64
+import sys
+
+import yaml
+
+NS = "sysbox-ro-webhook"
+NAME = "sysbox-ro-webhook"
+TLS_SECRET = "sysbox-ro-webhook-tls"
+WEBHOOK = "relaxed-read-only.sysbox-ro.dev"
+ANNOTATION = ("cert-manager.io/inject-ca-from", "sysbox-ro-webhook/sysbox-ro-webhook")
+SVC_DNS = [
+    "sysbox-ro-webhook.sysbox-ro-webhook.svc",
+    "sysbox-ro-webhook.sysbox-ro-webhook.svc.cluster.local",
+]
+WORKLOAD_RULES = {
+    ("", "podtemplates"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+}
+
+passed = 0
+failed = 0
+
+
+def check(label, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {label}")
+    else:
+        failed += 1
+        print(f"FAIL {label}{': ' + detail if detail else ''}")
+    return ok
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def find(docs, kind, name=None, namespace=None):
+    return [
+        d
+        for d in docs
+        if d.get("kind") == kind
+        and (name is None or d["metadata"].get("name") == name)
+        and (namespace is None or d["metadata"].get("namespace") == namespace)
+    ]
+
+
+def one(docs, kind, name=None, namespace=None):
+    found = find(docs, kind, name, namespace)
+    return found[0] if len(found) == 1 else None
+
+
+def selector_matches(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def check_rbac(t, docs):
+    cr = one(docs, "ClusterRole", NAME)
+    if check(f"{t}: ClusterRole {NAME}", cr is not None):
+        granted = set()
+        verbs_ok = True
+        for rule in cr.get("rules", []):
+            verbs_ok &= set(rule.get("verbs", [])) <= {"get", "list", "watch"}
+            verbs_ok &= not rule.get("resourceNames") and not rule.get("nonResourceURLs")
+            for g in rule.get("apiGroups", []):
+                for r in rule.get("resources", []):
+                    granted.add((g, r))
+        check(f"{t}: ClusterRole grants only get/list/watch", verbs_ok)
+        want = {("", "nodes"), ("", "namespaces"), ("node.k8s.io", "runtimeclasses")}
+        check(f"{t}: ClusterRole covers exactly nodes, namespaces, runtimeclasses", granted == want, str(granted))
+    crb = one(docs, "ClusterRoleBinding", NAME)
+    check(
+        f"{t}: ClusterRoleBinding binds the ServiceAccount",
+        crb is not None
+        and crb["roleRef"]["name"] == NAME
+        and {"kind": "ServiceAccount", "name": NAME, "namespace": NS} in crb.get("subjects", []),
+    )
+    role = one(docs, "Role", NAME, "kube-system")
+    if check(f"{t}: Role in kube-system", role is not None):
+        rules = role.get("rules", [])
+        check(
+            f"{t}: Role reads only ConfigMap sysbox-operational-attributes",
+            len(rules) == 1
+            and rules[0].get("apiGroups") == [""]
+            and rules[0].get("resources") == ["configmaps"]
+            and rules[0].get("resourceNames") == ["sysbox-operational-attributes"]
+            and set(rules[0].get("verbs", [])) == {"get", "list", "watch"},
+            str(rules),
+        )
+    rb = one(docs, "RoleBinding", NAME, "kube-system")
+    check(
+        f"{t}: RoleBinding in kube-system binds the ServiceAccount",
+        rb is not None
+        and rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME}
+        and {"kind": "ServiceAccount", "name": NAME, "namespace": NS} in rb.get("subjects", []),
+    )
+    sa = one(docs, "ServiceAccount", NAME, NS)
+    check(f"{t}: ServiceAccount exists", sa is not None)
+
+
+def env_value(container, name):
+    for e in container.get("env", []):
+        if e["name"] == name:
+            return e
+    return None
+
+
+def check_deployment(t, docs):
+    dep = one(docs, "Deployment", NAME, NS)
+    if not check(f"{t}: Deployment {NS}/{NAME}", dep is not None):
+        return None
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    check(f"{t}: Deployment selector matches its pod labels", selector_matches(spec["selector"]["matchLabels"], labels))
+    check(f"{t}: at least 2 replicas", spec.get("replicas", 1) >= 2)
+    check(f"{t}: rolling update never drops below the ready replicas", spec.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable") == 0)
+    psc = pod.get("securityContext", {})
+    check(f"{t}: pod runAsNonRoot with uid/gid 65532", psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 65532 and psc.get("runAsGroup") == 65532)
+    check(f"{t}: pod seccomp RuntimeDefault", psc.get("seccompProfile", {}).get("type") == "RuntimeDefault")
+    check(f"{t}: uses the ServiceAccount with a token", pod.get("serviceAccountName") == NAME and pod.get("automountServiceAccountToken") is True)
+    check(f"{t}: no priorityClassName (not admitted outside kube-system by default)", "priorityClassName" not in pod)
+    check(f"{t}: no host namespaces", not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")))
+    spread = pod.get("topologySpreadConstraints", [])
+    check(f"{t}: spread across kubernetes.io/hostname", any(c.get("topologyKey") == "kubernetes.io/hostname" and selector_matches(c["labelSelector"]["matchLabels"], labels) for c in spread))
+    anti = pod.get("affinity", {}).get("podAntiAffinity", {}).get("preferredDuringSchedulingIgnoredDuringExecution", [])
+    check(f"{t}: preferred pod anti-affinity on hostname", any(a["podAffinityTerm"].get("topologyKey") == "kubernetes.io/hostname" for a in anti))
+
+    containers = pod.get("containers", [])
+    if not check(f"{t}: one container", len(containers) == 1):
+        return dep
+    c = containers[0]
+    sc = c.get("securityContext", {})
+    check(f"{t}: readOnlyRootFilesystem", sc.get("readOnlyRootFilesystem") is True)
+    check(f"{t}: allowPrivilegeEscalation false", sc.get("allowPrivilegeEscalation") is False)
+    check(f"{t}: all capabilities dropped, none added", sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add"))
+    check(f"{t}: container not privileged, runs as non-root", not sc.get("privileged") and sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True)
+    check(f"{t}: runs `serve`", c.get("args", [None])[0] == "serve" or (not c.get("args") and not c.get("command")))
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    check(f"{t}: container ports https=8443, admin=8080", ports == {"https": 8443, "admin": 8080}, str(ports))
+
+    def probe_ok(probe, path):
+        get = (probe or {}).get("httpGet", {})
+        return get.get("path") == path and get.get("port") in ("admin", 8080) and get.get("scheme", "HTTP") == "HTTP"
+
+    check(f"{t}: liveness probe GET /healthz on the admin port", probe_ok(c.get("livenessProbe"), "/healthz"))
+    check(f"{t}: readiness probe GET /readyz on the admin port", probe_ok(c.get("readinessProbe"), "/readyz"))
+    res = c.get("resources", {})
+    check(f"{t}: cpu/memory requests and a memory limit", {"cpu", "memory"} <= set(res.get("requests", {})) and "memory" in res.get("limits", {}))
+
+    ns_env = env_value(c, "SYSBOXRO_NAMESPACE")
+    check(f"{t}: SYSBOXRO_NAMESPACE from the downward API", ns_env is not None and ns_env.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace")
+    mode = env_value(c, "SYSBOXRO_MODE")
+    check(f"{t}: SYSBOXRO_MODE is a valid mode", mode is None or mode.get("value") in ("enforce", "warn", "audit", "off"))
+    grace = env_value(c, "SYSBOXRO_SHUTDOWN_GRACE")
+    drain = int(grace["value"]) if grace else 15
+    check(f"{t}: terminationGracePeriodSeconds > shutdown grace ({drain}s)", pod.get("terminationGracePeriodSeconds", 30) > drain)
+    for var, path in (("SYSBOXRO_TLS_CERT", "/etc/sysbox-ro-webhook/tls/tls.crt"), ("SYSBOXRO_TLS_KEY", "/etc/sysbox-ro-webhook/tls/tls.key")):
+        e = env_value(c, var)
+        check(f"{t}: {var} is {path}", e is None or e.get("value") == path)
+
+    mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/etc/sysbox-ro-webhook/tls"]
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    ok = len(mounts) == 1 and "subPath" not in mounts[0] and mounts[0].get("readOnly") is True
+    ok = ok and vols.get(mounts[0]["name"], {}).get("secret", {}).get("secretName") == TLS_SECRET
+    check(f"{t}: Secret {TLS_SECRET} mounted read-only as a directory (no subPath) at /etc/sysbox-ro-webhook/tls", ok)
+    writable = [v for v in vols.values() if "emptyDir" in v or "hostPath" in v]
+    check(f"{t}: no writable volumes", not writable)
+    return dep
+
+
+def check_pdb_service(t, docs, dep):
+    labels = dep["spec"]["template"]["metadata"]["labels"] if dep else {}
+    pdb = one(docs, "PodDisruptionBudget", NAME, NS)
+    check(
+        f"{t}: PodDisruptionBudget minAvailable 1 selecting the webhook pods",
+        pdb is not None and pdb["spec"].get("minAvailable") == 1 and selector_matches(pdb["spec"]["selector"]["matchLabels"], labels),
+    )
+    svc = one(docs, "Service", NAME, NS)
+    if not check(f"{t}: Service {NS}/{NAME}", svc is not None):
+        return
+    check(f"{t}: Service selects the webhook pods", selector_matches(svc["spec"]["selector"], labels) and svc["spec"]["selector"])
+    ports = {p["name"]: (p["port"], p.get("targetPort")) for p in svc["spec"]["ports"]}
+    container_ports = {}
+    if dep:
+        container_ports = {p["name"]: p["containerPort"] for p in dep["spec"]["template"]["spec"]["containers"][0].get("ports", [])}
+
+    def target(port):
+        return container_ports.get(port, port)
+
+    check(f"{t}: Service https 443 -> 8443", "https" in ports and ports["https"][0] == 443 and target(ports["https"][1]) == 8443, str(ports))
+    check(f"{t}: Service metrics 8080 -> 8080", "metrics" in ports and ports["metrics"][0] == 8080 and target(ports["metrics"][1]) == 8080, str(ports))
+
+
+def check_rules(t, hook, kind):
+    rules = hook.get("rules", [])
+    seen = set()
+    ok = True
+    for r in rules:
+        for g in r.get("apiGroups", []):
+            for res in r.get("resources", []):
+                seen.add((g, res))
+                ops = set(r.get("operations", []))
+                ok &= "/" not in res and "*" not in res and g != "*"
+                ok &= not ({"DELETE", "CONNECT", "*"} & ops)
+                if (g, res) == ("", "pods"):
+                    ok &= ops == {"CREATE"}
+                else:
+                    ok &= ops == {"CREATE", "UPDATE"}
+                ok &= r.get("apiVersions") == ["v1"]
+    check(f"{t}: {kind} rules: pods CREATE; workloads CREATE/UPDATE; no subresources, DELETE or wildcards", ok, str(rules))
+    check(f"{t}: {kind} rules cover pods and every workload kind", seen == WORKLOAD_RULES | {("", "pods")}, str(seen))
+
+
+def check_webhook_common(t, hook, kind, path):
+    check(f"{t}: {kind} sideEffects None", hook.get("sideEffects") == "None")
+    check(f"{t}: {kind} admissionReviewVersions [v1]", hook.get("admissionReviewVersions") == ["v1"])
+    check(f"{t}: {kind} timeoutSeconds <= 5", 1 <= hook.get("timeoutSeconds", 10) <= 5)
+    svc = hook.get("clientConfig", {}).get("service", {})
+    check(
+        f"{t}: {kind} calls service {NS}/{NAME}:443{path}",
+        svc == {"name": NAME, "namespace": NS, "path": path, "port": 443} and "url" not in hook.get("clientConfig", {}),
+        str(svc),
+    )
+    exprs = hook.get("namespaceSelector", {}).get("matchExpressions", [])
+    check(
+        f"{t}: {kind} namespaceSelector excludes kube-system and {NS}",
+        any(
+            e.get("key") == "kubernetes.io/metadata.name" and e.get("operator") == "NotIn" and {"kube-system", NS} <= set(e.get("values", []))
+            for e in exprs
+        ),
+    )
+    conds = hook.get("matchConditions", [])
+    check(f"{t}: {kind} has matchConditions", len(conds) > 0)
+    text = " ".join(c.get("expression", "") for c in conds)
+    for fieldpath in (
+        "object.spec.runtimeClassName",
+        "object.spec.template.spec.runtimeClassName",
+        "object.spec.jobTemplate.spec.template.spec.runtimeClassName",
+        "object.template.spec.runtimeClassName",
+    ):
+        check(f"{t}: {kind} matchConditions test {fieldpath}", f"has({fieldpath})" in text)
+    check_rules(t, hook, kind)
+
+
+def webhook_config(t, docs, kind):
+    configs = find(docs, kind, NAME)
+    if not check(f"{t}: one {kind} {NAME}", len(configs) == 1):
+        return None
+    return configs[0]
+
+
+def check_mutating(t, docs, failure_policy):
+    mwc = webhook_config(t, docs, "MutatingWebhookConfiguration")
+    if mwc is None:
+        return None
+    hooks = mwc.get("webhooks", [])
+    if not check(f"{t}: exactly one mutating webhook named {WEBHOOK}", len(hooks) == 1 and hooks[0].get("name") == WEBHOOK):
+        return mwc
+    hook = hooks[0]
+    check(f"{t}: mutating failurePolicy {failure_policy}", hook.get("failurePolicy") == failure_policy, str(hook.get("failurePolicy")))
+    check(f"{t}: mutating reinvocationPolicy IfNeeded", hook.get("reinvocationPolicy") == "IfNeeded")
+    check_webhook_common(t, hook, "mutating", "/mutate")
+    return mwc
+
+
+def check_validating(t, docs, failure_policy, mwc):
+    vwc = webhook_config(t, docs, "ValidatingWebhookConfiguration")
+    if vwc is None:
+        return None
+    hooks = vwc.get("webhooks", [])
+    if not check(f"{t}: exactly one validating webhook", len(hooks) == 1):
+        return vwc
+    hook = hooks[0]
+    check(f"{t}: validating failurePolicy {failure_policy}", hook.get("failurePolicy") == failure_policy)
+    check_webhook_common(t, hook, "validating", "/validate")
+    if mwc:
+        m = mwc["webhooks"][0]
+        check(f"{t}: validating matchConditions identical to mutating", hook.get("matchConditions") == m.get("matchConditions"))
+        check(f"{t}: validating rules identical to mutating", hook.get("rules") == m.get("rules"))
+        check(f"{t}: validating namespaceSelector identical to mutating", hook.get("namespaceSelector") == m.get("namespaceSelector"))
+    return vwc
+
+
+def check_namespaces(t, docs):
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    bad = []
+    for d in docs:
+        ns = d["metadata"].get("namespace")
+        kind = d["kind"]
+        if kind in cluster_scoped:
+            if ns:
+                bad.append(f"{kind}/{d['metadata']['name']} has a namespace")
+        elif kind in ("Role", "RoleBinding"):
+            if ns != "kube-system":
+                bad.append(f"{kind} in {ns}")
+        elif ns != NS:
+            bad.append(f"{kind}/{d['metadata']['name']} in {ns}")
+    check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system)", not bad, "; ".join(bad))
+    check(f"{t}: Namespace {NS} enforces the restricted Pod Security Standard", (one(docs, "Namespace", NS) or {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted")
+
+
+def check_cert_manager(t, docs, configs):
+    for cfg in configs:
+        if cfg is None:
+            continue
+        ann = cfg["metadata"].get("annotations", {})
+        check(f"{t}: {cfg['kind']} annotated {ANNOTATION[0]}: {ANNOTATION[1]}", ann.get(ANNOTATION[0]) == ANNOTATION[1])
+        check(
+            f"{t}: {cfg['kind']} has no caBundle placeholder for apply to wipe",
+            all("caBundle" not in w.get("clientConfig", {}) for w in cfg["webhooks"]),
+        )
+    cert = one(docs, "Certificate", NAME, NS)
+    if check(f"{t}: serving Certificate {NS}/{NAME}", cert is not None):
+        spec = cert["spec"]
+        check(f"{t}: Certificate writes Secret {TLS_SECRET}", spec.get("secretName") == TLS_SECRET)
+        check(f"{t}: Certificate has the Service DNS names", set(SVC_DNS) <= set(spec.get("dnsNames", [])))
+        check(f"{t}: Certificate rotates its key", spec.get("privateKey", {}).get("rotationPolicy") == "Always")
+        issuer = spec.get("issuerRef", {})
+        ca_issuer = one(docs, "Issuer", issuer.get("name"), NS)
+        ok = issuer.get("kind", "Issuer") == "Issuer" and ca_issuer is not None and "ca" in ca_issuer["spec"]
+        check(f"{t}: serving Certificate issued by a CA Issuer", ok)
+        if ok:
+            ca_cert = [c for c in find(docs, "Certificate", namespace=NS) if c["spec"].get("secretName") == ca_issuer["spec"]["ca"]["secretName"]]
+            ok = len(ca_cert) == 1 and ca_cert[0]["spec"].get("isCA") is True
+            check(f"{t}: the CA Issuer's Secret comes from a CA Certificate", ok)
+            if ok:
+                root = one(docs, "Issuer", ca_cert[0]["spec"]["issuerRef"]["name"], NS)
+                check(f"{t}: the CA Certificate is self-signed", root is not None and "selfSigned" in root["spec"])
+
+
+def check_self_signed(t, docs, configs, ca_bundle_file):
+    secret = one(docs, "Secret", TLS_SECRET, NS)
+    if not check(f"{t}: generated Secret {NS}/{TLS_SECRET} (fixed name, no hash suffix)", secret is not None):
+        return
+    check(f"{t}: Secret type kubernetes.io/tls", secret.get("type") == "kubernetes.io/tls")
+    data = secret.get("data", {})
+    check(f"{t}: Secret holds tls.crt, tls.key, ca.crt", {"tls.crt", "tls.key", "ca.crt"} <= set(data))
+    ca_pem = base64.b64decode(data.get("ca.crt", ""))
+    check(f"{t}: ca.crt is a PEM certificate", ca_pem.startswith(b"-----BEGIN CERTIFICATE-----"))
+    for cfg in configs:
+        if cfg is None:
+            continue
+        for w in cfg["webhooks"]:
+            bundle = base64.b64decode(w.get("clientConfig", {}).get("caBundle", "") or "")
+            check(f"{t}: {cfg['kind']} {w['name']} caBundle is the generated CA", bundle == ca_pem)
+    if ca_bundle_file:
+        with open(ca_bundle_file, encoding="utf-8") as f:
+            printed = base64.b64decode("".join(f.read().split()))
+        check(f"{t}: caBundle equals the one `certs` printed", printed == ca_pem)
+
+
+def check_monitoring(t, docs):
+    sm = one(docs, "ServiceMonitor", NAME, NS)
+    svc = one(docs, "Service", NAME, NS)
+    if not check(f"{t}: ServiceMonitor {NS}/{NAME}", sm is not None):
+        return
+    check(f"{t}: ServiceMonitor apiVersion monitoring.coreos.com/v1", sm.get("apiVersion") == "monitoring.coreos.com/v1")
+    endpoints = sm["spec"].get("endpoints", [])
+    check(f"{t}: ServiceMonitor scrapes port metrics at /metrics", any(e.get("port") == "metrics" and e.get("path", "/metrics") == "/metrics" for e in endpoints))
+    check(
+        f"{t}: ServiceMonitor selects the Service",
+        svc is not None and selector_matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"].get("labels", {})),
+    )
+
+
+def check_rendered(name, path, ca_bundle_file):
+    docs = load(path)
+    t = name
+    check(f"{t}: every document has apiVersion, kind and metadata.name", all(d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name") for d in docs))
+    check_rbac(t, docs)
+    dep = check_deployment(t, docs)
+    check_pdb_service(t, docs, dep)
+    check_namespaces(t, docs)
+
+    failure = "Ignore" if name in ("failure-ignore", "combined") else "Fail"
+    mwc = check_mutating(t, docs, failure)
+    vwc = None
+    if name in ("validating", "combined"):
+        vwc = check_validating(t, docs, failure, mwc)
+    else:
+        check(f"{t}: no ValidatingWebhookConfiguration", not find(docs, "ValidatingWebhookConfiguration"))
+
+    if name in ("cert-manager", "combined"):
+        check_cert_manager(t, docs, [mwc, vwc])
+    else:
+        check(f"{t}: no cert-manager objects", not [d for d in docs if d["apiVersion"].startswith("cert-manager.io/")])
+    if name == "self-signed":
+        check_self_signed(t, docs, [mwc, vwc], ca_bundle_file)
+    else:
+        check(f"{t}: no Secret rendered (TLS comes from cert-manager or the self-signed overlay)", not find(docs, "Secret"))
+    if name in ("base", "failure-ignore", "validating", "monitoring") and mwc:
+        check(f"{t}: empty caBundle placeholder", all(w.get("clientConfig", {}).get("caBundle") == "" for w in mwc["webhooks"]))
+    if name in ("monitoring", "combined"):
+        check_monitoring(t, docs)
+    else:
+        check(f"{t}: no ServiceMonitor", not find(docs, "ServiceMonitor"))
+
+
+def check_examples(directory):
+    import glob
+    import os
+
+    files = sorted(glob.glob(os.path.join(directory, "*.yaml")))
+    check("examples: YAML files present", bool(files))
+    for path in files:
+        base = os.path.basename(path)
+        try:
+            docs = load(path)
+        except yaml.YAMLError as e:
+            check(f"examples: {base} parses", False, str(e))
+            continue
+        check(f"examples: {base} parses", all(d.get("apiVersion") and d.get("kind") for d in docs))
+        for d in docs:
+            spec = None
+            if d["kind"] == "Pod":
+                spec = d["spec"]
+            elif d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+                spec = d["spec"]["template"]["spec"]
+            if spec is None:
+                continue
+            check(f"examples: {base} runs on sysbox-runc", spec.get("runtimeClassName") == "sysbox-runc")
+            check(f"examples: {base} has hostUsers: false", spec.get("hostUsers") is False)
+            check(
+                f"examples: {base} has a read-only root filesystem and no privileged container",
+                all(c.get("securityContext", {}).get("readOnlyRootFilesystem") is True and not c.get("securityContext", {}).get("privileged") for c in spec["containers"]),
+            )
+            check(f"examples: {base} uses no host namespaces", not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")))
+            if d["kind"] != "Pod":
+                check(f"examples: {base} selector matches its template", selector_matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]))
+        for d in docs:
+            labels = d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}) if d["kind"] == "NodePool" else {}
+            labels = labels or {}
+            for group in d.get("managedNodeGroups", []) or []:
+                labels = group.get("labels", {})
+            if d["kind"] in ("NodePool", "ClusterConfig"):
+                check(f"examples: {base} sets the node label as a string", labels.get("sysbox-ro.dev/relaxed-read-only") in ("true", "false"))
+            if d["kind"] == "Namespace":
+                mode = d["metadata"].get("labels", {}).get("sysbox-ro.dev/mode")
+                check(f"examples: {base} uses a valid mode", mode in ("enforce", "warn", "audit", "off"))
+
+
+def main(argv):
+    ca_bundle_file = None
+    examples = None
+    rendered = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--ca-bundle":
+            ca_bundle_file = next(args)
+        elif arg == "--examples":
+            examples = next(args)
+        elif "=" in arg:
+            rendered.append(arg.split("=", 1))
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    for name, path in rendered:
+        check_rendered(name, path, ca_bundle_file if name == "self-signed" else None)
+    if examples:
+        check_examples(examples)
+    print(f"assertions: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
