@@ -1,1 +1,71 @@
-fn main() {}
+//! The `sysbox-ro-webhook` binary: parses the command line and hands typed
+//! configuration to the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use sysbox_ro_webhook::cli::{Cli, Command, LogFormat};
+use sysbox_ro_webhook::{certs, check, serve};
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("invalid --log filter {filter:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    // One crypto provider for the server and the Kubernetes client alike.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let _ = provider.as_ref().clone().install_default();
+
+    match cli.command {
+        Command::Serve(args) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve::run(&args, provider)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check(args) => check::run(&args),
+        Command::Certs(args) => match certs::generate(&args.to_config()) {
+            Ok(written) => {
+                for f in &written.files {
+                    eprintln!("wrote {}", f.display());
+                }
+                eprintln!("serving certificate for: {}", written.dns_names.join(", "));
+                eprintln!("caBundle (base64 of ca.crt):");
+                println!("{}", written.ca_bundle);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Version => {
+            println!("sysbox-ro-webhook {} (Kubernetes API types v1.33+)", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,1 +1,212 @@
-pub fn _todo() {}
+//! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces
+//! and the one sysbox-mgr ConfigMap. Watch events mark the view dirty; a
+//! single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
+//! request never waits on the API server or on a lock.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client};
+use tokio::sync::Notify;
+
+use super::{ClusterState, ClusterView};
+use crate::policy::NodePolicy;
+use crate::serve::metrics::Metrics;
+
+/// How long the rebuild waits after an event for others to arrive.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no usable cluster configuration (in-cluster or KUBECONFIG): {0}")]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("kubeconfig: {0}")]
+    Config(#[source] kube::config::KubeconfigError),
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// Where to find the API server.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+pub async fn client(conn: &Connection) -> Result<Client, LiveError> {
+    let options = kube::config::KubeConfigOptions { context: conn.context.clone(), ..Default::default() };
+    let config = match &conn.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|source| LiveError::Kubeconfig { path: path.clone(), source })?;
+            kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(LiveError::Config)?
+        }
+        None if conn.context.is_some() => kube::Config::from_kubeconfig(&options).await.map_err(LiveError::Config)?,
+        None => kube::Config::infer().await.map_err(LiveError::Infer)?,
+    };
+    Client::try_from(config).map_err(LiveError::Client)
+}
+
+pub struct LiveView {
+    state: ArcSwap<ClusterState>,
+    ready: AtomicBool,
+}
+
+impl ClusterView for LiveView {
+    fn state(&self) -> Arc<ClusterState> {
+        self.state.load_full()
+    }
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+struct Stores {
+    nodes: Store<Node>,
+    runtime_classes: Store<RuntimeClass>,
+    namespaces: Store<Namespace>,
+    config_maps: Store<ConfigMap>,
+}
+
+impl Stores {
+    fn build(&self, policy: &NodePolicy) -> ClusterState {
+        let nodes = self.nodes.state();
+        let rcs = self.runtime_classes.state();
+        let nss = self.namespaces.state();
+        let cms = self.config_maps.state();
+        ClusterState::build(
+            nodes.iter().map(AsRef::as_ref),
+            rcs.iter().map(AsRef::as_ref),
+            nss.iter().map(AsRef::as_ref),
+            cms.first().map(AsRef::as_ref),
+            policy,
+        )
+    }
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn drive<K>(
+    kind: &'static str,
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    dirty: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) -> Task
+where
+    K: Send + 'static,
+{
+    Box::pin(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => {
+                    metrics.watch_event(kind);
+                    dirty.notify_one();
+                }
+                Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff, last known state keeps serving"),
+            }
+        }
+    })
+}
+
+/// Starts the watches and returns the view at once; it becomes ready when
+/// every watch has listed its objects.
+pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<LiveView> {
+    let view = Arc::new(LiveView {
+        state: ArcSwap::from_pointee(ClusterState::build([], [], [], None, &policy)),
+        ready: AtomicBool::new(false),
+    });
+    let dirty = Arc::new(Notify::new());
+    let cfg = watcher::Config::default();
+
+    let (nodes, nodes_w) = reflector::store();
+    let node_stream = watcher(Api::<Node>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .modify(|n: &mut Node| {
+            // Only name, labels, taints and cordoning matter: keep memory flat.
+            n.status = None;
+            n.metadata.managed_fields = None;
+            n.metadata.annotations = None;
+        })
+        .reflect(nodes_w);
+    let (runtime_classes, rc_w) = reflector::store();
+    let rc_stream = watcher(Api::<RuntimeClass>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .modify(|r: &mut RuntimeClass| r.metadata.managed_fields = None)
+        .reflect(rc_w);
+    let (namespaces, ns_w) = reflector::store();
+    let ns_stream = watcher(Api::<Namespace>::all(client.clone()), cfg.clone())
+        .default_backoff()
+        .modify(|n: &mut Namespace| {
+            n.metadata.managed_fields = None;
+            n.metadata.annotations = None;
+            n.spec = None;
+            n.status = None;
+        })
+        .reflect(ns_w);
+    let (config_maps, cm_w) = reflector::store();
+    let cm_cfg = cfg.fields(&format!("metadata.name={}", policy.mgr_config.name));
+    let cm_stream = watcher(Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace), cm_cfg)
+        .default_backoff()
+        .reflect(cm_w);
+
+    let tasks: Vec<Task> = vec![
+        drive("Node", node_stream, dirty.clone(), metrics.clone()),
+        drive("RuntimeClass", rc_stream, dirty.clone(), metrics.clone()),
+        drive("Namespace", ns_stream, dirty.clone(), metrics.clone()),
+        drive("ConfigMap", cm_stream, dirty.clone(), metrics.clone()),
+    ];
+    for t in tasks {
+        tokio::spawn(t);
+    }
+
+    let stores = Stores { nodes, runtime_classes, namespaces, config_maps };
+    let v = view.clone();
+    tokio::spawn(async move {
+        let synced = futures::future::try_join4(
+            stores.nodes.wait_until_ready(),
+            stores.runtime_classes.wait_until_ready(),
+            stores.namespaces.wait_until_ready(),
+            stores.config_maps.wait_until_ready(),
+        )
+        .await;
+        if synced.is_err() {
+            tracing::error!("a watch ended before it synced; the view stays not ready");
+            return;
+        }
+        publish(&v, &stores, &policy, &metrics);
+        v.ready.store(true, Ordering::Release);
+        tracing::info!("cluster view synced");
+        loop {
+            dirty.notified().await;
+            tokio::time::sleep(DEBOUNCE).await;
+            publish(&v, &stores, &policy, &metrics);
+        }
+    });
+    view
+}
+
+fn publish(view: &LiveView, stores: &Stores, policy: &NodePolicy, metrics: &Metrics) {
+    let state = stores.build(policy);
+    metrics.cluster_nodes.set(state.nodes.node_count() as i64);
+    metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+    metrics.cluster_rebuilds.inc();
+    tracing::debug!(nodes = state.nodes.node_count(), classes = state.nodes.classes.len(), "cluster view rebuilt");
+    view.state.store(Arc::new(state));
+}

@@ -1,0 +1,333 @@
+//! The command line: flags (each also settable from a `SYSBOXRO_*`
+//! environment variable) and their conversion to typed configuration.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::certs::CertsConfig;
+use crate::policy::{HygieneRules, MgrConfigMap, Mode, NodePolicy, Policy, DEFAULT_POOL_LABELS};
+use crate::serve::ServeConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sysbox-ro-webhook",
+    version,
+    about = "Admission control for read-only Sysbox pods",
+    long_about = "Admission control for Sysbox pods with readOnlyRootFilesystem: annotates them, works out which \
+node pools they can land on, and denies or warns when those pools' sysbox-mgr lacks --relaxed-read-only.\n\n\
+Every flag can also be set from the environment variable shown with it."
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "SYSBOXRO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `sysbox_ro_webhook=debug`.
+    #[arg(long, global = true, env = "SYSBOXRO_LOG", default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTPS admission webhook (POST /mutate, POST /validate) and the admin port.
+    Serve(ServeArgs),
+    /// Judge manifest files with the webhook's engine (a CI policy dry-run).
+    Check(CheckArgs),
+    /// Generate a CA and a serving certificate for the webhook's Service.
+    Certs(CertsArgs),
+    /// Print the version.
+    Version,
+}
+
+/// Hygiene rules that can be turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HygieneRule {
+    /// SYSBOX_* environment variables that sysbox-runc refuses.
+    SysboxEnv,
+    /// privileged, hostNetwork, hostPID, hostIPC.
+    UnsupportedSetting,
+    /// Pods without a user namespace.
+    UserNamespace,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What happens when a pod's nodes lack the flag: deny (enforce), warn, record only (audit), or skip (off).
+    #[arg(long, env = "SYSBOXRO_MODE", value_enum, default_value_t = Mode::Enforce)]
+    pub mode: Mode,
+    /// Steer pods whose candidate pools are mixed onto nodes labelled with the flag (adds required node affinity).
+    #[arg(long, env = "SYSBOXRO_STEER")]
+    pub steer: bool,
+    /// Also annotate workload pod templates (off: templates are judged, not rewritten).
+    #[arg(long, env = "SYSBOXRO_ANNOTATE_TEMPLATES")]
+    pub annotate_templates: bool,
+    /// Ignore the namespace mode label (for clusters where tenants can label their namespaces).
+    #[arg(long, env = "SYSBOXRO_IGNORE_NAMESPACE_MODE")]
+    pub ignore_namespace_mode: bool,
+    /// Namespaces the policy never touches (repeatable or comma-separated).
+    #[arg(long = "exempt-namespace", env = "SYSBOXRO_EXEMPT_NAMESPACES", value_delimiter = ',', default_value = "kube-system")]
+    pub exempt_namespaces: Vec<String>,
+    /// Hygiene rule to turn off (repeatable or comma-separated).
+    #[arg(long = "disable-rule", env = "SYSBOXRO_DISABLE_RULES", value_delimiter = ',', value_enum)]
+    pub disable_rules: Vec<HygieneRule>,
+    /// RuntimeClass handler that means Sysbox.
+    #[arg(long, env = "SYSBOXRO_SYSBOX_HANDLER", default_value = "sysbox-runc")]
+    pub sysbox_handler: String,
+    /// RuntimeClass names taken as Sysbox when the class itself is unknown (repeatable or comma-separated).
+    #[arg(long = "sysbox-class", env = "SYSBOXRO_SYSBOX_CLASSES", value_delimiter = ',', default_value = "sysbox-runc")]
+    pub sysbox_classes: Vec<String>,
+    /// Node labels naming a node pool, first present wins (repeatable or comma-separated).
+    #[arg(long = "pool-label", env = "SYSBOXRO_POOL_LABELS", value_delimiter = ',', default_values_t = DEFAULT_POOL_LABELS.map(String::from))]
+    pub pool_labels: Vec<String>,
+    /// Node label saying whether the node's sysbox-mgr runs with --relaxed-read-only ("true"/"false").
+    #[arg(long, env = "SYSBOXRO_FLAG_LABEL", default_value = "sysbox-ro.dev/relaxed-read-only")]
+    pub flag_label: String,
+    /// Pod annotation added by the mutation.
+    #[arg(long, env = "SYSBOXRO_ANNOTATION", default_value = "sysbox-ro.dev/relaxed-read-only")]
+    pub annotation: String,
+    /// Namespace label that overrides --mode for that namespace.
+    #[arg(long, env = "SYSBOXRO_MODE_LABEL", default_value = "sysbox-ro.dev/mode")]
+    pub mode_label: String,
+    /// ConfigMap (NAMESPACE/NAME) holding sysbox-mgr's flags.
+    #[arg(long, env = "SYSBOXRO_MGR_CONFIGMAP", default_value = "kube-system/sysbox-operational-attributes", value_parser = parse_configmap_ref)]
+    pub mgr_configmap: (String, String),
+    /// Key of sysbox-mgr's flags in that ConfigMap.
+    #[arg(long, env = "SYSBOXRO_MGR_CONFIGMAP_KEY", default_value = "SYSBOX_MGR_CONFIG")]
+    pub mgr_configmap_key: String,
+    /// Node labels that differ node by node within a pool (used only to group like nodes).
+    #[arg(long = "identity-label", env = "SYSBOXRO_IDENTITY_LABELS", value_delimiter = ',', default_value = "kubernetes.io/hostname")]
+    pub identity_labels: Vec<String>,
+}
+
+fn parse_configmap_ref(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok((ns.into(), name.into())),
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
+}
+
+impl PolicyArgs {
+    /// The policy; `own_namespace` (the webhook's) is exempted too.
+    pub fn to_policy(&self, own_namespace: Option<&str>) -> Policy {
+        let mut exempt: BTreeSet<String> = self.exempt_namespaces.iter().filter(|s| !s.is_empty()).cloned().collect();
+        if let Some(ns) = own_namespace.filter(|s| !s.is_empty()) {
+            exempt.insert(ns.to_owned());
+        }
+        let off = |r| self.disable_rules.contains(&r);
+        Policy {
+            mode: self.mode,
+            steer: self.steer,
+            annotate_templates: self.annotate_templates,
+            annotation_key: self.annotation.clone(),
+            namespace_mode_label: self.mode_label.clone(),
+            namespace_overrides: !self.ignore_namespace_mode,
+            exempt_namespaces: exempt,
+            sysbox_handler: self.sysbox_handler.clone(),
+            sysbox_class_names: self.sysbox_classes.clone(),
+            hygiene: HygieneRules {
+                sysbox_env: !off(HygieneRule::SysboxEnv),
+                unsupported_settings: !off(HygieneRule::UnsupportedSetting),
+                user_namespace: !off(HygieneRule::UserNamespace),
+            },
+            nodes: NodePolicy {
+                pool_labels: self.pool_labels.clone(),
+                flag_label: self.flag_label.clone(),
+                identity_labels: self.identity_labels.clone(),
+                mgr_config: MgrConfigMap {
+                    namespace: self.mgr_configmap.0.clone(),
+                    name: self.mgr_configmap.1.clone(),
+                    key: self.mgr_configmap_key.clone(),
+                },
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Cluster state file(s): Node, RuntimeClass, ConfigMap and Namespace objects as `kubectl get -o yaml` prints
+    /// them (repeatable or comma-separated).
+    #[arg(long = "cluster-state", env = "SYSBOXRO_CLUSTER_STATE", value_delimiter = ',')]
+    pub cluster_state: Vec<PathBuf>,
+    /// Kubeconfig for the live cluster (default: in-cluster config, then KUBECONFIG or ~/.kube/config).
+    #[arg(long, env = "SYSBOXRO_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for the live cluster.
+    #[arg(long, env = "SYSBOXRO_CONTEXT")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTPS address of the webhook.
+    #[arg(long, env = "SYSBOXRO_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Plain-HTTP address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "SYSBOXRO_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Serving certificate chain (PEM), re-read every --tls-reload-interval.
+    #[arg(long, env = "SYSBOXRO_TLS_CERT", default_value = "/etc/sysbox-ro-webhook/tls/tls.crt")]
+    pub tls_cert: PathBuf,
+    /// Serving private key (PEM).
+    #[arg(long, env = "SYSBOXRO_TLS_KEY", default_value = "/etc/sysbox-ro-webhook/tls/tls.key")]
+    pub tls_key: PathBuf,
+    /// How often the certificate files are checked for a new pair (seconds).
+    #[arg(long, env = "SYSBOXRO_TLS_RELOAD_INTERVAL", default_value_t = 2.0)]
+    pub tls_reload_interval: f64,
+    /// Largest request body accepted, in bytes (at least 8 MiB).
+    #[arg(long, env = "SYSBOXRO_MAX_BODY_BYTES", default_value_t = 16 << 20, value_parser = parse_body_limit)]
+    pub max_body_bytes: usize,
+    /// Time a client has to send its TLS handshake and request headers (seconds).
+    #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Drain time for in-flight requests after SIGTERM (seconds).
+    #[arg(long, env = "SYSBOXRO_SHUTDOWN_GRACE", default_value_t = 15.0)]
+    pub shutdown_grace: f64,
+    /// The webhook's own namespace, exempted from the policy (set from the downward API).
+    #[arg(long, env = "SYSBOXRO_NAMESPACE")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+fn parse_body_limit(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("{s:?} is not a number of bytes"))?;
+    if n < crate::serve::MIN_BODY_LIMIT {
+        return Err(format!("must be at least {} (8 MiB)", crate::serve::MIN_BODY_LIMIT));
+    }
+    Ok(n)
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    if v.is_finite() && v > 0.0 && v < 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("--{name} must be a positive number of seconds"))
+    }
+}
+
+impl ServeArgs {
+    pub fn to_config(&self) -> Result<ServeConfig, String> {
+        Ok(ServeConfig {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_reload_interval: seconds("tls-reload-interval", self.tls_reload_interval)?,
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: seconds("header-timeout", self.header_timeout)?,
+            default_timeout: Duration::from_secs(10),
+            shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
+            policy: self.policy.to_policy(self.namespace.as_deref()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Junit,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Deny,
+    Warn,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest file or folder (recursively *.yaml, *.yml, *.json); `-` reads stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Judge against the live cluster (kubeconfig) instead of --cluster-state.
+    #[arg(long, env = "SYSBOXRO_LIVE", conflicts_with = "cluster_state")]
+    pub live: bool,
+    /// Namespace for objects whose manifest names none.
+    #[arg(long, short = 'n', env = "SYSBOXRO_CHECK_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// Output format.
+    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Write the manifests with the patches applied into this folder (`-` for stdout).
+    #[arg(long, env = "SYSBOXRO_MUTATED_OUT")]
+    pub mutated_out: Option<PathBuf>,
+    /// Exit 1 on denials only (deny), or on warnings too (warn).
+    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
+    pub fail_on: FailOn,
+    /// Colour in text output: auto (only on a terminal), always or never.
+    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long, env = "SYSBOXRO_CERTS_SERVICE", default_value = "sysbox-ro-webhook")]
+    pub service: String,
+    /// The webhook's namespace.
+    #[arg(long, env = "SYSBOXRO_CERTS_NAMESPACE", default_value = "sysbox-ro-webhook")]
+    pub namespace: String,
+    /// Folder for ca.crt, ca.key, tls.crt and tls.key.
+    #[arg(long, env = "SYSBOXRO_CERTS_OUT")]
+    pub out: PathBuf,
+    /// Extra DNS name for the serving certificate (repeatable).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Extra IP address for the serving certificate (repeatable), e.g. 127.0.0.1 for local tests.
+    #[arg(long)]
+    pub ip: Vec<IpAddr>,
+    /// Validity of the serving certificate in days (the CA gets twice as long).
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Sign with this existing CA certificate (with --ca-key) instead of a new CA: a rotation that keeps caBundle.
+    #[arg(long, requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// Private key of --ca-cert.
+    #[arg(long, requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+}
+
+impl CertsArgs {
+    pub fn to_config(&self) -> CertsConfig {
+        CertsConfig {
+            service: self.service.clone(),
+            namespace: self.namespace.clone(),
+            out: self.out.clone(),
+            dns: self.dns.clone(),
+            ip: self.ip.clone(),
+            days: self.days,
+            force: self.force,
+            ca: self.ca_cert.clone().zip(self.ca_key.clone()),
+        }
+    }
+}

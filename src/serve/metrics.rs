@@ -1,0 +1,146 @@
+//! Prometheus metrics of the webhook, served on the admin port.
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub kind: String,
+    pub operation: String,
+    pub verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub rule: &'static str,
+    /// deny, warn or audit (recorded only).
+    pub action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<EndpointLabels, Histogram>,
+    pub findings: Family<FindingLabels, Counter>,
+    pub request_errors: Family<ErrorLabels, Counter>,
+    pub tls_reloads: Family<ResultLabels, Counter>,
+    pub tls_expiry: Gauge<i64, AtomicI64>,
+    pub cluster_nodes: Gauge,
+    pub cluster_node_classes: Gauge,
+    pub cluster_rebuilds: Counter,
+    watch_event_age: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    last_events: Mutex<Vec<(&'static str, SystemTime)>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sysbox_ro");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("admission_requests", "AdmissionReviews answered, by kind, operation and verdict", requests.clone());
+        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+        });
+        registry.register("admission_duration_seconds", "Time from request received to response ready", latency.clone());
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register("findings", "Findings by rule and what was done with them", findings.clone());
+        let request_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("request_errors", "Requests answered with an HTTP error, by reason", request_errors.clone());
+        let tls_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register("tls_reloads", "Serving certificate reloads, by result", tls_reloads.clone());
+        let tls_expiry = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate, as a Unix time",
+            tls_expiry.clone(),
+        );
+        let cluster_nodes = Gauge::default();
+        registry.register("cluster_nodes", "Nodes in the cluster view", cluster_nodes.clone());
+        let cluster_node_classes = Gauge::default();
+        registry.register("cluster_node_classes", "Node classes (nodes alike for scheduling) in the cluster view", cluster_node_classes.clone());
+        let cluster_rebuilds = Counter::default();
+        registry.register("cluster_view_rebuilds", "Times the cluster view was rebuilt from the watch caches", cluster_rebuilds.clone());
+        let watch_event_age = Family::<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "cluster_watch_last_event_age_seconds",
+            "Seconds since the last watch event, by kind",
+            watch_event_age.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            findings,
+            request_errors,
+            tls_reloads,
+            tls_expiry,
+            cluster_nodes,
+            cluster_node_classes,
+            cluster_rebuilds,
+            watch_event_age,
+            last_events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records a watch event of `kind` now.
+    pub fn watch_event(&self, kind: &'static str) {
+        let now = SystemTime::now();
+        let mut events = self.last_events.lock().unwrap_or_else(|p| p.into_inner());
+        match events.iter_mut().find(|(k, _)| *k == kind) {
+            Some(slot) => slot.1 = now,
+            None => events.push((kind, now)),
+        }
+    }
+
+    pub fn set_tls_expiry(&self, not_after: SystemTime) {
+        let secs = not_after.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+        self.tls_expiry.set(i64::try_from(secs).unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let now = SystemTime::now();
+        for (kind, at) in self.last_events.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let age = now.duration_since(*at).unwrap_or(Duration::ZERO).as_secs_f64();
+            self.watch_event_age.get_or_create(&KindLabels { kind }).set(age);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,173 @@
+//! The serving certificate, reloaded from disk without a restart.
+//!
+//! Kubernetes updates a Secret volume by swapping a `..data` symlink, which a
+//! watch on the individual files misses. Instead the files are re-read on a
+//! short timer; when their bytes change and the new pair is valid, new
+//! connections get it at once. A broken or half-written pair is logged and
+//! counted, and the previous certificate keeps serving, so no handshake fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::metrics::{Metrics, ResultLabels};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no PEM certificate found")]
+    NoCertificate { path: PathBuf },
+    #[error("{path}: not a PEM certificate chain: {message}")]
+    BadCertificate { path: PathBuf, message: String },
+    #[error("{path}: no usable PEM private key: {message}")]
+    BadKey { path: PathBuf, message: String },
+    #[error("{key} does not match the certificate in {cert}: {message}")]
+    Mismatch { cert: PathBuf, key: PathBuf, message: String },
+    #[error("TLS setup failed: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A parsed certificate pair and when it expires.
+pub struct LoadedPair {
+    pub key: Arc<CertifiedKey>,
+    pub not_after: SystemTime,
+}
+
+/// Parses a certificate chain and private key from PEM bytes.
+pub fn parse_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<LoadedPair, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::BadCertificate { path: cert_path.into(), message: e.to_string() })?;
+    let Some(leaf) = chain.first() else {
+        return Err(TlsError::NoCertificate { path: cert_path.into() });
+    };
+    let not_after = match x509_parser::parse_x509_certificate(leaf) {
+        Ok((_, cert)) => {
+            let ts = cert.validity().not_after.timestamp();
+            UNIX_EPOCH + Duration::from_secs(u64::try_from(ts).unwrap_or(0))
+        }
+        Err(e) => return Err(TlsError::BadCertificate { path: cert_path.into(), message: e.to_string() }),
+    };
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| TlsError::BadKey { path: key_path.into(), message: e.to_string() })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| TlsError::BadKey { path: key_path.into(), message: e.to_string() })?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified
+        .keys_match()
+        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), message: e.to_string() })?;
+    Ok(LoadedPair { key: Arc::new(certified), not_after })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
+}
+
+/// Resolves every handshake to the current certificate pair.
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: ArcSwap<CertifiedKey>,
+    /// The bytes the current pair (or the last rejected one) was read from.
+    seen: std::sync::Mutex<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingCert").field("cert", &self.cert_path).field("key", &self.key_path).finish()
+    }
+}
+
+impl ReloadingCert {
+    /// Loads the pair; fails with a message naming the file when it is unusable.
+    pub fn load(cert_path: &Path, key_path: &Path, provider: Arc<CryptoProvider>, metrics: &Metrics) -> Result<Arc<Self>, TlsError> {
+        let (cert_pem, key_pem) = (read(cert_path)?, read(key_path)?);
+        let pair = parse_pair(&cert_pem, &key_pem, cert_path, key_path, &provider)?;
+        metrics.set_tls_expiry(pair.not_after);
+        Ok(Arc::new(ReloadingCert {
+            cert_path: cert_path.into(),
+            key_path: key_path.into(),
+            provider,
+            current: ArcSwap::new(pair.key),
+            seen: std::sync::Mutex::new((cert_pem, key_pem)),
+        }))
+    }
+
+    /// Re-reads the files; swaps in a changed, valid pair. Returns whether it swapped.
+    pub fn reload(&self, metrics: &Metrics) -> Result<bool, TlsError> {
+        let (cert_pem, key_pem) = (read(&self.cert_path)?, read(&self.key_path)?);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.0 == cert_pem && seen.1 == key_pem {
+            return Ok(false);
+        }
+        let parsed = parse_pair(&cert_pem, &key_pem, &self.cert_path, &self.key_path, &self.provider);
+        *seen = (cert_pem, key_pem);
+        let pair = parsed?;
+        self.current.store(pair.key);
+        metrics.set_tls_expiry(pair.not_after);
+        Ok(true)
+    }
+
+    /// Polls the files every `interval` until the task is dropped.
+    pub async fn watch(self: Arc<Self>, interval: Duration, metrics: Arc<Metrics>) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match self.reload(&metrics) {
+                Ok(false) => {}
+                Ok(true) => {
+                    metrics.tls_reloads.get_or_create(&ResultLabels { result: "success" }).inc();
+                    tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
+                }
+                Err(e) => {
+                    metrics.tls_reloads.get_or_create(&ResultLabels { result: "failure" }).inc();
+                    tracing::warn!(error = %e, "serving certificate not reloaded; the previous one keeps serving");
+                }
+            }
+        }
+    }
+
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// The rustls server configuration: TLS 1.2 and 1.3, HTTP/1.1 (the apiserver
+/// does not speak HTTP/2 to webhooks), certificates from `resolver`.
+pub fn server_config(provider: Arc<CryptoProvider>, resolver: Arc<ReloadingCert>) -> Result<rustls::ServerConfig, TlsError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
