@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod manifest;
+pub mod metrics;
 pub mod policy;
 pub mod admission;
 pub mod serve;

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use super::{ClusterState, ClusterView};
 use crate::policy::NodePolicy;
-use crate::serve::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// How long the rebuild waits after an event for others to arrive.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -74,6 +74,20 @@ impl ClusterView for LiveView {
     }
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+}
+
+impl LiveView {
+    /// Waits until every watch has synced, up to `timeout`; returns whether it did.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_ready() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
     }
 }
 

@@ -1,7 +1,6 @@
 //! `serve`: the HTTPS admission webhook and its plain-HTTP admin port.
 //! A thin shell: TLS, HTTP and lifecycle here; every decision in the engine.
 
-pub mod metrics;
 pub mod tls;
 pub mod webhook;
 
@@ -21,7 +20,7 @@ use rustls::crypto::CryptoProvider;
 
 use crate::cluster::ClusterView;
 use crate::policy::Policy;
-use metrics::Metrics;
+use crate::metrics::Metrics;
 use tls::ReloadingCert;
 
 /// Smallest body limit accepted: the apiserver sends objects of up to 3 MiB,

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::metrics::{Metrics, ResultLabels};
+use crate::metrics::{Metrics, ResultLabels};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

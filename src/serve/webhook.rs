@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
+use crate::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
 use crate::engine::Verdict;
