@@ -4,9 +4,11 @@
 Usage: assert_rendered.py NAME=FILE [NAME=FILE ...] [--ca-bundle FILE] [--examples DIR]
 
 NAME is the kustomization that produced FILE: base, cert-manager, failure-ignore,
-monitoring, validating, self-signed or combined (validating + failure-ignore +
-monitoring + cert-manager components together). Each name gets the checks
-that hold for the base plus its own. Prints one line per check and, last,
+monitoring, validating, self-signed, combined (validating + failure-ignore +
+monitoring + cert-manager components together) or self-signed-combined (the
+self-signed overlay with its commented components list switched on:
+validating + failure-ignore + monitoring). Each name gets the checks that
+hold for the base plus those of its features. Prints one line per check and, last,
 "assertions: N passed, N failed"; exits 1 if any failed.
 """
 
@@ -32,6 +34,18 @@ WORKLOAD_RULES = {
     ("apps", "replicasets"),
     ("batch", "jobs"),
     ("batch", "cronjobs"),
+}
+
+# Which optional pieces each rendering has.
+FEATURES = {
+    "base": set(),
+    "cert-manager": {"cert-manager"},
+    "failure-ignore": {"ignore"},
+    "monitoring": {"monitoring"},
+    "validating": {"validating"},
+    "self-signed": {"self-signed"},
+    "combined": {"validating", "ignore", "monitoring", "cert-manager"},
+    "self-signed-combined": {"self-signed", "validating", "ignore", "monitoring"},
 }
 
 passed = 0
@@ -392,25 +406,28 @@ def check_rendered(name, path, ca_bundle_file):
     check_pdb_service(t, docs, dep)
     check_namespaces(t, docs)
 
-    failure = "Ignore" if name in ("failure-ignore", "combined") else "Fail"
+    features = FEATURES[name]
+    failure = "Ignore" if "ignore" in features else "Fail"
     mwc = check_mutating(t, docs, failure)
     vwc = None
-    if name in ("validating", "combined"):
+    if "validating" in features:
         vwc = check_validating(t, docs, failure, mwc)
     else:
         check(f"{t}: no ValidatingWebhookConfiguration", not find(docs, "ValidatingWebhookConfiguration"))
 
-    if name in ("cert-manager", "combined"):
+    if "cert-manager" in features:
         check_cert_manager(t, docs, [mwc, vwc])
     else:
         check(f"{t}: no cert-manager objects", not [d for d in docs if d["apiVersion"].startswith("cert-manager.io/")])
-    if name == "self-signed":
+    if "self-signed" in features:
         check_self_signed(t, docs, [mwc, vwc], ca_bundle_file)
     else:
         check(f"{t}: no Secret rendered (TLS comes from cert-manager or the self-signed overlay)", not find(docs, "Secret"))
-    if name in ("base", "failure-ignore", "validating", "monitoring") and mwc:
-        check(f"{t}: empty caBundle placeholder", all(w.get("clientConfig", {}).get("caBundle") == "" for w in mwc["webhooks"]))
-    if name in ("monitoring", "combined"):
+    if not features & {"cert-manager", "self-signed"}:
+        for cfg in (mwc, vwc):
+            if cfg:
+                check(f"{t}: {cfg['kind']} has an empty caBundle placeholder", all(w.get("clientConfig", {}).get("caBundle") == "" for w in cfg["webhooks"]))
+    if "monitoring" in features:
         check_monitoring(t, docs)
     else:
         check(f"{t}: no ServiceMonitor", not find(docs, "ServiceMonitor"))
@@ -475,7 +492,10 @@ def main(argv):
             print(__doc__, file=sys.stderr)
             return 2
     for name, path in rendered:
-        check_rendered(name, path, ca_bundle_file if name == "self-signed" else None)
+        if name not in FEATURES:
+            print(f"unknown rendering name {name}", file=sys.stderr)
+            return 2
+        check_rendered(name, path, ca_bundle_file if "self-signed" in FEATURES[name] else None)
     if examples:
         check_examples(examples)
     print(f"assertions: {passed} passed, {failed} failed")

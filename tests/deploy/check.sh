@@ -161,7 +161,14 @@ components:
   - ../../components/cert-manager
 EOF
 
-targets=(base overlays/cert-manager overlays/failure-ignore overlays/monitoring overlays/validating overlays/self-signed overlays/combined)
+# The self-signed overlay with its commented-out components list switched on,
+# as deploy/README.md tells users to do.
+cp -R "$WORK/deploy/overlays/self-signed" "$WORK/deploy/overlays/self-signed-combined"
+sed -i -e 's|^# components:|components:|' -e 's|^#   - ../../components/|  - ../../components/|' \
+  "$WORK/deploy/overlays/self-signed-combined/kustomization.yaml"
+
+targets=(base overlays/cert-manager overlays/failure-ignore overlays/monitoring overlays/validating
+  overlays/self-signed overlays/combined overlays/self-signed-combined)
 for dir in "$ROOT"/deploy/overlays/*/; do
   name=$(basename "$dir")
   if [[ ! " ${targets[*]} " == *" overlays/$name "* ]]; then
