@@ -162,12 +162,18 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 /// The rustls server configuration: TLS 1.2 and 1.3, HTTP/1.1 (the apiserver
-/// does not speak HTTP/2 to webhooks), certificates from `resolver`.
+/// does not speak HTTP/2 to webhooks), certificates from `resolver`, no
+/// session resumption.
 pub fn server_config(provider: Arc<CryptoProvider>, resolver: Arc<ReloadingCert>) -> Result<rustls::ServerConfig, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption: a resumed session keeps the identity of the
+    // certificate it began with, so a rotation would not reach every new
+    // connection. The apiserver keeps connections alive instead.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }

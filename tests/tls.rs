@@ -1,0 +1,278 @@
+//! The webhook over a real TLS socket: certificates from `certs`, rotation by
+//! a Kubernetes-style `..data` symlink swap under concurrent requests, broken
+//! pairs, start-up errors, and slow clients.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use sysbox_ro_webhook::certs::{self, CertsConfig};
+use sysbox_ro_webhook::cluster::{snapshot, StaticView};
+use sysbox_ro_webhook::metrics::Metrics;
+use sysbox_ro_webhook::policy::Policy;
+use sysbox_ro_webhook::serve::{self, tls::ReloadingCert, ServeConfig, MIN_BODY_LIMIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn issue(out: &Path, ca: Option<&Path>) -> PathBuf {
+    let cfg = CertsConfig {
+        service: "sysbox-ro-webhook".into(),
+        namespace: "sysbox-ro-webhook".into(),
+        out: out.into(),
+        dns: vec!["localhost".into()],
+        ip: vec!["127.0.0.1".parse().unwrap()],
+        days: 1,
+        force: true,
+        ca: ca.map(|d| (d.join("ca.crt"), d.join("ca.key"))),
+    };
+    certs::generate(&cfg).expect("certificates generate");
+    out.into()
+}
+
+/// A Secret-volume-like folder: `<dir>/tls.crt -> ..data/tls.crt`, `..data -> ..<version>`.
+struct SecretVolume {
+    dir: PathBuf,
+    version: usize,
+}
+
+impl SecretVolume {
+    fn new(dir: &Path, from: &Path) -> SecretVolume {
+        let mut v = SecretVolume { dir: dir.into(), version: 0 };
+        v.publish_files(&std::fs::read(from.join("tls.crt")).unwrap(), &std::fs::read(from.join("tls.key")).unwrap());
+        for f in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(Path::new("..data").join(f), dir.join(f)).unwrap();
+        }
+        v
+    }
+
+    /// Writes a new version folder and swaps `..data` to it atomically, as the kubelet does.
+    fn publish_files(&mut self, cert: &[u8], key: &[u8]) {
+        self.version += 1;
+        let name = format!("..v{}", self.version);
+        let version_dir = self.dir.join(&name);
+        std::fs::create_dir_all(&version_dir).unwrap();
+        std::fs::write(version_dir.join("tls.crt"), cert).unwrap();
+        std::fs::write(version_dir.join("tls.key"), key).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&name, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        if self.version > 1 {
+            std::fs::remove_dir_all(self.dir.join(format!("..v{}", self.version - 1))).unwrap();
+        }
+    }
+
+    fn publish(&mut self, from: &Path) {
+        self.publish_files(&std::fs::read(from.join("tls.crt")).unwrap(), &std::fs::read(from.join("tls.key")).unwrap());
+    }
+}
+
+fn config(cert: &Path, key: &Path) -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: cert.into(),
+        tls_key: key.into(),
+        tls_reload_interval: Duration::from_millis(100),
+        max_body_bytes: MIN_BODY_LIMIT,
+        header_read_timeout: Duration::from_millis(500),
+        default_timeout: Duration::from_secs(10),
+        shutdown_grace: Duration::from_secs(2),
+        policy: Policy::default(),
+    }
+}
+
+async fn start(cert: &Path, key: &Path) -> serve::Running {
+    let policy = Policy::default();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml");
+    let (state, _) = snapshot::load(&[example], &policy.nodes).unwrap();
+    serve::start(config(cert, key), Arc::new(StaticView(Arc::new(state))), Arc::new(Metrics::new()), provider())
+        .await
+        .expect("server starts")
+}
+
+fn client(ca_dir: &Path) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_dir.join("ca.crt")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .tls_info(true)
+        // a new connection (and handshake) per request, to see rotations
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+fn review_body() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/pod-create.json")).unwrap()
+}
+
+/// Sends one review; returns the DER of the certificate the server presented.
+async fn call(client: &reqwest::Client, addr: std::net::SocketAddr) -> Result<Vec<u8>, String> {
+    let resp = client
+        .post(format!("https://127.0.0.1:{}/mutate?timeout=5s", addr.port()))
+        .header("content-type", "application/json")
+        .body(review_body())
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let cert = resp
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|i| i.peer_certificate().map(<[u8]>::to_vec))
+        .ok_or("no peer certificate")?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    if status != 200 || body["response"]["uid"] != "7f0b2c1e-5d3a-4c7e-9a51-2b8f6e4d1a90" {
+        return Err(format!("{status}: {body}"));
+    }
+    Ok(cert)
+}
+
+fn leaf_der(dir: &Path) -> Vec<u8> {
+    CertificateDer::pem_file_iter(dir.join("tls.crt")).unwrap().next().unwrap().unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn symlink_swap_rotation_under_load_has_zero_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = issue(&tmp.path().join("first"), None);
+    let second = issue(&tmp.path().join("second"), Some(&first));
+    let mut volume = SecretVolume::new(&{
+        let d = tmp.path().join("volume");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }, &first);
+    let running = start(&volume.dir.join("tls.crt"), &volume.dir.join("tls.key")).await;
+    let addr = running.addr;
+    let client = client(&first);
+    assert_eq!(call(&client, addr).await.unwrap(), leaf_der(&first));
+
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Instant::now() + Duration::from_secs(3);
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (client, ok, failures) = (client.clone(), ok.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            while Instant::now() < stop {
+                match call(&client, addr).await {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        failures.lock().unwrap().push(e);
+                        0
+                    }
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    volume.publish(&second);
+    let swapped = Instant::now();
+    let mut seen_new = None;
+    while swapped.elapsed() < Duration::from_secs(2) {
+        if call(&client, addr).await.unwrap() == leaf_der(&second) {
+            seen_new = Some(swapped.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+    assert!(ok.load(Ordering::Relaxed) > 50, "the load actually ran");
+    let took = seen_new.expect("new certificate served within 2 s of the swap");
+    eprintln!("rotation visible after {took:?}, {} requests ok", ok.load(Ordering::Relaxed));
+    let metrics = running.state.metrics.encode();
+    assert!(metrics.contains(r#"sysbox_ro_tls_reloads_total{result="success"} 1"#), "{metrics}");
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn broken_new_pair_keeps_the_old_certificate_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = issue(&tmp.path().join("first"), None);
+    let other = issue(&tmp.path().join("other"), Some(&first));
+    let dir = tmp.path().join("volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut volume = SecretVolume::new(&dir, &first);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let client = client(&first);
+    // a certificate with somebody else's key, then garbage
+    volume.publish_files(&std::fs::read(first.join("tls.crt")).unwrap(), &std::fs::read(other.join("tls.key")).unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+    volume.publish_files(b"not a certificate", b"not a key");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+    let metrics = running.state.metrics.encode();
+    assert!(metrics.contains(r#"sysbox_ro_tls_reloads_total{result="failure"} 2"#), "{metrics}");
+    // and a good pair afterwards is picked up
+    volume.publish(&other);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&other));
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn unreadable_pair_at_start_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let m = Metrics::new();
+    let missing = tmp.path().join("nope.crt");
+    let err = ReloadingCert::load(&missing, &dir.join("tls.key"), provider(), &m).unwrap_err();
+    assert!(err.to_string().contains("nope.crt"), "{err}");
+    std::fs::write(tmp.path().join("bad.key"), "garbage").unwrap();
+    let err = ReloadingCert::load(&dir.join("tls.crt"), &tmp.path().join("bad.key"), provider(), &m).unwrap_err();
+    assert!(err.to_string().contains("bad.key"), "{err}");
+    let err = ReloadingCert::load(&dir.join("tls.key"), &dir.join("tls.key"), provider(), &m).unwrap_err();
+    assert!(err.to_string().contains("tls.key"), "{err}");
+}
+
+#[tokio::test]
+async fn slow_client_is_cut_off_and_others_are_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    // Opens TCP and sends nothing: the handshake timeout (500 ms here) closes it.
+    let mut idle = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await.expect("server closes the idle connection");
+    assert!(matches!(n, Ok(0) | Err(_)), "closed: {n:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let _ = idle.write_all(b"x").await;
+    assert!(call(&client(&dir), running.addr).await.is_ok());
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn plain_http_gets_no_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let mut conn = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    conn.write_all(b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
+    assert!(!reply.starts_with(b"HTTP/"), "plain HTTP must not be served: {:?}", String::from_utf8_lossy(&reply));
+    running.shutdown(Duration::from_secs(1)).await;
+}
