@@ -102,7 +102,8 @@ pub fn generate(config: &CertsConfig) -> Result<Written, CertsError> {
     let now = OffsetDateTime::now_utc();
     let (ca_pem, ca_key_pem, ca_key, ca_params_or_pem) = match &config.ca {
         Some((cert_path, key_path)) => {
-            let read = |p: &PathBuf| fs::read_to_string(p).map_err(|source| CertsError::Read { path: p.clone(), source });
+            let read =
+                |p: &PathBuf| fs::read_to_string(p).map_err(|source| CertsError::Read { path: p.clone(), source });
             let (cert_pem, key_pem) = (read(cert_path)?, read(key_path)?);
             let key = KeyPair::from_pem(&key_pem)
                 .map_err(|e| CertsError::BadCa { path: key_path.clone(), message: e.to_string() })?;
@@ -115,7 +116,8 @@ pub fn generate(config: &CertsConfig) -> Result<Written, CertsError> {
             dn.push(DnType::CommonName, format!("{}.{} webhook CA", config.service, config.namespace));
             params.distinguished_name = dn;
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages =
+                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             params.not_before = now - Duration::minutes(5);
             params.not_after = now + Duration::days(i64::from(config.days) * 2);
             let cert = params.self_signed(&key)?;

@@ -71,11 +71,19 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sysbox_ro");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("admission_requests", "AdmissionReviews answered, by kind, operation and verdict", requests.clone());
+        registry.register(
+            "admission_requests",
+            "AdmissionReviews answered, by kind, operation and verdict",
+            requests.clone(),
+        );
         let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
-        registry.register("admission_duration_seconds", "Time from request received to response ready", latency.clone());
+        registry.register(
+            "admission_duration_seconds",
+            "Time from request received to response ready",
+            latency.clone(),
+        );
         let findings = Family::<FindingLabels, Counter>::default();
         registry.register("findings", "Findings by rule and what was done with them", findings.clone());
         let request_errors = Family::<ErrorLabels, Counter>::default();
@@ -91,9 +99,17 @@ impl Metrics {
         let cluster_nodes = Gauge::default();
         registry.register("cluster_nodes", "Nodes in the cluster view", cluster_nodes.clone());
         let cluster_node_classes = Gauge::default();
-        registry.register("cluster_node_classes", "Node classes (nodes alike for scheduling) in the cluster view", cluster_node_classes.clone());
+        registry.register(
+            "cluster_node_classes",
+            "Node classes (nodes alike for scheduling) in the cluster view",
+            cluster_node_classes.clone(),
+        );
         let cluster_rebuilds = Counter::default();
-        registry.register("cluster_view_rebuilds", "Times the cluster view was rebuilt from the watch caches", cluster_rebuilds.clone());
+        registry.register(
+            "cluster_view_rebuilds",
+            "Times the cluster view was rebuilt from the watch caches",
+            cluster_rebuilds.clone(),
+        );
         let watch_event_age = Family::<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
             "cluster_watch_last_event_age_seconds",

@@ -95,7 +95,8 @@ fn out_of_scope_objects_are_untouched() {
 
 #[test]
 fn renamed_runtime_class_counts_by_handler_and_names_fall_back() {
-    let renamed = "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: docker-in-docker}\nhandler: sysbox-runc\n";
+    let renamed =
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: docker-in-docker}\nhandler: sysbox-runc\n";
     let decoy = "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sysbox-runc}\nhandler: runc\n";
     let state = cluster(&[renamed.into(), decoy.into(), node("a1", "a", Some("true"))]);
     let mut spec = ro_spec();
@@ -117,7 +118,10 @@ fn annotation_patch_escapes_creates_and_is_idempotent() {
     let object = pod(ro_spec());
     let d = decide(&object, Some(&state), &p);
     let ops = serde_json::to_value(&d.patch).unwrap();
-    assert_eq!(ops, json!([{ "op": "add", "path": "/metadata/annotations", "value": { "example.com/ro~mode": "true" } }]));
+    assert_eq!(
+        ops,
+        json!([{ "op": "add", "path": "/metadata/annotations", "value": { "example.com/ro~mode": "true" } }])
+    );
     let out = patched(&object, &d);
     let again = decide(&out, Some(&state), &p);
     assert!(again.patch.is_empty(), "reinvocation yields no patch");
@@ -235,13 +239,15 @@ fn mode_off_skips_entirely() {
 
 #[test]
 fn warnings_fit_kubectl() {
-    let many: Vec<String> = (0..30).map(|i| node(&format!("n{i}"), &format!("a-long-node-pool-name-number-{i}"), Some("false"))).collect();
+    let many: Vec<String> =
+        (0..30).map(|i| node(&format!("n{i}"), &format!("a-long-node-pool-name-number-{i}"), Some("false"))).collect();
     let mut docs = vec![RUNTIME_CLASS.to_string()];
     docs.extend(many);
     let state = cluster(&docs);
     let warn = Policy { mode: Mode::Warn, ..Policy::default() };
     let mut spec = ro_spec();
-    spec["containers"][0]["env"] = json!([{ "name": "SYSBOX_A_VERY_LONG_VARIABLE_NAME_THAT_GOES_ON_AND_ON_AND_ON", "value": "x" }]);
+    spec["containers"][0]["env"] =
+        json!([{ "name": "SYSBOX_A_VERY_LONG_VARIABLE_NAME_THAT_GOES_ON_AND_ON_AND_ON", "value": "x" }]);
     spec["hostNetwork"] = json!(true);
     spec.as_object_mut().unwrap().remove("hostUsers");
     let d = decide(&pod(spec), Some(&state), &warn);

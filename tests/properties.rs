@@ -45,7 +45,13 @@ fn affinity() -> impl Strategy<Value = Option<Value>> {
         Just(json!({ "key": POOL, "operator": "NotIn", "values": ["good2"] })),
         Just(json!({ "key": "sysbox-runtime", "operator": "Exists" })),
     ];
-    let term = prop::collection::vec(expr, 0..3).prop_map(|e| if e.is_empty() { json!({}) } else { json!({ "matchExpressions": e }) });
+    let term = prop::collection::vec(expr, 0..3).prop_map(|e| {
+        if e.is_empty() {
+            json!({})
+        } else {
+            json!({ "matchExpressions": e })
+        }
+    });
     prop_oneof![
         Just(None),
         Just(Some(json!({}))),

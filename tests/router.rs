@@ -20,8 +20,9 @@ use tower::ServiceExt;
 
 fn state() -> AppState {
     let policy = Policy::default();
-    let (cluster, _) = snapshot::load(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")], &policy.nodes)
-        .expect("example cluster state loads");
+    let (cluster, _) =
+        snapshot::load(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")], &policy.nodes)
+            .expect("example cluster state loads");
     AppState {
         policy: Arc::new(policy),
         cluster: Arc::new(StaticView(Arc::new(cluster))),
@@ -36,7 +37,13 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews").join(name)).expect("fixture exists")
 }
 
-async fn send(state: AppState, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+async fn send(
+    state: AppState,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
@@ -87,7 +94,9 @@ async fn validate_never_patches() {
 
 #[tokio::test]
 async fn denial_is_403_with_a_message_that_says_what_to_fix() {
-    for (fixture_name, uid) in [("pod-create-strict-pool.json", "strict-uid"), ("deployment-create-strict-pool.json", "deploy-uid")] {
+    for (fixture_name, uid) in
+        [("pod-create-strict-pool.json", "strict-uid"), ("deployment-create-strict-pool.json", "deploy-uid")]
+    {
         let (status, review) = post("/mutate", fixture(fixture_name)).await;
         assert_eq!(status, StatusCode::OK, "the HTTP call succeeds; the review says no");
         let r = &review["response"];
@@ -95,7 +104,8 @@ async fn denial_is_403_with_a_message_that_says_what_to_fix() {
         assert_eq!(r["allowed"], false);
         assert_eq!(r["status"]["code"], 403);
         let msg = r["status"]["message"].as_str().unwrap();
-        for needle in ["ci-strict", "--relaxed-read-only", "SYSBOX_MGR_CONFIG", "sysbox-ro.dev/relaxed-read-only=true"] {
+        for needle in ["ci-strict", "--relaxed-read-only", "SYSBOX_MGR_CONFIG", "sysbox-ro.dev/relaxed-read-only=true"]
+        {
             assert!(msg.contains(needle), "{needle:?} not in {msg}");
         }
         assert!(r.get("patch").is_none());
@@ -179,7 +189,8 @@ async fn wrong_method_is_405_and_wrong_content_type_is_415() {
         assert_eq!(body["reason"], "unsupported_media_type");
     }
     let (status, _) =
-        send(state(), Method::POST, "/mutate", Some("application/json; charset=utf-8"), fixture("pod-create.json")).await;
+        send(state(), Method::POST, "/mutate", Some("application/json; charset=utf-8"), fixture("pod-create.json"))
+            .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -187,7 +198,8 @@ async fn wrong_method_is_405_and_wrong_content_type_is_415() {
 async fn metrics_count_requests_by_kind_operation_and_verdict() {
     let s = state();
     for f in ["pod-create.json", "pod-create-strict-pool.json", "deployment-create-strict-pool.json"] {
-        let req = Request::post("/mutate").header("content-type", "application/json").body(Body::from(fixture(f))).unwrap();
+        let req =
+            Request::post("/mutate").header("content-type", "application/json").body(Body::from(fixture(f))).unwrap();
         webhook::router(s.clone()).oneshot(req).await.unwrap();
     }
     let req = Request::get("/metrics").body(Body::empty()).unwrap();

@@ -11,8 +11,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec, Pod, PodSpec, Taint,
-    Toleration,
+    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec, Pod, PodSpec,
+    Taint, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
@@ -51,7 +51,8 @@ const KEYS: &[&str] = &[
     "-lead",
     "UPPER.example.com/x",
 ];
-const VALUES: &[&str] = &["a", "b", "true", "false", "1", "10", "-5", "+7", "007", "abc", "", "x_y.z", "bad value", "9223372036854775808"];
+const VALUES: &[&str] =
+    &["a", "b", "true", "false", "1", "10", "-5", "+7", "007", "abc", "", "x_y.z", "bad value", "9223372036854775808"];
 const NUMBERS: &[&str] = &["1", "4", "10", "007", "-5"];
 const NAMES: &[&str] = &["n1", "n2", "node-a"];
 
@@ -77,7 +78,11 @@ fn requirement(rng: &mut Rng, field: bool) -> NodeSelectorRequirement {
     }
     if (operator == "Gt" || operator == "Lt") && rng.chance(80) {
         // Mostly well-formed comparisons against numeric node labels, equal values included.
-        return NodeSelectorRequirement { key: "cpu".into(), operator, values: Some(vec![rng.pick(NUMBERS).to_string()]) };
+        return NodeSelectorRequirement {
+            key: "cpu".into(),
+            operator,
+            values: Some(vec![rng.pick(NUMBERS).to_string()]),
+        };
     }
     NodeSelectorRequirement { key: rng.pick(KEYS).to_string(), operator, values: values(rng) }
 }
@@ -109,7 +114,9 @@ fn pod(rng: &mut Rng) -> Pod {
                 key: rng.chance(85).then(|| rng.pick(&["dedicated", "sysbox-runtime", "", "gpu"]).to_string()),
                 operator: rng.chance(85).then(|| rng.pick(&["Equal", "Exists", "", "Bogus"]).to_string()),
                 value: rng.chance(70).then(|| rng.pick(&["ci", "not-running", "", "true"]).to_string()),
-                effect: rng.chance(70).then(|| rng.pick(&["NoSchedule", "NoExecute", "PreferNoSchedule", ""]).to_string()),
+                effect: rng
+                    .chance(70)
+                    .then(|| rng.pick(&["NoSchedule", "NoExecute", "PreferNoSchedule", ""]).to_string()),
                 toleration_seconds: None,
             })
             .collect()
@@ -150,7 +157,13 @@ fn node(rng: &mut Rng) -> Node {
 
 fn ours(pod: &Pod, node: &Node) -> (bool, bool) {
     let spec = pod.spec.as_ref().unwrap();
-    let p = Placement::new(None, spec.node_selector.as_ref(), spec.affinity.as_ref(), spec.tolerations.as_deref().unwrap_or_default(), None);
+    let p = Placement::new(
+        None,
+        spec.node_selector.as_ref(),
+        spec.affinity.as_ref(),
+        spec.tolerations.as_deref().unwrap_or_default(),
+        None,
+    );
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
     (p.affinity_matches(node), p.tolerates_taints(taints, scheduler_filters_effect))
 }
@@ -190,7 +203,8 @@ fn placement_agrees_with_kubernetes_component_helpers() {
         matched += usize::from(want.0);
         tolerated += usize::from(want.1);
         if got != want {
-            disagreements.push(json!({ "pod": pod.spec, "node": node, "kubernetes": expected, "ours": [got.0, got.1] }));
+            disagreements
+                .push(json!({ "pod": pod.spec, "node": node, "kubernetes": expected, "ours": [got.0, got.1] }));
         }
     }
     // The generator must exercise both outcomes of each filter.

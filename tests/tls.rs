@@ -69,7 +69,10 @@ impl SecretVolume {
     }
 
     fn publish(&mut self, from: &Path) {
-        self.publish_files(&std::fs::read(from.join("tls.crt")).unwrap(), &std::fs::read(from.join("tls.key")).unwrap());
+        self.publish_files(
+            &std::fs::read(from.join("tls.crt")).unwrap(),
+            &std::fs::read(from.join("tls.key")).unwrap(),
+        );
     }
 }
 
@@ -152,11 +155,14 @@ async fn symlink_swap_rotation_under_load_has_zero_failures() {
     let tmp = tempfile::tempdir().unwrap();
     let first = issue(&tmp.path().join("first"), None);
     let second = issue(&tmp.path().join("second"), Some(&first));
-    let mut volume = SecretVolume::new(&{
-        let d = tmp.path().join("volume");
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }, &first);
+    let mut volume = SecretVolume::new(
+        &{
+            let d = tmp.path().join("volume");
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        },
+        &first,
+    );
     let running = start(&volume.dir.join("tls.crt"), &volume.dir.join("tls.key")).await;
     let addr = running.addr;
     let client = client(&first);
@@ -215,7 +221,8 @@ async fn broken_new_pair_keeps_the_old_certificate_serving() {
     let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
     let client = client(&first);
     // a certificate with somebody else's key, then garbage
-    volume.publish_files(&std::fs::read(first.join("tls.crt")).unwrap(), &std::fs::read(other.join("tls.key")).unwrap());
+    volume
+        .publish_files(&std::fs::read(first.join("tls.crt")).unwrap(), &std::fs::read(other.join("tls.key")).unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
     volume.publish_files(b"not a certificate", b"not a key");
@@ -254,7 +261,9 @@ async fn slow_client_is_cut_off_and_others_are_served() {
     let mut idle = tokio::net::TcpStream::connect(running.addr).await.unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await.expect("server closes the idle connection");
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("server closes the idle connection");
     assert!(matches!(n, Ok(0) | Err(_)), "closed: {n:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     let _ = idle.write_all(b"x").await;
@@ -268,9 +277,11 @@ async fn plain_http_gets_no_answer() {
     let dir = issue(&tmp.path().join("c"), None);
     let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
     let mut conn = tokio::net::TcpStream::connect(running.addr).await.unwrap();
-    conn.write_all(b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
-        .await
-        .unwrap();
+    conn.write_all(
+        b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
     let mut reply = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
     assert!(!reply.starts_with(b"HTTP/"), "plain HTTP must not be served: {:?}", String::from_utf8_lossy(&reply));

@@ -36,10 +36,27 @@ fn tainted_node(name: &str, pool: &str, flag: &str) -> String {
 fn cases() -> Vec<Case> {
     let mixed = || with_rc(vec![node("a1", "good", Some("true")), node("b1", "bad", Some("false"))]);
     vec![
-        base("all pools have it", with_rc(vec![node("a1", "a", Some("true")), node("b1", "b", Some("true"))]), Verdict::Allow, &[]),
+        base(
+            "all pools have it",
+            with_rc(vec![node("a1", "a", Some("true")), node("b1", "b", Some("true"))]),
+            Verdict::Allow,
+            &[],
+        ),
         Case {
-            says: &["bad", "--relaxed-read-only", "SYSBOX_MGR_CONFIG", "kube-system/sysbox-operational-attributes", "restart", "=true"],
-            ..base("none has it", with_rc(vec![node("b1", "bad", Some("false")), node("b2", "bad", None)]), Verdict::Deny, &["relaxed-read-only-missing"])
+            says: &[
+                "bad",
+                "--relaxed-read-only",
+                "SYSBOX_MGR_CONFIG",
+                "kube-system/sysbox-operational-attributes",
+                "restart",
+                "=true",
+            ],
+            ..base(
+                "none has it",
+                with_rc(vec![node("b1", "bad", Some("false")), node("b2", "bad", None)]),
+                Verdict::Deny,
+                &["relaxed-read-only-missing"],
+            )
         },
         Case { says: &["bad"], ..base("mixed", mixed(), Verdict::Warn, &["relaxed-read-only-partial"]) },
         Case {
@@ -78,21 +95,35 @@ fn cases() -> Vec<Case> {
                 &["relaxed-read-only-label-invalid", "relaxed-read-only-from-configmap"],
             )
         },
-        base("no label and no ConfigMap: sysbox-mgr default is off", with_rc(vec![node("a1", "a", None)]), Verdict::Deny, &["relaxed-read-only-missing"]),
+        base(
+            "no label and no ConfigMap: sysbox-mgr default is off",
+            with_rc(vec![node("a1", "a", None)]),
+            Verdict::Deny,
+            &["relaxed-read-only-missing"],
+        ),
         Case {
             says: &["cannot schedule"],
             ..base(
                 "no candidate nodes (RuntimeClass selector matches nothing)",
-                with_rc(vec!["apiVersion: v1\nkind: Node\nmetadata: {name: plain, labels: {kubernetes.io/hostname: plain}}\n".into()]),
+                with_rc(vec![
+                    "apiVersion: v1\nkind: Node\nmetadata: {name: plain, labels: {kubernetes.io/hostname: plain}}\n"
+                        .into(),
+                ]),
                 Verdict::Warn,
                 &["no-candidate-nodes"],
             )
         },
-        base("tainted pool is not a candidate", with_rc(vec![node("a1", "a", Some("true")), tainted_node("t1", "tainted", "false")]), Verdict::Allow, &[]),
+        base(
+            "tainted pool is not a candidate",
+            with_rc(vec![node("a1", "a", Some("true")), tainted_node("t1", "tainted", "false")]),
+            Verdict::Allow,
+            &[],
+        ),
         Case {
             spec: {
                 let mut s = ro_spec();
-                s["tolerations"] = json!([{ "key": "dedicated", "operator": "Equal", "value": "ci", "effect": "NoSchedule" }]);
+                s["tolerations"] =
+                    json!([{ "key": "dedicated", "operator": "Equal", "value": "ci", "effect": "NoSchedule" }]);
                 s
             },
             ..base(
@@ -139,7 +170,10 @@ fn cases() -> Vec<Case> {
         Case {
             docs: {
                 let mut d = mixed();
-                d.push(node("c1", "cordoned", Some("false")).replace("kind: Node", "kind: Node\nspec: {unschedulable: true}"));
+                d.push(
+                    node("c1", "cordoned", Some("false"))
+                        .replace("kind: Node", "kind: Node\nspec: {unschedulable: true}"),
+                );
                 d
             },
             says: &["bad"],
@@ -191,7 +225,12 @@ fn verdict_table() {
             assert!(text.contains(s), "{}: {s:?} missing from {text}", case.name);
         }
         if d.verdict != Verdict::Deny && d.verdict != Verdict::Skip {
-            assert_eq!(patched(&pod(case.spec.clone()), &d)["metadata"]["annotations"][ANNOTATION], "true", "{}", case.name);
+            assert_eq!(
+                patched(&pod(case.spec.clone()), &d)["metadata"]["annotations"][ANNOTATION],
+                "true",
+                "{}",
+                case.name
+            );
         }
     }
 }
@@ -223,7 +262,10 @@ fn steer_without_existing_affinity_creates_the_term() {
     assert_eq!(d.verdict, Verdict::Warn);
     assert!(d.warnings[0].contains("steered"), "{:?}", d.warnings);
     let out = patched(&object, &d);
-    assert_eq!(required_terms(&out), &json!([{ "matchExpressions": [{ "key": FLAG, "operator": "In", "values": ["true"] }] }]));
+    assert_eq!(
+        required_terms(&out),
+        &json!([{ "matchExpressions": [{ "key": FLAG, "operator": "In", "values": ["true"] }] }])
+    );
     assert_eq!(out["metadata"]["annotations"][ANNOTATION], "true");
     // Reinvoked on its own result: now only good nodes are candidates; no patch.
     let again = decide(&out, Some(&state), &steer_policy());

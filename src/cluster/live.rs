@@ -20,8 +20,8 @@ use kube::{Api, Client};
 use tokio::sync::Notify;
 
 use super::{ClusterState, ClusterView};
-use crate::policy::NodePolicy;
 use crate::metrics::Metrics;
+use crate::policy::NodePolicy;
 
 /// How long the rebuild waits after an event for others to arrive.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -133,7 +133,9 @@ where
                     metrics.watch_event(kind);
                     dirty.notify_one();
                 }
-                Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff, last known state keeps serving"),
+                Err(e) => {
+                    tracing::warn!(kind, error = %e, "watch failed; retrying with backoff, last known state keeps serving")
+                }
             }
         }
     })

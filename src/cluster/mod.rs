@@ -128,11 +128,8 @@ impl ClusterState {
         mgr_config: Option<&ConfigMap>,
         policy: &NodePolicy,
     ) -> ClusterState {
-        let runtime_classes = runtime_classes
-            .into_iter()
-            .map(RuntimeClassInfo::from)
-            .map(|rc| (rc.name.clone(), rc))
-            .collect();
+        let runtime_classes =
+            runtime_classes.into_iter().map(RuntimeClassInfo::from).map(|rc| (rc.name.clone(), rc)).collect();
         let namespaces = namespaces
             .into_iter()
             .filter_map(|ns| Some((ns.metadata.name.clone()?, ns.metadata.labels.clone().unwrap_or_default())))

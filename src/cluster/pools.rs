@@ -105,11 +105,8 @@ impl NodeIndex {
             let Some(name) = node.metadata.name.clone() else { continue };
             node_count += 1;
             let mut labels = node.metadata.labels.clone().unwrap_or_default();
-            let identity: Vec<(String, String)> = policy
-                .identity_labels
-                .iter()
-                .filter_map(|k| labels.remove_entry(k))
-                .collect();
+            let identity: Vec<(String, String)> =
+                policy.identity_labels.iter().filter_map(|k| labels.remove_entry(k)).collect();
             let spec = node.spec.as_ref();
             let mut taints: Vec<Taint> = spec
                 .and_then(|s| s.taints.as_ref())
@@ -131,10 +128,7 @@ impl NodeIndex {
                 continue;
             }
             let labels = key.0.clone();
-            let pool_key = policy
-                .pool_labels
-                .iter()
-                .find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())));
+            let pool_key = policy.pool_labels.iter().find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())));
             let flag = match labels.get(&policy.flag_label).map(String::as_str) {
                 None => FlagLabel::Absent,
                 Some("true") => FlagLabel::True,
@@ -161,7 +155,9 @@ impl NodeIndex {
                 let admitted: Vec<&Member> = class
                     .members
                     .iter()
-                    .filter(|m| placement.admits(&ClassNode { class, member: Some(m) }, &class.taints, class.unschedulable))
+                    .filter(|m| {
+                        placement.admits(&ClassNode { class, member: Some(m) }, &class.taints, class.unschedulable)
+                    })
                     .collect();
                 if !admitted.is_empty() {
                     visit(class, Candidates::Some(admitted));
@@ -187,7 +183,10 @@ mod tests {
     fn node(name: &str, labels: &[(&str, &str)]) -> Node {
         let mut l: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         l.insert("kubernetes.io/hostname".into(), name.into());
-        Node { metadata: ObjectMeta { name: Some(name.into()), labels: Some(l), ..Default::default() }, ..Default::default() }
+        Node {
+            metadata: ObjectMeta { name: Some(name.into()), labels: Some(l), ..Default::default() },
+            ..Default::default()
+        }
     }
 
     #[test]

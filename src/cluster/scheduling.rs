@@ -191,9 +191,7 @@ pub fn is_label_value(s: &str) -> bool {
 fn is_label_name_chars(s: &str) -> bool {
     let b = s.as_bytes();
     let alnum = |c: &u8| c.is_ascii_alphanumeric();
-    alnum(&b[0])
-        && alnum(&b[b.len() - 1])
-        && b.iter().all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+    alnum(&b[0]) && alnum(&b[b.len() - 1]) && b.iter().all(|c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_dns1123_subdomain(s: &str) -> bool {
@@ -275,18 +273,12 @@ impl Placement {
 
     /// No taint with an effect accepted by `filter` is left untolerated.
     pub fn tolerates_taints(&self, taints: &[Taint], filter: impl Fn(&str) -> bool) -> bool {
-        taints
-            .iter()
-            .filter(|t| filter(&t.effect))
-            .all(|taint| self.tolerations.iter().any(|t| tolerates(t, taint)))
+        taints.iter().filter(|t| filter(&t.effect)).all(|taint| self.tolerations.iter().any(|t| tolerates(t, taint)))
     }
 
     fn tolerates_unschedulable(&self) -> bool {
-        let taint = Taint {
-            key: UNSCHEDULABLE_TAINT.to_owned(),
-            effect: "NoSchedule".to_owned(),
-            ..Default::default()
-        };
+        let taint =
+            Taint { key: UNSCHEDULABLE_TAINT.to_owned(), effect: "NoSchedule".to_owned(), ..Default::default() };
         self.tolerations.iter().any(|t| tolerates(t, &taint))
     }
 
@@ -408,7 +400,12 @@ mod tests {
 
     #[test]
     fn taints_and_tolerations() {
-        let taint = |k: &str, v: &str, e: &str| Taint { key: k.into(), value: Some(v.into()), effect: e.into(), time_added: None };
+        let taint = |k: &str, v: &str, e: &str| Taint {
+            key: k.into(),
+            value: Some(v.into()),
+            effect: e.into(),
+            time_added: None,
+        };
         let tol = |k: &str, op: &str, v: &str, e: &str| Toleration {
             key: Some(k.into()),
             operator: Some(op.into()),

@@ -53,7 +53,12 @@ impl Objects {
         self.read(BufReader::new(file), path, policy)
     }
 
-    pub fn read(&mut self, reader: impl std::io::BufRead, path: &Path, policy: &NodePolicy) -> Result<(), SnapshotError> {
+    pub fn read(
+        &mut self,
+        reader: impl std::io::BufRead,
+        path: &Path,
+        policy: &NodePolicy,
+    ) -> Result<(), SnapshotError> {
         for doc in Documents::new(reader) {
             let doc = doc.map_err(|source| SnapshotError::Read { path: path.into(), source })?;
             let value = doc.parse().map_err(|source| SnapshotError::Read { path: path.into(), source })?;
@@ -81,7 +86,9 @@ impl Objects {
         let fail = |e: serde_json::Error| (kind.clone(), name.clone(), e.to_string());
         match (api_version.as_str(), kind.as_str()) {
             ("v1", "Node") => self.nodes.push(serde_json::from_value(object).map_err(fail)?),
-            ("node.k8s.io/v1", "RuntimeClass") => self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?),
+            ("node.k8s.io/v1", "RuntimeClass") => {
+                self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?)
+            }
             ("v1", "Namespace") => self.namespaces.push(serde_json::from_value(object).map_err(fail)?),
             ("v1", "ConfigMap") => {
                 let cm: ConfigMap = serde_json::from_value(object).map_err(fail)?;

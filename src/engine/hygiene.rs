@@ -62,7 +62,8 @@ pub fn check(template: &Template<'_>, rules: &HygieneRules) -> Vec<Finding> {
     }
     if rules.unsupported_settings {
         let mut unsupported: Vec<String> = Vec::new();
-        for (flag, name) in [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")] {
+        for (flag, name) in [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")]
+        {
             if flag == Some(true) {
                 unsupported.push(format!("{name}: true"));
             }

@@ -131,14 +131,17 @@ impl Decision {
 /// The mode for a namespace: exempt namespaces skip, then the namespace label
 /// (when honoured and valid), then the global mode. The second value is a note
 /// when the label was present but unusable.
-pub fn resolve_mode(namespace: &str, cluster: Option<&ClusterState>, policy: &Policy) -> (Option<Mode>, Option<String>) {
+pub fn resolve_mode(
+    namespace: &str,
+    cluster: Option<&ClusterState>,
+    policy: &Policy,
+) -> (Option<Mode>, Option<String>) {
     if policy.exempt_namespaces.contains(namespace) {
         return (None, None);
     }
     if policy.namespace_overrides {
-        let label = cluster
-            .and_then(|c| c.namespace_labels(namespace))
-            .and_then(|l| l.get(&policy.namespace_mode_label));
+        let label =
+            cluster.and_then(|c| c.namespace_labels(namespace)).and_then(|l| l.get(&policy.namespace_mode_label));
         if let Some(value) = label {
             return match value.parse::<Mode>() {
                 Ok(mode) => (Some(mode), None),
@@ -257,10 +260,8 @@ fn display_name<'a>(review: &Review<'a>) -> &'a str {
 /// - `audit`: nothing is shown; findings stay in the decision for logs and metrics.
 pub fn conclude(mode: Mode, findings: Vec<Finding>, never_deny: bool, subject: &str) -> Decision {
     let shown = |f: &&Finding| !f.rule.is_note();
-    let denials: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| mode == Mode::Enforce && !never_deny && f.rule.enforceable())
-        .collect();
+    let denials: Vec<&Finding> =
+        findings.iter().filter(|f| mode == Mode::Enforce && !never_deny && f.rule.enforceable()).collect();
     let mut warnings: Vec<String> = Vec::new();
     if mode != Mode::Audit {
         for f in findings.iter().filter(shown) {
@@ -278,7 +279,7 @@ pub fn conclude(mode: Mode, findings: Vec<Finding>, never_deny: bool, subject: &
     };
     let message = (!denials.is_empty()).then(|| {
         let parts: Vec<&str> = denials.iter().map(|f| f.message.as_str()).collect();
-        format!("{}", parts.join(" Also: "))
+        parts.join(" Also: ")
     });
     let rules: Vec<&str> = findings.iter().map(|f| f.rule.id()).collect();
     let reason = if rules.is_empty() {

@@ -48,7 +48,8 @@ pub fn flag_requirement(label: &str) -> Value {
 /// required affinity. Empty terms select no node and are left as they are.
 pub fn steer(object: &Value, base: &[&str], label: &str) -> Vec<PatchOperation> {
     let requirement = flag_requirement(label);
-    let chain = ["spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"];
+    let chain =
+        ["spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"];
     // How many members of the chain exist (not null); "spec" itself always does.
     let mut depth = 1;
     let mut node = at(object, base).and_then(|t| t.get("spec"));
@@ -143,7 +144,8 @@ mod tests {
             json!({"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}}),
         ] {
             let out = apply(doc.clone(), &steer(&doc, &[], label));
-            let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+            let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"];
             assert_eq!(terms, &expect, "from {doc}");
             assert!(steer(&out, &[], label).is_empty(), "idempotent from {doc}");
         }
@@ -157,7 +159,8 @@ mod tests {
             {}
         ]}}}}});
         let out = apply(doc.clone(), &steer(&doc, &[], "flag"));
-        let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
+        let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"];
         assert_eq!(terms[0]["matchExpressions"][1], flag_requirement("flag"));
         assert_eq!(terms[1]["matchExpressions"][0], flag_requirement("flag"));
         assert_eq!(terms[2], json!({}));

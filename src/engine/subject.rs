@@ -61,7 +61,9 @@ impl Kind {
         match self {
             Kind::Pod => &[],
             Kind::PodTemplate => &["template"],
-            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job => &["spec", "template"],
+            Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job => {
+                &["spec", "template"]
+            }
             Kind::CronJob => &["spec", "jobTemplate", "spec", "template"],
         }
     }
@@ -139,7 +141,10 @@ impl ContainerKind {
 
 impl PodSpecView {
     pub fn all_containers(&self) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
-        fn list(l: &Option<Vec<ContainerView>>, k: ContainerKind) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
+        fn list(
+            l: &Option<Vec<ContainerView>>,
+            k: ContainerKind,
+        ) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
             l.iter().flatten().map(move |c| (k, c))
         }
         list(&self.containers, ContainerKind::Container)

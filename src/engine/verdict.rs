@@ -28,7 +28,11 @@ fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
     }
     let via_cm = r.without_flag - r.labelled_false - r.unlabelled_default;
     if via_cm > 0 {
-        parts.push(format!("{} unlabelled, and {} in ConfigMap {cm} lacks --relaxed-read-only", plural(via_cm, "node"), cm.key));
+        parts.push(format!(
+            "{} unlabelled, and {} in ConfigMap {cm} lacks --relaxed-read-only",
+            plural(via_cm, "node"),
+            cm.key
+        ));
     }
     if r.unlabelled_default > 0 {
         parts.push(format!("{} with no {flag} label and no ConfigMap {cm}", plural(r.unlabelled_default, "node")));
@@ -55,21 +59,13 @@ fn fix(policy: &Policy) -> String {
 pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: bool) -> PoolVerdict {
     let mut findings = Vec::new();
     let flag = &policy.nodes.flag_label;
-    let lacking: Vec<(String, &PoolReport)> = landing
-        .pools
-        .iter()
-        .filter(|(_, r)| r.without_flag > 0)
-        .map(|(p, r)| (p.to_string(), r))
-        .collect();
+    let lacking: Vec<(String, &PoolReport)> =
+        landing.pools.iter().filter(|(_, r)| r.without_flag > 0).map(|(p, r)| (p.to_string(), r)).collect();
     let lacking_names: Vec<String> = lacking.iter().map(|(p, _)| p.clone()).collect();
     let detailed: Vec<String> = lacking.iter().map(|(p, r)| format!("{p} ({})", describe_lacking(r, policy))).collect();
 
-    let invalid: Vec<String> = landing
-        .pools
-        .iter()
-        .filter(|(_, r)| !r.invalid_labels.is_empty())
-        .map(|(p, _)| p.to_string())
-        .collect();
+    let invalid: Vec<String> =
+        landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
     if !invalid.is_empty() {
         findings.push(Finding {
             rule: Rule::FlagLabelInvalid,
@@ -109,13 +105,13 @@ pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: b
                 fix(policy)
             ),
             warning: fit_list(&lacking_names, |l| {
-                format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail")
+                format!(
+                    "sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail"
+                )
             }),
         });
     } else if landing.without_flag() > 0 {
-        steer = policy.steer
-            && can_steer
-            && landing.pools.values().all(|r| r.with_flag == r.with_flag_by_label);
+        steer = policy.steer && can_steer && landing.pools.values().all(|r| r.with_flag == r.with_flag_by_label);
         let message = format!(
             "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}. {}",
             plural(landing.without_flag(), "node"),
@@ -129,7 +125,9 @@ pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: b
             }
         );
         let warning = if steer {
-            fit_list(&lacking_names, |l| format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only"))
+            fit_list(&lacking_names, |l| {
+                format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only")
+            })
         } else {
             fit_list(&lacking_names, |l| {
                 format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; the pod may land there and fail")

@@ -19,8 +19,8 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::crypto::CryptoProvider;
 
 use crate::cluster::ClusterView;
-use crate::policy::Policy;
 use crate::metrics::Metrics;
+use crate::policy::Policy;
 use tls::ReloadingCert;
 
 /// Smallest body limit accepted: the apiserver sends objects of up to 3 MiB,
@@ -131,10 +131,12 @@ pub async fn start(
     let listener = bind(config.listen)?;
     let admin_listener = bind(config.admin_listen)?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
-    let admin_addr = admin_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.admin_listen, source })?;
+    let admin_addr =
+        admin_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.admin_listen, source })?;
 
     let handle = axum_server::Handle::new();
-    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls))).handshake_timeout(config.header_read_timeout);
+    let acceptor =
+        RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls))).handshake_timeout(config.header_read_timeout);
     let mut server = axum_server::from_tcp(listener)
         .map_err(|source| ServeError::Bind { addr, source })?
         .acceptor(acceptor)
@@ -149,7 +151,8 @@ pub async fn start(
     let webhook_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     let (admin_stop, mut admin_rx) = tokio::sync::watch::channel(false);
-    let admin_listener = tokio::net::TcpListener::from_std(admin_listener).map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
+    let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
+        .map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
     let admin_app = admin_router(state.clone());
     let admin_task = tokio::spawn(async move {
         axum::serve(admin_listener, admin_app)

@@ -73,9 +73,11 @@ pub fn parse_pair(
         .load_private_key(key_der)
         .map_err(|e| TlsError::BadKey { path: key_path.into(), message: e.to_string() })?;
     let certified = CertifiedKey::new(chain, signing_key);
-    certified
-        .keys_match()
-        .map_err(|e| TlsError::Mismatch { cert: cert_path.into(), key: key_path.into(), message: e.to_string() })?;
+    certified.keys_match().map_err(|e| TlsError::Mismatch {
+        cert: cert_path.into(),
+        key: key_path.into(),
+        message: e.to_string(),
+    })?;
     Ok(LoadedPair { key: Arc::new(certified), not_after })
 }
 
@@ -101,7 +103,12 @@ impl std::fmt::Debug for ReloadingCert {
 
 impl ReloadingCert {
     /// Loads the pair; fails with a message naming the file when it is unusable.
-    pub fn load(cert_path: &Path, key_path: &Path, provider: Arc<CryptoProvider>, metrics: &Metrics) -> Result<Arc<Self>, TlsError> {
+    pub fn load(
+        cert_path: &Path,
+        key_path: &Path,
+        provider: Arc<CryptoProvider>,
+        metrics: &Metrics,
+    ) -> Result<Arc<Self>, TlsError> {
         let (cert_pem, key_pem) = (read(cert_path)?, read(key_path)?);
         let pair = parse_pair(&cert_pem, &key_pem, cert_path, key_path, &provider)?;
         metrics.set_tls_expiry(pair.not_after);
@@ -164,7 +171,10 @@ impl ResolvesServerCert for ReloadingCert {
 /// The rustls server configuration: TLS 1.2 and 1.3, HTTP/1.1 (the apiserver
 /// does not speak HTTP/2 to webhooks), certificates from `resolver`, no
 /// session resumption.
-pub fn server_config(provider: Arc<CryptoProvider>, resolver: Arc<ReloadingCert>) -> Result<rustls::ServerConfig, TlsError> {
+pub fn server_config(
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<ReloadingCert>,
+) -> Result<rustls::ServerConfig, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()

@@ -12,16 +12,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
 use crate::engine::Verdict;
+use crate::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/mutate", post(mutate))
-        .route("/validate", post(validate))
-        .with_state(state)
+    Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(state)
 }
 
 async fn mutate(State(s): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Body) -> Response {
@@ -71,7 +68,13 @@ fn parse_go_duration(s: &str) -> Option<Duration> {
     (total.is_finite() && total > 0.0).then(|| Duration::from_secs_f64(total))
 }
 
-async fn handle(state: AppState, endpoint: Endpoint, query: Option<String>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    state: AppState,
+    endpoint: Endpoint,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
@@ -84,10 +87,8 @@ async fn handle(state: AppState, endpoint: Endpoint, query: Option<String>, head
         );
     }
     let limit = state.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&state, limit);
     }
@@ -96,8 +97,7 @@ async fn handle(state: AppState, endpoint: Endpoint, query: Option<String>, head
         let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(b) => b,
             Err(e) => {
-                let over = std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
                 return Err(if over {
                     too_large(&state, limit)
                 } else {
@@ -204,7 +204,6 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -36,12 +36,16 @@ pub fn workload(kind: Kind, spec: Value) -> Value {
     let template = json!({ "metadata": { "labels": { "app": "x" } }, "spec": spec });
     match kind {
         Kind::Pod => pod(spec),
-        Kind::PodTemplate => json!({ "apiVersion": "v1", "kind": "PodTemplate", "metadata": { "name": "t" }, "template": template }),
+        Kind::PodTemplate => {
+            json!({ "apiVersion": "v1", "kind": "PodTemplate", "metadata": { "name": "t" }, "template": template })
+        }
         Kind::CronJob => json!({
             "apiVersion": "batch/v1", "kind": "CronJob", "metadata": { "name": "c" },
             "spec": { "schedule": "* * * * *", "jobTemplate": { "spec": { "template": template } } }
         }),
-        Kind::Job => json!({ "apiVersion": "batch/v1", "kind": "Job", "metadata": { "name": "j" }, "spec": { "template": template } }),
+        Kind::Job => {
+            json!({ "apiVersion": "batch/v1", "kind": "Job", "metadata": { "name": "j" }, "spec": { "template": template } })
+        }
         k => json!({
             "apiVersion": "apps/v1", "kind": k.as_str(), "metadata": { "name": "w" },
             "spec": { "selector": { "matchLabels": { "app": "x" } }, "template": template }
