@@ -1,0 +1,64 @@
+//! Loading cluster state from files: formats, notes for what is passed over,
+//! and errors that name the file and the document.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use sysbox_ro_webhook::cluster::{snapshot, MgrIntent};
+use sysbox_ro_webhook::policy::NodePolicy;
+
+fn file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    path
+}
+
+#[test]
+fn kubectl_yaml_and_json_lists_load_with_notes_for_other_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = file(
+        &dir,
+        "nodes.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: n1, labels: {agentpool: p1}}\n\
+         - apiVersion: v1\n  kind: Pod\n  metadata: {name: stray}\n",
+    );
+    let json = file(
+        &dir,
+        "more.json",
+        r#"{"apiVersion":"v1","kind":"NodeList","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"n2"}}]}"#,
+    );
+    let cms = file(
+        &dir,
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, namespace: kube-system}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: sysbox-operational-attributes, namespace: kube-system}\n\
+         data: {SYSBOX_MGR_CONFIG: \"--relaxed-read-only\"}\n",
+    );
+    let (state, notes) = snapshot::load(&[yaml, json, cms], &NodePolicy::default()).unwrap();
+    assert_eq!(state.nodes.node_count(), 2);
+    assert_eq!(state.mgr, MgrIntent::ConfigMap(Some(true)));
+    assert!(notes.iter().any(|n| n.contains("Pod") && n.contains("stray")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("kube-system/other")), "{notes:?}");
+}
+
+#[test]
+fn broken_document_is_an_error_naming_file_document_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "state.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: [broken\n");
+    let err = snapshot::load(&[path], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("state.yaml") && err.contains("document 1") && err.contains("line 5"), "{err}");
+}
+
+#[test]
+fn malformed_object_is_an_error_naming_kind_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "state.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: n1, labels: [a, b]}\n");
+    let err = snapshot::load(&[path], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("state.yaml") && err.contains("Node") && err.contains("n1"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let err = snapshot::load(&[PathBuf::from("/nonexistent/cluster.yaml")], &NodePolicy::default()).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/cluster.yaml"), "{err}");
+}
