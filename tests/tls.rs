@@ -200,7 +200,7 @@ async fn symlink_swap_rotation_under_load_has_zero_failures() {
     for w in workers {
         w.await.unwrap();
     }
-    let failures = failures.lock().unwrap();
+    let failures = std::mem::take(&mut *failures.lock().unwrap());
     assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
     assert!(ok.load(Ordering::Relaxed) > 50, "the load actually ran");
     let took = seen_new.expect("new certificate served within 2 s of the swap");
