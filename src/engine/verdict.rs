@@ -95,7 +95,7 @@ pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: b
         findings.push(Finding {
             rule: Rule::FlagMissing,
             message: format!(
-                "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but none of the {} it can land on runs \
+                "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but no node it can land on ({}) runs \
                  sysbox-mgr with --relaxed-read-only, so /sys/fs/cgroup and /var/lib/docker would be read-only and \
                  Docker inside would fail. Pools lacking the flag: {}. {}",
                 ctx.subject,
