@@ -211,6 +211,12 @@ fn parse_body_limit(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+fn parse_live_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    seconds("live-timeout", v)?;
+    Ok(v)
+}
+
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     if v.is_finite() && v > 0.0 && v < 86_400.0 {
         Ok(Duration::from_secs_f64(v))
@@ -250,7 +256,26 @@ pub enum FailOn {
     Warn,
 }
 
+/// Exit statuses of `check`, shown in its `--help`.
+pub const CHECK_AFTER_HELP: &str = "\
+Without --cluster-state or --live, only the checks that need no cluster run (scope, Sysbox hygiene) and the \
+report says the node-pool verdict was not evaluated.
+
+Verdicts: allow, warn, deny (what the webhook would answer), skip (not judged: other kinds, not Sysbox, exempt) \
+and error (a document that does not parse or an object the engine cannot read; the other documents are still \
+checked).
+
+Exit status:
+  0  nothing denied (and, with --fail-on warn, no warnings)
+  1  something denied, or an `error` verdict (with --fail-on warn, also any warning)
+  2  unusable arguments or input: a path that cannot be read, a cluster state that cannot be loaded, an \
+unreachable live cluster, an unusable --mutated-out, or no document in the whole input that could be read
+
+With --mutated-out -, the mutated manifests go to stdout and the report to stderr.
+The JSON report's schema is in docs/check-json-schema.md (stable: additive changes only).";
+
 #[derive(Debug, Args)]
+#[command(after_long_help = CHECK_AFTER_HELP)]
 pub struct CheckArgs {
     /// Manifest file or folder (recursively *.yaml, *.yml, *.json); `-` reads stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true)]
@@ -258,13 +283,18 @@ pub struct CheckArgs {
     /// Judge against the live cluster (kubeconfig) instead of --cluster-state.
     #[arg(long, env = "SYSBOXRO_LIVE", conflicts_with = "cluster_state")]
     pub live: bool,
+    /// With --live: how long to wait for the API server and for the cluster view to sync (seconds).
+    #[arg(long, env = "SYSBOXRO_LIVE_TIMEOUT", default_value_t = 30.0, value_parser = parse_live_timeout)]
+    pub live_timeout: f64,
     /// Namespace for objects whose manifest names none.
     #[arg(long, short = 'n', env = "SYSBOXRO_CHECK_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// Output format.
     #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
-    /// Write the manifests with the patches applied into this folder (`-` for stdout).
+    /// Write the manifests with the patches applied into this folder, mirroring each input's name (a folder's
+    /// files relative to it, stdin as stdin.yaml); other documents are copied unchanged. `-` writes one stream to
+    /// stdout (the report then goes to stderr).
     #[arg(long, env = "SYSBOXRO_MUTATED_OUT")]
     pub mutated_out: Option<PathBuf>,
     /// Exit 1 on denials only (deny), or on warnings too (warn).
@@ -297,23 +327,23 @@ pub struct CertsArgs {
     /// Folder for ca.crt, ca.key, tls.crt and tls.key.
     #[arg(long, env = "SYSBOXRO_CERTS_OUT")]
     pub out: PathBuf,
-    /// Extra DNS name for the serving certificate (repeatable).
-    #[arg(long)]
+    /// Extra DNS name for the serving certificate (repeatable or comma-separated).
+    #[arg(long, env = "SYSBOXRO_CERTS_DNS", value_delimiter = ',')]
     pub dns: Vec<String>,
-    /// Extra IP address for the serving certificate (repeatable), e.g. 127.0.0.1 for local tests.
-    #[arg(long)]
+    /// Extra IP address for the serving certificate (repeatable or comma-separated), e.g. 127.0.0.1 for local tests.
+    #[arg(long, env = "SYSBOXRO_CERTS_IP", value_delimiter = ',')]
     pub ip: Vec<IpAddr>,
     /// Validity of the serving certificate in days (the CA gets twice as long).
-    #[arg(long, default_value_t = 365)]
+    #[arg(long, env = "SYSBOXRO_CERTS_DAYS", default_value_t = 365)]
     pub days: u32,
     /// Overwrite existing files.
-    #[arg(long)]
+    #[arg(long, env = "SYSBOXRO_CERTS_FORCE")]
     pub force: bool,
     /// Sign with this existing CA certificate (with --ca-key) instead of a new CA: a rotation that keeps caBundle.
-    #[arg(long, requires = "ca_key")]
+    #[arg(long, env = "SYSBOXRO_CERTS_CA_CERT", requires = "ca_key")]
     pub ca_cert: Option<PathBuf>,
     /// Private key of --ca-cert.
-    #[arg(long, requires = "ca_cert")]
+    #[arg(long, env = "SYSBOXRO_CERTS_CA_KEY", requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
 }
 

@@ -89,7 +89,8 @@ impl<R: BufRead> Iterator for Documents<R> {
                     }
                     break;
                 }
-                if !saw_content && !(line.trim().is_empty() || line.trim_start().starts_with('#')) {
+                let blank = line.trim().is_empty() || line.trim_start().starts_with('#');
+                if !saw_content && !blank {
                     saw_content = true;
                     start = self.line_no;
                 }
@@ -119,12 +120,16 @@ impl Document {
     }
 }
 
+/// Whether a value is a `List` object (kind `List` or `*List` with an `items` array).
+pub fn is_list(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+        && value.get("items").is_some_and(Value::is_array)
+}
+
 /// Expands `List` objects (kind `List` or `*List` with `items`) into their
 /// items; any other value comes back as itself.
 pub fn expand_lists(value: Value) -> Vec<Value> {
-    let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
-        && value.get("items").is_some_and(Value::is_array);
-    if !is_list {
+    if !is_list(&value) {
         return vec![value];
     }
     match value {

@@ -1,13 +1,715 @@
-//! `check`: the CI policy dry-run over manifest files.
+//! `check`: the CI policy dry-run. The same engine call as `serve`
+//! ([`crate::admission::review`]) over manifest files, so a CI run and the
+//! live webhook give the same verdict and patch for the same object and
+//! cluster state.
+//!
+//! Input is streamed document by document ([`check_reader`]): each document
+//! is parsed, each object in it (the items of a `List`) judged, the result
+//! handed to a [`Report`] and, with `--mutated-out`, the document written out
+//! patched or verbatim before the next one is read. Reports that need totals
+//! up front (JUnit, SARIF) keep only the small per-object [`Record`]s.
+//!
+//! Exit status: 0 when nothing is denied; 1 when something is denied or a
+//! document gets the `error` verdict (and with `--fail-on warn`, on any
+//! warning); 2 for unusable arguments or input, including an input in which
+//! no document at all could be read.
 
+pub mod input;
+pub mod json;
+pub mod junit;
+pub mod mutated;
+pub mod sarif;
+pub mod text;
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cli::CheckArgs;
+use json_patch::PatchOperation;
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::cli::{CheckArgs, ColorChoice, FailOn, OutputFormat};
+use crate::cluster::{ClusterState, ClusterView};
+use crate::engine::{self, Decision, Finding, Kind, Operation, Review, Rule};
+use crate::manifest::{self, Documents, ManifestError};
+use crate::policy::{Mode, Policy};
+use input::{Origin, Source};
+use mutated::{Discard, DocSink, DocWriter};
+
+/// Exit status 1: something denied (or an `error` verdict; warnings too with `--fail-on warn`).
+pub const EXIT_FAILED: u8 = 1;
 /// Exit status 2: unusable arguments or input.
 pub const EXIT_USAGE: u8 = 2;
 
-pub fn run(_args: &CheckArgs) -> ExitCode {
-    eprintln!("error: check is not implemented yet");
-    ExitCode::from(EXIT_USAGE)
+/// What every object is judged with.
+pub struct Context {
+    pub policy: Policy,
+    /// `None`: no cluster state, the node-pool verdict is not evaluated.
+    pub cluster: Option<Arc<ClusterState>>,
+    /// Namespace for objects whose manifest names none.
+    pub default_namespace: String,
+}
+
+/// A check verdict: the engine's four plus `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow,
+    Warn,
+    Deny,
+    Skip,
+    /// The document does not parse, or the engine cannot read the object.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Warn => "warn",
+            Verdict::Deny => "deny",
+            Verdict::Skip => "skip",
+            Verdict::Error => "error",
+        }
+    }
+
+    fn from_engine(v: engine::Verdict) -> Verdict {
+        match v {
+            engine::Verdict::Allow => Verdict::Allow,
+            engine::Verdict::Warn => Verdict::Warn,
+            engine::Verdict::Deny => Verdict::Deny,
+            engine::Verdict::Skip => Verdict::Skip,
+        }
+    }
+
+    /// Whether this verdict makes the run fail (exit 1).
+    pub fn fails(self, fail_on: FailOn) -> bool {
+        match self {
+            Verdict::Deny | Verdict::Error => true,
+            Verdict::Warn => fail_on == FailOn::Warn,
+            Verdict::Allow | Verdict::Skip => false,
+        }
+    }
+}
+
+/// What a finding did: denied the object, was shown as a warning, or only
+/// recorded (audit mode, and notes about the evaluation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+    Note,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Note => "note",
+        }
+    }
+}
+
+/// One finding of one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingRecord {
+    #[serde(skip)]
+    pub rule: Rule,
+    /// The rule's stable id ([`Rule::id`]).
+    #[serde(rename = "rule")]
+    pub rule_id: &'static str,
+    pub level: Level,
+    pub message: String,
+}
+
+/// The result for one object (or for one document that could not be read).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The input as reports name it (path as given, or `<stdin>`).
+    pub file: String,
+    /// 0-based index of the document in its file.
+    pub document: usize,
+    /// 0-based index within a `List` document, `null` otherwise.
+    pub item: Option<usize>,
+    /// 1-based line the document starts on.
+    pub line: usize,
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub verdict: Verdict,
+    /// The mode the decision was made in (`null` when skipped before one applied).
+    pub mode: Option<Mode>,
+    pub message: String,
+    pub warnings: Vec<String>,
+    pub findings: Vec<FindingRecord>,
+    pub patch: Vec<PatchOperation>,
+}
+
+impl Record {
+    fn error(file: &str, document: usize, line: usize, message: String) -> Record {
+        Record {
+            file: file.to_owned(),
+            document,
+            item: None,
+            line,
+            api_version: None,
+            kind: None,
+            namespace: None,
+            name: None,
+            verdict: Verdict::Error,
+            mode: None,
+            message,
+            warnings: Vec::new(),
+            findings: Vec::new(),
+            patch: Vec::new(),
+        }
+    }
+
+    /// `Kind namespace/name` as far as known, for one-line reports.
+    pub fn subject(&self) -> String {
+        let name = match self.name.as_deref() {
+            Some(n) if !n.is_empty() => n,
+            _ => "<unnamed>",
+        };
+        match (self.kind.as_deref(), self.namespace.as_deref()) {
+            (None, _) => String::new(),
+            (Some(k), Some(ns)) => format!("{k} {ns}/{name}"),
+            (Some(k), None) => format!("{k} {name}"),
+        }
+    }
+
+    /// `file:line`, with the document index (and the item of a List).
+    pub fn location(&self) -> String {
+        match self.item {
+            Some(i) => format!("{}:{} doc {} item {i}", self.file, self.line, self.document),
+            None => format!("{}:{} doc {}", self.file, self.line, self.document),
+        }
+    }
+}
+
+/// Where the cluster state came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterSource {
+    File,
+    Live,
+    None,
+}
+
+/// Counts over the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub files: usize,
+    pub documents: usize,
+    pub objects: usize,
+    pub allow: usize,
+    pub warn: usize,
+    pub deny: usize,
+    pub skip: usize,
+    pub error: usize,
+    pub cluster_state: ClusterSource,
+    pub node_pools_evaluated: bool,
+    pub exit_code: u8,
+    /// Documents that parsed (whatever they held).
+    #[serde(skip)]
+    pub parsed_documents: usize,
+}
+
+impl Totals {
+    pub fn new(cluster_state: ClusterSource) -> Totals {
+        Totals {
+            files: 0,
+            documents: 0,
+            objects: 0,
+            allow: 0,
+            warn: 0,
+            deny: 0,
+            skip: 0,
+            error: 0,
+            cluster_state,
+            node_pools_evaluated: cluster_state != ClusterSource::None,
+            exit_code: 0,
+            parsed_documents: 0,
+        }
+    }
+
+    fn count(&mut self, r: &Record) {
+        if r.kind.is_some() {
+            self.objects += 1;
+        }
+        match r.verdict {
+            Verdict::Allow => self.allow += 1,
+            Verdict::Warn => self.warn += 1,
+            Verdict::Deny => self.deny += 1,
+            Verdict::Skip => self.skip += 1,
+            Verdict::Error => self.error += 1,
+        }
+    }
+
+    /// The exit status for these totals (see the module docs).
+    pub fn status(&self, fail_on: FailOn) -> u8 {
+        if self.parsed_documents == 0 {
+            EXIT_USAGE
+        } else if self.deny > 0 || self.error > 0 || (fail_on == FailOn::Warn && self.warn > 0) {
+            EXIT_FAILED
+        } else {
+            0
+        }
+    }
+}
+
+/// A report format. Records arrive file by file, in input order.
+pub trait Report {
+    fn begin_file(&mut self, _file: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn object(&mut self, record: &Record) -> io::Result<()>;
+    fn end_file(&mut self, _file: &str) -> io::Result<()> {
+        Ok(())
+    }
+    /// Writes what is left; `totals.exit_code` is final.
+    fn finish(&mut self, totals: &Totals) -> io::Result<()>;
+}
+
+/// Keeps every record (tests and tools).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<Record>);
+
+impl Report for Collect {
+    fn object(&mut self, record: &Record) -> io::Result<()> {
+        self.0.push(record.clone());
+        Ok(())
+    }
+    fn finish(&mut self, _: &Totals) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn finding_level(f: &Finding, d: &Decision) -> Level {
+    if f.rule.is_note() {
+        Level::Note
+    } else if d.verdict == engine::Verdict::Deny && f.rule.enforceable() {
+        Level::Error
+    } else if d.mode == Some(Mode::Audit) {
+        Level::Note
+    } else {
+        Level::Warning
+    }
+}
+
+fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object.get("metadata")?.get(key)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// Judges one object exactly as `serve` would on CREATE.
+pub fn judge(object: &Value, ctx: &Context) -> Result<(Decision, String, String), engine::SubjectError> {
+    let (api_version, kind) = manifest::type_of(object);
+    let namespace = meta_str(object, "namespace").unwrap_or(&ctx.default_namespace);
+    let name = meta_str(object, "name").or_else(|| meta_str(object, "generateName")).unwrap_or("");
+    let review = Review {
+        kind: Kind::from_type(api_version, kind),
+        operation: Operation::Create,
+        namespace,
+        name,
+        object,
+        old_object: None,
+    };
+    let decision = engine::decide(&review, ctx.cluster.as_deref(), &ctx.policy)?;
+    Ok((decision, namespace.to_owned(), name.to_owned()))
+}
+
+fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &Context) -> Record {
+    let (file, document, item, line) = at;
+    let (api_version, kind) = manifest::type_of(object);
+    let mut record = Record::error(file, document, line, String::new());
+    record.item = item;
+    if !object.is_object() {
+        record.message = format!(
+            "not a Kubernetes object: the {} is a {}",
+            if item.is_some() { "item" } else { "document" },
+            json_type(object)
+        );
+        return record;
+    }
+    if kind.is_empty() {
+        record.verdict = Verdict::Skip;
+        record.name = meta_str(object, "name").map(str::to_owned);
+        record.message = "no apiVersion/kind: not a Kubernetes object".into();
+        return record;
+    }
+    record.api_version = Some(api_version.to_owned()).filter(|s| !s.is_empty());
+    record.kind = Some(kind.to_owned());
+    let judged = Kind::from_type(api_version, kind).is_some();
+    match judge(object, ctx) {
+        Err(e) => {
+            record.namespace = Some(meta_str(object, "namespace").unwrap_or(&ctx.default_namespace).to_owned());
+            record.name = meta_str(object, "name").or_else(|| meta_str(object, "generateName")).map(str::to_owned);
+            record.message = format!("the engine cannot read this object: {e}");
+        }
+        Ok((decision, namespace, name)) => {
+            // Judged kinds are namespaced; for other kinds only the manifest knows.
+            record.namespace = if judged { Some(namespace) } else { meta_str(object, "namespace").map(str::to_owned) };
+            record.name = Some(name).filter(|n| !n.is_empty());
+            record.verdict = Verdict::from_engine(decision.verdict);
+            record.mode = decision.mode;
+            record.message = match decision.verdict {
+                engine::Verdict::Deny => decision.message.clone().unwrap_or_else(|| decision.reason.clone()),
+                engine::Verdict::Skip => decision.reason.clone(),
+                engine::Verdict::Allow | engine::Verdict::Warn => {
+                    let subject = format!(
+                        "{kind} {}/{}",
+                        record.namespace.as_deref().unwrap_or(""),
+                        record.name.as_deref().unwrap_or("<unnamed>")
+                    );
+                    decision
+                        .reason
+                        .strip_prefix(subject.as_str())
+                        .and_then(|r| r.strip_prefix(": "))
+                        .unwrap_or(&decision.reason)
+                        .to_owned()
+                }
+            };
+            record.findings = decision
+                .findings
+                .iter()
+                .map(|f| FindingRecord {
+                    rule: f.rule,
+                    rule_id: f.rule.id(),
+                    level: finding_level(f, &decision),
+                    message: f.message.clone(),
+                })
+                .collect();
+            record.warnings = decision.warnings;
+            record.patch = decision.patch;
+        }
+    }
+    record
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// Judges one document: its records and its text for `--mutated-out`.
+fn judge_document(doc: &manifest::Document, file: &str, ctx: &Context, totals: &mut Totals) -> (Vec<Record>, String) {
+    let value = match doc.parse() {
+        Ok(v) => v,
+        Err(e) => {
+            let message = match e {
+                ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
+                other => other.to_string(),
+            };
+            return (vec![Record::error(file, doc.index, doc.line, message)], doc.text.clone());
+        }
+    };
+    totals.parsed_documents += 1;
+    if value.is_null() {
+        return (Vec::new(), doc.text.clone());
+    }
+    let list = manifest::is_list(&value);
+    let objects = manifest::expand_lists(value);
+    let mut records: Vec<Record> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| judge_object(o, (file, doc.index, list.then_some(i), doc.line), ctx))
+        .collect();
+    let patches: Vec<(Option<usize>, &[PatchOperation])> =
+        records.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
+    if patches.is_empty() {
+        return (records, doc.text.clone());
+    }
+    match mutated::rewrite(&doc.text, &patches) {
+        Ok(text) => (records, text),
+        Err(e) => {
+            // Cannot happen for patches computed from this very document; if
+            // it does, say so rather than write a half-patched file.
+            for r in records.iter_mut().filter(|r| !r.patch.is_empty()) {
+                r.verdict = Verdict::Error;
+                r.message = format!("the patch cannot be applied to the manifest text: {e}");
+            }
+            (records, doc.text.clone())
+        }
+    }
+}
+
+/// Checks one stream of manifests: every document is parsed, judged,
+/// reported and (patched or verbatim) written to `out` before the next one
+/// is read. Errors are those of writing the report or `out`; problems of the
+/// input become `error` records.
+pub fn check_reader<R: BufRead>(
+    reader: R,
+    file: &str,
+    ctx: &Context,
+    report: &mut dyn Report,
+    out: &mut dyn DocSink,
+    totals: &mut Totals,
+) -> io::Result<()> {
+    totals.files += 1;
+    report.begin_file(file)?;
+    let mut next = (0, 1);
+    for doc in Documents::new(reader) {
+        let doc = match doc {
+            Ok(doc) => doc,
+            Err(e) => {
+                totals.documents += 1;
+                let r = Record::error(file, next.0, next.1, format!("cannot read the rest of the input: {e}"));
+                totals.count(&r);
+                report.object(&r)?;
+                break;
+            }
+        };
+        totals.documents += 1;
+        next = (doc.index + 1, doc.line);
+        let (records, text) = judge_document(&doc, file, ctx, totals);
+        out.document(&text)?;
+        for r in &records {
+            totals.count(r);
+            report.object(r)?;
+        }
+    }
+    report.end_file(file)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    #[error(transparent)]
+    ClusterState(#[from] crate::cluster::snapshot::SnapshotError),
+    #[error("live cluster: {0}")]
+    Live(#[from] crate::cluster::live::LiveError),
+    #[error("live cluster: {0}")]
+    LiveUnusable(String),
+    #[error("--mutated-out {}: {source}", path.display())]
+    MutatedOut {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("--mutated-out: {first} and {second} would both be written to {}; check them in separate runs", out.display())]
+    MutatedCollision { first: String, second: String, out: PathBuf },
+    #[error("--mutated-out would overwrite the input {}", path.display())]
+    MutatedOverwrite { path: PathBuf },
+    #[error("cannot write the report: {0}")]
+    Report(#[source] io::Error),
+}
+
+/// Where `--mutated-out` goes.
+enum MutatedTarget {
+    None,
+    Stdout,
+    Dir(PathBuf),
+}
+
+fn mutated_target(args: &CheckArgs, sources: &[Source]) -> Result<MutatedTarget, CheckError> {
+    let Some(dir) = &args.mutated_out else { return Ok(MutatedTarget::None) };
+    if dir.as_os_str() == "-" {
+        return Ok(MutatedTarget::Stdout);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| CheckError::MutatedOut { path: dir.clone(), source })?;
+    let mut taken: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
+    for s in sources {
+        let out = dir.join(&s.mirror);
+        if let Some(first) = taken.insert(out.clone(), &s.display) {
+            return Err(CheckError::MutatedCollision { first: first.to_owned(), second: s.display.clone(), out });
+        }
+        if let (Origin::File(input), Ok(existing)) = (&s.origin, std::fs::canonicalize(&out)) {
+            if std::fs::canonicalize(input).is_ok_and(|i| i == existing) {
+                return Err(CheckError::MutatedOverwrite { path: input.clone() });
+            }
+        }
+    }
+    Ok(MutatedTarget::Dir(dir.clone()))
+}
+
+fn load_cluster(args: &CheckArgs, policy: &Policy) -> Result<(Option<Arc<ClusterState>>, ClusterSource), CheckError> {
+    let view: Arc<dyn ClusterView> = if !args.cluster.cluster_state.is_empty() {
+        let (state, notes) = crate::cluster::snapshot::load(&args.cluster.cluster_state, &policy.nodes)?;
+        for note in notes {
+            tracing::debug!(%note, "cluster state");
+        }
+        Arc::new(crate::cluster::StaticView(Arc::new(state)))
+    } else if args.live {
+        live_view(args, policy)?
+    } else {
+        return Ok((None, ClusterSource::None));
+    };
+    let source = if args.live { ClusterSource::Live } else { ClusterSource::File };
+    Ok((Some(view.state()), source))
+}
+
+/// The live cluster through the same view `serve` uses, synced once.
+fn live_view(args: &CheckArgs, policy: &Policy) -> Result<Arc<dyn ClusterView>, CheckError> {
+    use crate::cluster::live;
+    let timeout = Duration::from_secs_f64(args.live_timeout);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CheckError::LiveUnusable(format!("cannot start the async runtime: {e}")))?;
+    let conn = live::Connection { kubeconfig: args.cluster.kubeconfig.clone(), context: args.cluster.context.clone() };
+    let result = runtime.block_on(async {
+        let client = live::client(&conn).await?;
+        match tokio::time::timeout(timeout, client.apiserver_version()).await {
+            Err(_) => {
+                return Err(CheckError::LiveUnusable(format!(
+                    "the API server did not answer within {}s (--live-timeout)",
+                    timeout.as_secs_f64()
+                )))
+            }
+            Ok(Err(e)) => return Err(CheckError::LiveUnusable(format!("the API server cannot be reached: {e}"))),
+            Ok(Ok(_)) => {}
+        }
+        let view = live::start(client, policy.nodes.clone(), Arc::new(crate::metrics::Metrics::new()));
+        if !view.wait_ready(timeout).await {
+            return Err(CheckError::LiveUnusable(format!(
+                "the cluster view did not sync within {}s (can this identity list and watch Nodes, RuntimeClasses, \
+                 Namespaces and the sysbox-mgr ConfigMap?)",
+                timeout.as_secs_f64()
+            )));
+        }
+        // A snapshot of the synced view; the watches stop with the runtime.
+        let state: Arc<dyn ClusterView> = Arc::new(crate::cluster::StaticView(view.state()));
+        Ok(state)
+    });
+    runtime.shutdown_background();
+    result
+}
+
+fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            stream_is_terminal
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+/// Builds the report for `-o`.
+pub fn make_report<'w>(
+    format: OutputFormat,
+    out: Box<dyn Write + 'w>,
+    color: bool,
+    fail_on: FailOn,
+    pools_evaluated: bool,
+) -> Box<dyn Report + 'w> {
+    match format {
+        OutputFormat::Text => Box::new(text::TextReport::new(out, color, fail_on)),
+        OutputFormat::Json => Box::new(json::JsonReport::new(out)),
+        OutputFormat::Junit => Box::new(junit::JunitReport::new(out, fail_on, pools_evaluated)),
+        OutputFormat::Sarif => Box::new(sarif::SarifReport::new(out)),
+    }
+}
+
+fn open_mirror(dir: &Path, rel: &Path) -> Result<DocWriter<BufWriter<File>>, CheckError> {
+    let path = dir.join(rel);
+    let err = |source| CheckError::MutatedOut { path: path.clone(), source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    Ok(DocWriter::new(BufWriter::new(File::create(&path).map_err(err)?)))
+}
+
+/// `check` from the command line.
+pub fn run(args: &CheckArgs) -> ExitCode {
+    match run_checked(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
+    let policy = args.policy.to_policy(None);
+    let sources = input::resolve(&args.files)?;
+    let target = mutated_target(args, &sources)?;
+    let (cluster, cluster_source) = load_cluster(args, &policy)?;
+    let ctx = Context { policy, cluster, default_namespace: args.namespace.clone() };
+
+    // With the mutated manifests on stdout, the report goes to stderr.
+    let (report_out, terminal): (Box<dyn Write>, bool) = match target {
+        MutatedTarget::Stdout => (Box::new(BufWriter::new(io::stderr().lock())), io::stderr().is_terminal()),
+        _ => (Box::new(BufWriter::new(io::stdout().lock())), io::stdout().is_terminal()),
+    };
+    let mut report =
+        make_report(args.output, report_out, use_color(args.color, terminal), args.fail_on, ctx.cluster.is_some());
+    let mut stdout_docs = match target {
+        MutatedTarget::Stdout => Some(DocWriter::new(BufWriter::new(io::stdout().lock()))),
+        _ => None,
+    };
+    let mut totals = Totals::new(cluster_source);
+    let fatal = |e: io::Error| CheckError::Report(e);
+
+    for src in &sources {
+        let mut dir_docs = match &target {
+            MutatedTarget::Dir(dir) => Some(open_mirror(dir, &src.mirror)?),
+            _ => None,
+        };
+        let sink: &mut dyn DocSink = match (&mut dir_docs, &mut stdout_docs) {
+            (Some(w), _) => w,
+            (None, Some(w)) => w,
+            (None, None) => &mut Discard,
+        };
+        let name = src.display.as_str();
+        match &src.origin {
+            Origin::Stdin => check_reader(io::stdin().lock(), name, &ctx, report.as_mut(), sink, &mut totals),
+            Origin::File(path) => match File::open(path) {
+                Ok(f) => {
+                    check_reader(BufReader::with_capacity(1 << 16, f), name, &ctx, report.as_mut(), sink, &mut totals)
+                }
+                Err(e) => {
+                    // Readable when resolved, gone now: report it and go on.
+                    totals.files += 1;
+                    let r = Record::error(name, 0, 1, format!("cannot open: {e}"));
+                    totals.count(&r);
+                    report_one(report.as_mut(), &r)
+                }
+            },
+        }
+        .map_err(fatal)?;
+        if let (Some(w), MutatedTarget::Dir(dir)) = (dir_docs, &target) {
+            w.into_inner().map_err(|source| CheckError::MutatedOut { path: dir.join(&src.mirror), source })?;
+        }
+    }
+    if let Some(w) = stdout_docs {
+        w.into_inner().map_err(fatal)?;
+    }
+    totals.exit_code = totals.status(args.fail_on);
+    report.finish(&totals).map_err(fatal)?;
+    drop(report);
+    if totals.parsed_documents == 0 {
+        if totals.documents == 0 {
+            eprintln!("error: no Kubernetes manifests found in the input");
+        } else {
+            eprintln!("error: none of the {} documents in the input could be read", totals.documents);
+        }
+    }
+    Ok(totals.exit_code)
+}
+
+fn report_one(report: &mut dyn Report, r: &Record) -> io::Result<()> {
+    report.begin_file(&r.file)?;
+    report.object(r)?;
+    report.end_file(&r.file)
 }

@@ -1,0 +1,235 @@
+//! `-o sarif`: SARIF 2.1.0 for code-scanning tools. One rule per kind of
+//! finding (the engine's [`Rule::ALL`] plus `manifest-error` for documents
+//! that cannot be read), one result per finding, located at the input file
+//! and the line where the object's document starts.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use super::input::STDIN_DISPLAY;
+use super::{ClusterSource, Level, Record, Report, Totals, Verdict};
+use crate::engine::Rule;
+
+/// The rule of results for documents that do not parse or objects the engine cannot read.
+pub const MANIFEST_ERROR: &str = "manifest-error";
+
+pub struct SarifReport<'w> {
+    out: Box<dyn Write + 'w>,
+    results: Vec<Value>,
+}
+
+impl<'w> SarifReport<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        SarifReport { out, results: Vec::new() }
+    }
+}
+
+/// "relaxed-read-only-missing" → "RelaxedReadOnlyMissing".
+fn pascal(id: &str) -> String {
+    id.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn sentence(s: &str) -> String {
+    let s = s.trim_end();
+    if s.ends_with(['.', '!', '?']) {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    }
+}
+
+fn default_level(rule: Rule) -> Level {
+    if rule.is_note() {
+        Level::Note
+    } else if rule.enforceable() {
+        Level::Error
+    } else {
+        Level::Warning
+    }
+}
+
+fn treatment(rule: Rule) -> &'static str {
+    if rule.is_note() {
+        "A note about the evaluation itself; never shown by the webhook."
+    } else if rule.enforceable() {
+        "Denied in enforce mode, a warning in warn mode, recorded only in audit mode."
+    } else {
+        "A warning in enforce and warn mode, recorded only in audit mode."
+    }
+}
+
+/// The rule descriptors, in the order results refer to them by index.
+pub fn rules() -> Vec<Value> {
+    let mut rules: Vec<Value> = Rule::ALL
+        .iter()
+        .map(|&r| {
+            json!({
+                "id": r.id(),
+                "name": pascal(r.id()),
+                "shortDescription": { "text": sentence(r.summary()) },
+                "fullDescription": { "text": format!("{} {}", sentence(r.summary()), treatment(r)) },
+                "help": { "text": format!("{} The result's message says which pools and how to fix it.", treatment(r)) },
+                "defaultConfiguration": { "level": default_level(r).as_str() },
+                "properties": { "enforceable": r.enforceable() },
+            })
+        })
+        .collect();
+    rules.push(json!({
+        "id": MANIFEST_ERROR,
+        "name": pascal(MANIFEST_ERROR),
+        "shortDescription": { "text": "A document that does not parse, or an object the engine cannot read." },
+        "fullDescription": {
+            "text": "A document that does not parse as YAML or JSON, or an object whose pod spec has fields of the \
+                     wrong type. The webhook would refuse such an object; the other documents are still checked."
+        },
+        "help": { "text": "Fix the document so that kubectl can apply it." },
+        "defaultConfiguration": { "level": "error" },
+        "properties": { "enforceable": true },
+    }));
+    rules
+}
+
+fn rule_index(id: &str) -> usize {
+    Rule::ALL.iter().position(|r| r.id() == id).unwrap_or(Rule::ALL.len())
+}
+
+/// A URI reference for a reported file name: relative paths stay relative
+/// (so code scanning resolves them against the repository), absolute ones
+/// become `file://` URIs, stdin is `stdin`.
+pub fn uri(file: &str) -> String {
+    if file == STDIN_DISPLAY {
+        return "stdin".to_owned();
+    }
+    let path = file.replace('\\', "/");
+    let mut out = String::new();
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn location(r: &Record) -> Value {
+    let mut loc = json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": uri(&r.file) },
+            "region": { "startLine": r.line.max(1) },
+        }
+    });
+    let subject = r.subject();
+    if !subject.is_empty() {
+        loc["logicalLocations"] = json!([{ "fullyQualifiedName": subject, "kind": "resource" }]);
+    }
+    loc
+}
+
+fn properties(r: &Record) -> Value {
+    json!({
+        "verdict": r.verdict.as_str(),
+        "document": r.document,
+        "item": r.item,
+        "kind": r.kind,
+        "namespace": r.namespace,
+        "name": r.name,
+    })
+}
+
+impl Report for SarifReport<'_> {
+    fn object(&mut self, r: &Record) -> io::Result<()> {
+        if r.verdict == Verdict::Error {
+            self.results.push(json!({
+                "ruleId": MANIFEST_ERROR,
+                "ruleIndex": Rule::ALL.len(),
+                "level": "error",
+                "message": { "text": sentence(&r.message) },
+                "locations": [location(r)],
+                "properties": properties(r),
+            }));
+            return Ok(());
+        }
+        for f in &r.findings {
+            self.results.push(json!({
+                "ruleId": f.rule_id,
+                "ruleIndex": rule_index(f.rule_id),
+                "level": f.level.as_str(),
+                "message": { "text": sentence(&f.message) },
+                "locations": [location(r)],
+                "properties": properties(r),
+            }));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, totals: &Totals) -> io::Result<()> {
+        let mut notifications = Vec::new();
+        if totals.cluster_state == ClusterSource::None {
+            notifications.push(json!({
+                "level": "note",
+                "message": { "text": "The node-pool verdict was not evaluated: no --cluster-state or --live." },
+            }));
+        }
+        let log = json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": {
+                    "driver": {
+                        "name": "sysbox-ro-webhook",
+                        "semanticVersion": env!("CARGO_PKG_VERSION"),
+                        "rules": rules(),
+                    }
+                },
+                "invocations": [{
+                    "executionSuccessful": totals.exit_code < super::EXIT_USAGE,
+                    "exitCode": totals.exit_code,
+                    "toolExecutionNotifications": notifications,
+                }],
+                "results": std::mem::take(&mut self.results),
+                "properties": {
+                    "clusterState": totals.cluster_state,
+                    "nodePoolsEvaluated": totals.node_pools_evaluated,
+                    "totals": totals,
+                },
+            }],
+        });
+        serde_json::to_writer_pretty(&mut self.out, &log).map_err(io::Error::other)?;
+        writeln!(self.out)?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        assert_eq!(uri("tests/data/a b.yaml"), "tests/data/a%20b.yaml");
+        assert_eq!(uri("/tmp/x.yaml"), "file:///tmp/x.yaml");
+        assert_eq!(uri(STDIN_DISPLAY), "stdin");
+        assert_eq!(uri("ü.yaml"), "%C3%BC.yaml");
+    }
+
+    #[test]
+    fn one_rule_per_engine_rule_in_index_order() {
+        let rules = rules();
+        assert_eq!(rules.len(), Rule::ALL.len() + 1);
+        for (i, r) in Rule::ALL.iter().enumerate() {
+            assert_eq!(rules[i]["id"], r.id());
+            assert_eq!(rule_index(r.id()), i);
+        }
+        assert_eq!(rules[Rule::ALL.len()]["id"], MANIFEST_ERROR);
+        assert_eq!(pascal("relaxed-read-only-missing"), "RelaxedReadOnlyMissing");
+    }
+}
