@@ -1,0 +1,410 @@
+//! End to end: the real `sysbox-ro-webhook serve` behind a real kube-apiserver, asserted on
+//! what the apiserver and kubectl really return.
+//!
+//! Ignored by default (it needs etcd, kube-apiserver and kubectl, built by
+//! tests/e2e/build-control-plane.sh). Run it with
+//!
+//!     tests/e2e/run.sh
+//!
+//! which builds (or reuses) the control plane and runs
+//! `cargo test --test e2e -- --ignored --test-threads=1 --skip bench --nocapture`.
+//! `SYSBOX_RO_E2E_SCENARIOS=warn_namespace,steer` runs only the scenarios whose names contain
+//! one of those words (setup always runs); `SYSBOX_RO_E2E_KEEP=1` keeps the work folder.
+//!
+//! One control plane and one webhook process serve every scenario; each scenario works in its
+//! own namespace. The order keeps webhook restarts to one (for `--steer`) and ends with the
+//! scenario that stops it.
+//!
+//! The latency benchmark (not an assertion) is `bench::admission_latency`; see
+//! tests/e2e/FIGURES.md.
+
+#[path = "e2e/support/mod.rs"]
+mod support;
+
+#[path = "e2e/bench.rs"]
+mod bench;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::env::Env;
+use support::objects::{self, annotation, required_terms, ANNOTATION, FLAG, MIXED, WEBHOOK_NAME};
+use support::poll;
+use support::webhook::{first_cert_der, metric_sum, served_certificate, WebhookArgs};
+
+type Scenario = fn(&mut Env);
+
+/// In run order; the scenario number is in each name.
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("00_deploy_base_configuration_accepted", deploy_base_configuration_accepted),
+    ("01_flagged_pool_annotated", flagged_pool_annotated),
+    ("02_unflagged_pool_denied", unflagged_pool_denied),
+    ("03_warn_namespace", warn_namespace),
+    ("04_deployment_verdict_at_apply", deployment_verdict_at_apply),
+    ("05_server_dry_run", server_dry_run),
+    ("08_ordinary_pod_never_sent", ordinary_pod_never_sent),
+    ("07_live_node_label", live_node_label),
+    ("11_configmap_flag_without_labels", configmap_flag_without_labels),
+    ("10_certificate_rotation", certificate_rotation),
+    ("06_steer_mixed_pools", steer_mixed_pools),
+    ("09_webhook_down_fail_policy", webhook_down_fail_policy),
+];
+
+fn selected(name: &str) -> bool {
+    match std::env::var("SYSBOX_RO_E2E_SCENARIOS") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|w| !w.trim().is_empty() && name.contains(w.trim())),
+        _ => true,
+    }
+}
+
+fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+#[test]
+#[ignore = "needs etcd, kube-apiserver and kubectl: run tests/e2e/run.sh"]
+fn scenarios() {
+    let started = Instant::now();
+    let mut env = Env::start();
+    let mut results: Vec<(&str, Result<Duration, String>)> = Vec::new();
+    for (name, scenario) in SCENARIOS.iter().filter(|(n, _)| selected(n)) {
+        eprintln!("e2e: === {name}");
+        let t = Instant::now();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| scenario(&mut env)));
+        let outcome = outcome.map(|()| t.elapsed()).map_err(|e| panic_message(e.as_ref()));
+        match &outcome {
+            Ok(d) => eprintln!("e2e: --- pass {name} ({:.1}s)", d.as_secs_f64()),
+            Err(m) => eprintln!("e2e: --- FAIL {name}: {m}\n{}", env.diagnostics()),
+        }
+        results.push((name, outcome));
+    }
+    eprintln!("e2e: summary ({:.1}s in all)", started.elapsed().as_secs_f64());
+    for (name, outcome) in &results {
+        match outcome {
+            Ok(d) => eprintln!("e2e:   pass  {name} ({:.1}s)", d.as_secs_f64()),
+            Err(_) => eprintln!("e2e:   FAIL  {name}"),
+        }
+    }
+    let failed: Vec<&str> = results.iter().filter(|(_, o)| o.is_err()).map(|(n, _)| *n).collect();
+    if !failed.is_empty() {
+        env.work.keep = true;
+        panic!("{} of {} scenarios failed: {}", failed.len(), results.len(), failed.join(", "));
+    }
+    assert!(!results.is_empty(), "SYSBOX_RO_E2E_SCENARIOS selected no scenario");
+}
+
+/// The denial's prefix as kubectl prints it.
+fn denied() -> String {
+    format!("admission webhook \"{WEBHOOK_NAME}\" denied the request: ")
+}
+
+/// Polls server-side dry runs of `object` until `done` accepts what kubectl returned; returns
+/// how long that took.
+#[track_caller]
+fn wait_for_verdict(
+    env: &Env,
+    object: &Value,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&support::cluster::Run) -> bool,
+) -> Duration {
+    let t = Instant::now();
+    let mut last = String::new();
+    let ok = poll(within, Duration::from_millis(100), || {
+        let run = env.kubectl.dry_run(object);
+        if done(&run) {
+            return Some(());
+        }
+        last = format!("exit {}; stderr: {}", run.status, run.stderr);
+        None
+    });
+    assert!(ok.is_some(), "{what}: not within {within:?}; last dry run: {last}\n{}", env.diagnostics());
+    t.elapsed()
+}
+
+// --- 0 -------------------------------------------------------------------------------------------
+
+/// The configuration registered is deploy/base's (rendered by kustomize), clientConfig aside,
+/// and the apiserver stored it as given: its CEL matchConditions compiled on a real create.
+/// (Applying every render of deploy/ with a server-side dry run is tests/deploy/check.sh's job.)
+fn deploy_base_configuration_accepted(env: &mut Env) {
+    let stored = env.kubectl.get(&["mutatingwebhookconfiguration", "sysbox-ro-webhook"]);
+    let (rendered, stored_hook) = (&env.rendered["webhooks"][0], &stored["webhooks"][0]);
+    assert_eq!(stored_hook["name"], WEBHOOK_NAME);
+    for field in [
+        "rules",
+        "matchConditions",
+        "namespaceSelector",
+        "failurePolicy",
+        "sideEffects",
+        "timeoutSeconds",
+        "reinvocationPolicy",
+        "matchPolicy",
+        "admissionReviewVersions",
+    ] {
+        assert!(!rendered[field].is_null(), "deploy/base sets no {field}");
+        assert_eq!(stored_hook[field], rendered[field], "{field}: stored differs from deploy/base");
+    }
+    assert_eq!(stored_hook["failurePolicy"], "Fail");
+    assert_eq!(stored_hook["clientConfig"]["url"], format!("https://127.0.0.1:{}/mutate", env.port));
+    assert!(rendered["matchConditions"].as_array().is_some_and(|c| !c.is_empty()));
+}
+
+// --- 1 -------------------------------------------------------------------------------------------
+
+fn flagged_pool_annotated(env: &mut Env) {
+    let ns = "s01-flagged";
+    env.namespace(ns, None);
+    let run = env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "relaxed")).expect_ok().expect_no_warning();
+    assert!(run.stdout.contains("pod/ro created"), "{}", run.stdout);
+    let stored = env.kubectl.get(&["pod", "ro", "-n", ns]);
+    assert_eq!(annotation(&stored), Some("true"), "stored pod: {stored}");
+    assert!(required_terms(&stored).is_empty(), "no steering without --steer");
+}
+
+// --- 2 -------------------------------------------------------------------------------------------
+
+fn unflagged_pool_denied(env: &mut Env) {
+    let ns = "s02-enforce";
+    env.namespace(ns, None);
+    env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "strict")).expect_failure().expect_stderr(&[
+        "Error from server (Forbidden)",
+        &format!("{}Pod {ns}/ro uses Sysbox (RuntimeClass sysbox-runc) with readOnlyRootFilesystem", denied()),
+        &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false)"),
+        "To fix: add --relaxed-read-only to SYSBOX_MGR_CONFIG in ConfigMap kube-system/sysbox-operational-attributes",
+    ]);
+    assert!(!env.kubectl.exists(ns, "pod", "ro"), "a denied pod must not be stored");
+}
+
+// --- 3 -------------------------------------------------------------------------------------------
+
+fn warn_namespace(env: &mut Env) {
+    let ns = "s03-warn";
+    env.namespace(ns, Some("warn"));
+    let pod = objects::sysbox_pod(ns, "ro", "strict");
+    let warning = "sysbox-ro: pools strict lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail";
+    // The namespace label reaches the webhook through its watch: wait until it is seen.
+    wait_for_verdict(env, &pod, Duration::from_secs(10), "the webhook sees the namespace's warn label", |r| {
+        r.success() && r.warnings().contains(&warning)
+    });
+    let run = env.kubectl.apply(&pod).expect_ok().expect_warning(warning);
+    assert!(run.stdout.contains("pod/ro created"), "{}", run.stdout);
+    assert!(env.kubectl.exists(ns, "pod", "ro"));
+}
+
+// --- 4 -------------------------------------------------------------------------------------------
+
+fn deployment_verdict_at_apply(env: &mut Env) {
+    let ns = "s04-deployment";
+    env.namespace(ns, None);
+    let strict = objects::deployment(ns, "builder", objects::sysbox_spec(&[(objects::POOL, "strict")]));
+    env.kubectl.apply(&strict).expect_failure().expect_stderr(&[
+        &format!("{}Deployment {ns}/builder uses Sysbox", denied()),
+        "Pools lacking the flag: strict",
+    ]);
+    assert!(!env.kubectl.exists(ns, "deployment", "builder"), "a denied Deployment must not be stored");
+
+    // A template for the flagged pool is admitted, and judged, not rewritten.
+    let relaxed = objects::deployment(ns, "runner", objects::sysbox_spec(&[(objects::POOL, "relaxed")]));
+    env.kubectl.apply(&relaxed).expect_ok().expect_no_warning();
+    let stored = env.kubectl.get(&["deployment", "runner", "-n", ns]);
+    assert_eq!(annotation(&stored["spec"]["template"]), None, "the template must not be annotated: {stored}");
+}
+
+// --- 5 -------------------------------------------------------------------------------------------
+
+fn server_dry_run(env: &mut Env) {
+    let ns = "s05-dry-run";
+    env.namespace(ns, None);
+    let manifest = objects::sysbox_pod(ns, "ro", "relaxed").to_string();
+    let run = env
+        .kubectl
+        .run(&["apply", "--dry-run=server", "-o", "yaml", "-f", "-"], Some(&manifest))
+        .expect_ok()
+        .expect_no_warning();
+    assert!(run.stdout.contains(&format!("{ANNOTATION}: \"true\"")), "annotation not shown:\n{}", run.stdout);
+    assert_eq!(annotation(&run.yaml()), Some("true"));
+    let listed = env.kubectl.run(&["get", "pods", "-n", ns, "-o", "name"], None).expect_ok();
+    assert_eq!(listed.stdout.trim(), "", "a server-side dry run must store nothing");
+}
+
+// --- 8 -------------------------------------------------------------------------------------------
+
+fn ordinary_pod_never_sent(env: &mut Env) {
+    let ns = "s08-ordinary";
+    env.namespace(ns, None);
+    let before = env.webhook().requests("Pod");
+    env.kubectl.apply(&objects::ordinary_pod(ns, "app")).expect_ok().expect_no_warning();
+    let stored = env.kubectl.get(&["pod", "app", "-n", ns]);
+    assert_eq!(annotation(&stored), None);
+    assert_eq!(env.webhook().requests("Pod"), before, "an ordinary pod must not reach the webhook (matchConditions)");
+
+    // The counter does count: a Sysbox pod moves it.
+    env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "relaxed")).expect_ok();
+    assert_eq!(env.webhook().requests("Pod"), before + 1.0, "a Sysbox pod create is one AdmissionReview");
+}
+
+// --- 7 -------------------------------------------------------------------------------------------
+
+fn live_node_label(env: &mut Env) {
+    let ns = "s07-live";
+    env.namespace(ns, None);
+    let pod = objects::sysbox_pod(ns, "ro", "late");
+    env.kubectl.dry_run(&pod).expect_failure().expect_stderr(&[&denied(), "Pools lacking the flag: late"]);
+
+    env.kubectl.run(&["label", "node", "late-1", &format!("{FLAG}=true"), "--overwrite"], None).expect_ok();
+    let took = wait_for_verdict(env, &pod, Duration::from_secs(10), "the verdict follows the new node label", |r| {
+        r.success() && annotation(&r.json()) == Some("true")
+    });
+    eprintln!("e2e:     verdict followed the node label after {} ms", took.as_millis());
+    env.kubectl.apply(&pod).expect_ok().expect_no_warning();
+    assert_eq!(annotation(&env.kubectl.get(&["pod", "ro", "-n", ns])), Some("true"));
+}
+
+// --- 11 ------------------------------------------------------------------------------------------
+
+fn configmap_flag_without_labels(env: &mut Env) {
+    let ns = "s11-configmap";
+    env.namespace(ns, None);
+    let pod = objects::sysbox_pod(ns, "ro", "cm");
+    env.kubectl.dry_run(&pod).expect_failure().expect_stderr(&[
+        &denied(),
+        &format!("Pools lacking the flag: cm (1 node with no {FLAG} label and no ConfigMap"),
+    ]);
+
+    env.kubectl.apply(&objects::mgr_configmap("--log-level=info --relaxed-read-only")).expect_ok();
+    let warning = "sysbox-ro: flag on cm known from ConfigMap only (applied on installer restart); label the nodes";
+    wait_for_verdict(env, &pod, Duration::from_secs(10), "the webhook sees the ConfigMap", |r| r.success());
+    let run = env.kubectl.apply(&pod).expect_ok().expect_warning(warning);
+    assert_eq!(run.warnings().len(), 1, "only the ConfigMap warning: {:?}", run.warnings());
+    assert_eq!(annotation(&env.kubectl.get(&["pod", "ro", "-n", ns])), Some("true"));
+}
+
+// --- 10 ------------------------------------------------------------------------------------------
+
+/// Sysbox pods created in a loop from several threads (so the apiserver opens more than one
+/// connection) while the serving certificate is swapped under the webhook.
+fn certificate_rotation(env: &mut Env) {
+    let ns = "s10-rotation";
+    env.namespace(ns, None);
+    let ca = env.certs.ca_pem();
+    let port = env.port;
+    let before = served_certificate(port, &ca).expect("TLS handshake before the rotation");
+    assert_eq!(before, first_cert_der(&env.certs.cert_path()), "the webhook serves the current certificate");
+    let metrics = env.webhook().metrics();
+    let reloads = metric_sum(&metrics, "sysbox_ro_tls_reloads_total", &[("result", "success")]);
+    let reload_failures = metric_sum(&metrics, "sysbox_ro_tls_reloads_total", &[("result", "failure")]);
+
+    const THREADS: usize = 3;
+    let stop = Arc::new(AtomicBool::new(false));
+    let created = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (kubectl, stop, created, failures) = (env.kubectl.clone(), stop.clone(), created.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Acquire) && i < 200 {
+                    let name = format!("ro-{t}-{i}");
+                    let run = kubectl.run(
+                        &["create", "-f", "-", "-o", "jsonpath={.metadata.annotations}"],
+                        Some(&objects::sysbox_pod(ns, &name, "relaxed").to_string()),
+                    );
+                    let annotations: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+                    if !run.success() || annotations[ANNOTATION] != "true" {
+                        failures.lock().unwrap().push(format!("{name}: exit {}: {}{}", run.status, run.stdout, run.stderr));
+                    }
+                    created.fetch_add(1, Ordering::AcqRel);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+
+    let wait_created = |n: usize| {
+        poll(Duration::from_secs(60), Duration::from_millis(20), || (created.load(Ordering::Acquire) >= n).then_some(()))
+            .expect("pods are being created");
+    };
+    wait_created(12);
+    let new_cert = env.certs.rotate();
+    let swapped_at = created.load(Ordering::Acquire);
+    let seen = poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (served_certificate(port, &ca).ok()? == new_cert).then_some(())
+    });
+    let seen_at = created.load(Ordering::Acquire);
+    wait_created(seen_at + 24);
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        w.join().expect("creator thread");
+    }
+    let total = created.load(Ordering::Acquire);
+    eprintln!("e2e:     {total} creates; certificate swapped after {swapped_at}, served from create {seen_at} on");
+
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{} of {total} creates failed during the rotation:\n{}", failures.len(), failures.join("\n"));
+    assert!(seen.is_some(), "the webhook did not serve the new certificate within 10s\n{}", env.diagnostics());
+    let metrics = env.webhook().metrics();
+    assert_eq!(metric_sum(&metrics, "sysbox_ro_tls_reloads_total", &[("result", "success")]), reloads + 1.0);
+    assert_eq!(metric_sum(&metrics, "sysbox_ro_tls_reloads_total", &[("result", "failure")]), reload_failures);
+    let stored = env.kubectl.run(&["get", "pods", "-n", ns, "-o", "name"], None).expect_ok();
+    assert_eq!(stored.stdout.lines().count(), total, "every create stored a pod");
+}
+
+// --- 6 -------------------------------------------------------------------------------------------
+
+fn steer_mixed_pools(env: &mut Env) {
+    let ns = "s06-steer";
+    env.namespace(ns, None);
+    let pod = objects::pod(ns, "ro", objects::sysbox_spec(&[(MIXED, "yes")]));
+
+    // Without --steer: admitted with a warning, no affinity.
+    env.ensure_webhook(WebhookArgs { steer: false });
+    let run = env.kubectl.dry_run(&pod).expect_ok().expect_warning(
+        "sysbox-ro: pools strict lack sysbox-mgr --relaxed-read-only; the pod may land there and fail",
+    );
+    assert!(required_terms(&run.json()).is_empty());
+
+    env.ensure_webhook(WebhookArgs { steer: true });
+    env.kubectl
+        .apply(&pod)
+        .expect_ok()
+        .expect_warning("sysbox-ro: steered to sysbox-ro.dev/relaxed-read-only=true nodes; pools strict lack --relaxed-read-only");
+    let stored = env.kubectl.get(&["pod", "ro", "-n", ns]);
+    assert_eq!(annotation(&stored), Some("true"));
+    let terms = required_terms(&stored);
+    assert_eq!(terms.len(), 1, "one required term: {stored}");
+    let expressions = terms[0]["matchExpressions"].as_array().cloned().unwrap_or_default();
+    assert!(
+        expressions.contains(&json!({ "key": FLAG, "operator": "In", "values": ["true"] })),
+        "the stored pod's required affinity lacks {FLAG} In [true]: {}",
+        terms[0]
+    );
+    // The RuntimeClass's and the pod's own selectors are still there.
+    assert_eq!(stored["spec"]["nodeSelector"][MIXED], "yes");
+    assert_eq!(stored["spec"]["nodeSelector"]["sysbox-runtime"], "running");
+}
+
+// --- 9 -------------------------------------------------------------------------------------------
+
+fn webhook_down_fail_policy(env: &mut Env) {
+    let ns = "s09-down";
+    env.namespace(ns, None);
+    if env.webhook.is_none() {
+        env.ensure_webhook(WebhookArgs { steer: false });
+    }
+    env.stop_webhook();
+    env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "relaxed")).expect_failure().expect_stderr(&[
+        &format!("failed calling webhook \"{WEBHOOK_NAME}\""),
+        &format!("https://127.0.0.1:{}/mutate", env.port),
+        "connection refused",
+    ]);
+    assert!(!env.kubectl.exists(ns, "pod", "ro"));
+    env.kubectl.apply(&objects::ordinary_pod(ns, "app")).expect_ok().expect_no_warning();
+    assert!(env.kubectl.exists(ns, "pod", "app"));
+}
