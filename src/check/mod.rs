@@ -243,9 +243,7 @@ impl Totals {
     }
 
     fn count(&mut self, r: &Record) {
-        if r.kind.is_some() {
-            self.objects += 1;
-        }
+        self.objects += 1;
         match r.verdict {
             Verdict::Allow => self.allow += 1,
             Verdict::Warn => self.warn += 1,
@@ -375,7 +373,7 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
                         .strip_prefix(subject.as_str())
                         .and_then(|r| r.strip_prefix(": "))
                         .unwrap_or(&decision.reason)
-                        .to_owned()
+                        .replace(Rule::PoolsNotEvaluated.id(), "node pools not evaluated")
                 }
             };
             record.findings = decision
