@@ -21,7 +21,8 @@ pub struct WorkDir {
 
 impl WorkDir {
     pub fn new() -> WorkDir {
-        let dir = tempfile::Builder::new().prefix("sysbox-ro-e2e.").tempdir().expect("cannot create a temporary folder");
+        let dir =
+            tempfile::Builder::new().prefix("sysbox-ro-e2e.").tempdir().expect("cannot create a temporary folder");
         let path = dir.path().to_path_buf();
         let keep = std::env::var("SYSBOX_RO_E2E_KEEP").is_ok_and(|v| v == "1");
         WorkDir { dir: Some(dir), path, keep }

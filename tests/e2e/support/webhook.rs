@@ -44,11 +44,7 @@ fn run_certs(args: &[&str], out: &Path) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("run sysbox-ro-webhook certs");
-    assert!(
-        output.status.success(),
-        "sysbox-ro-webhook certs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "sysbox-ro-webhook certs failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
@@ -150,6 +146,23 @@ pub fn served_certificate(port: u16, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
     conn.send_close_notify();
     let _ = conn.complete_io(&mut sock);
     Ok(leaf)
+}
+
+/// The client ports of the established IPv4 connections to `port` on this machine (for the
+/// webhook's port: the apiserver's connections to it, and any probe of ours still open).
+pub fn connections_to(port: u16) -> std::collections::BTreeSet<u16> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let hex_port = |addr: &str| addr.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, state) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
+            // 01: ESTABLISHED
+            (*state == "01" && hex_port(local)? == port).then(|| hex_port(remote)).flatten()
+        })
+        .collect()
 }
 
 /// A plain HTTP/1.0 GET on loopback: (status, body).
