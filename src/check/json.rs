@@ -36,7 +36,7 @@ impl<'w> JsonReport<'w> {
 }
 
 /// Pretty JSON whose lines after the first are indented by `by` spaces.
-fn indented(value: &impl Serialize, by: usize) -> io::Result<String> {
+pub(crate) fn indented(value: &impl Serialize, by: usize) -> io::Result<String> {
     let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
     Ok(text.replace('\n', &format!("\n{}", " ".repeat(by))))
 }

@@ -8,20 +8,52 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::input::STDIN_DISPLAY;
+use super::json::indented;
 use super::{ClusterSource, Level, Record, Report, Totals, Verdict};
 use crate::engine::Rule;
 
 /// The rule of results for documents that do not parse or objects the engine cannot read.
 pub const MANIFEST_ERROR: &str = "manifest-error";
 
+/// Streams the log: the rules are known up front, each result is written as
+/// its object is judged, and the invocation (with the exit code) comes last.
 pub struct SarifReport<'w> {
     out: Box<dyn Write + 'w>,
-    results: Vec<Value>,
+    started: bool,
+    results: usize,
 }
 
 impl<'w> SarifReport<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        SarifReport { out, results: Vec::new() }
+        SarifReport { out, started: false, results: 0 }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let tool = json!({
+            "driver": {
+                "name": "sysbox-ro-webhook",
+                "semanticVersion": env!("CARGO_PKG_VERSION"),
+                "rules": rules(),
+            }
+        });
+        write!(
+            self.out,
+            "{{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n  \
+             \"runs\": [\n    {{\n      \"tool\": {},\n      \"results\": [",
+            indented(&tool, 6)?
+        )
+    }
+
+    fn result(&mut self, result: Value) -> io::Result<()> {
+        self.start()?;
+        let sep = if self.results == 0 { "" } else { "," };
+        write!(self.out, "{sep}\n        {}", indented(&result, 8)?)?;
+        self.results += 1;
+        Ok(())
     }
 }
 
@@ -148,7 +180,7 @@ fn properties(r: &Record) -> Value {
 impl Report for SarifReport<'_> {
     fn object(&mut self, r: &Record) -> io::Result<()> {
         if r.verdict == Verdict::Error {
-            self.results.push(json!({
+            return self.result(json!({
                 "ruleId": MANIFEST_ERROR,
                 "ruleIndex": Rule::ALL.len(),
                 "level": "error",
@@ -156,22 +188,26 @@ impl Report for SarifReport<'_> {
                 "locations": [location(r)],
                 "properties": properties(r),
             }));
-            return Ok(());
         }
         for f in &r.findings {
-            self.results.push(json!({
+            self.result(json!({
                 "ruleId": f.rule_id,
                 "ruleIndex": rule_index(f.rule_id),
                 "level": f.level.as_str(),
                 "message": { "text": sentence(&f.message) },
                 "locations": [location(r)],
                 "properties": properties(r),
-            }));
+            }))?;
         }
         Ok(())
     }
 
+    fn end_file(&mut self, _file: &str) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, totals: &Totals) -> io::Result<()> {
+        self.start()?;
         let mut notifications = Vec::new();
         if totals.cluster_state == ClusterSource::None {
             notifications.push(json!({
@@ -179,32 +215,23 @@ impl Report for SarifReport<'_> {
                 "message": { "text": "The node-pool verdict was not evaluated: no --cluster-state or --live." },
             }));
         }
-        let log = json!({
-            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "version": "2.1.0",
-            "runs": [{
-                "tool": {
-                    "driver": {
-                        "name": "sysbox-ro-webhook",
-                        "semanticVersion": env!("CARGO_PKG_VERSION"),
-                        "rules": rules(),
-                    }
-                },
-                "invocations": [{
-                    "executionSuccessful": totals.exit_code < super::EXIT_USAGE,
-                    "exitCode": totals.exit_code,
-                    "toolExecutionNotifications": notifications,
-                }],
-                "results": std::mem::take(&mut self.results),
-                "properties": {
-                    "clusterState": totals.cluster_state,
-                    "nodePoolsEvaluated": totals.node_pools_evaluated,
-                    "totals": totals,
-                },
-            }],
+        let invocations = json!([{
+            "executionSuccessful": totals.exit_code < super::EXIT_USAGE,
+            "exitCode": totals.exit_code,
+            "toolExecutionNotifications": notifications,
+        }]);
+        let properties = json!({
+            "clusterState": totals.cluster_state,
+            "nodePoolsEvaluated": totals.node_pools_evaluated,
+            "totals": totals,
         });
-        serde_json::to_writer_pretty(&mut self.out, &log).map_err(io::Error::other)?;
-        writeln!(self.out)?;
+        let close = if self.results == 0 { "]" } else { "\n      ]" };
+        writeln!(
+            self.out,
+            "{close},\n      \"invocations\": {},\n      \"properties\": {}\n    }}\n  ]\n}}",
+            indented(&invocations, 6)?,
+            indented(&properties, 6)?
+        )?;
         self.out.flush()
     }
 }

@@ -1,0 +1,218 @@
+//! `check` throughput: manifests per second through the whole per-document
+//! pipeline of [`check::check_reader`] (split the stream, parse, judge with
+//! the engine, render the report, and with `--mutated-out` patch and write
+//! the document) over 10,000 documents generated in memory, judged against
+//! `examples/cluster-state.yaml`.
+//!
+//!     cargo bench --bench check_throughput
+//!
+//! Criterion reports the time per 10,000 documents and the throughput
+//! (elements/s); the bench then prints manifests/second for each report
+//! format, the median of a few extra runs.
+
+use std::hint::black_box;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use sysbox_ro_webhook::check::mutated::{Discard, DocSink, DocWriter};
+use sysbox_ro_webhook::check::{self, ClusterSource, Context, Totals};
+use sysbox_ro_webhook::cli::{FailOn, OutputFormat};
+use sysbox_ro_webhook::cluster::snapshot;
+use sysbox_ro_webhook::policy::{Mode, Policy};
+
+const DOCUMENTS: usize = 10_000;
+
+/// Ten documents as a Helm chart renders them: workloads that are judged
+/// (allowed, warned, denied, patched) and kinds that are skipped.
+fn block(i: usize) -> String {
+    format!(
+        r#"---
+# Source: ci-stack/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: runner-{i}
+  namespace: ci
+  labels: {{app.kubernetes.io/name: runner, app.kubernetes.io/instance: r{i}}}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app.kubernetes.io/instance: r{i}}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/instance: r{i}}}
+    spec:
+      runtimeClassName: sysbox-runc
+      hostUsers: false
+      containers:
+        - name: runner
+          image: gitlab/gitlab-runner:v17.5.0
+          env: [{{name: RUNNER_NAME, value: runner-{i}}}]
+          securityContext: {{readOnlyRootFilesystem: true}}
+        - name: dind
+          image: docker:27-dind
+          securityContext: {{readOnlyRootFilesystem: true}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: runner-{i}, namespace: ci}}
+spec:
+  selector: {{app.kubernetes.io/instance: r{i}}}
+  ports: [{{port: 2375, targetPort: 2375}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: runner-{i}-config, namespace: ci}}
+data:
+  config.toml: |
+    concurrent = 4
+    [[runners]]
+      name = "runner-{i}"
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: dind-{i}
+  namespace: default
+spec:
+  runtimeClassName: sysbox-runc
+  hostUsers: false
+  nodeSelector: {{cloud.google.com/gke-nodepool: ci-relaxed}}
+  containers:
+    - name: dind
+      image: docker:27-dind
+      securityContext: {{readOnlyRootFilesystem: true}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-{i}
+  namespace: default
+spec:
+  containers: [{{name: nginx, image: "nginx:1.27"}}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: buildkitd-{i}, namespace: build}}
+spec:
+  serviceName: buildkitd
+  selector: {{matchLabels: {{app: buildkitd}}}}
+  template:
+    metadata: {{labels: {{app: buildkitd}}}}
+    spec:
+      runtimeClassName: sysbox-runc
+      hostUsers: false
+      nodeSelector: {{pool-role: strict}}
+      containers: [{{name: buildkitd, image: "moby/buildkit:v0.17.0", securityContext: {{readOnlyRootFilesystem: true}}}}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: nightly-{i}, namespace: ci}}
+spec:
+  schedule: "0 2 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          runtimeClassName: sysbox-runc
+          containers: [{{name: build, image: "docker:27-dind", securityContext: {{readOnlyRootFilesystem: true}}}}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: runner-{i}, namespace: ci}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: migrate-{i}, namespace: payments}}
+spec:
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers: [{{name: migrate, image: "example/migrate:2"}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: anywhere-{i}, namespace: sandbox}}
+spec:
+  runtimeClassName: sysbox-runc
+  hostUsers: false
+  containers: [{{name: dind, image: "docker:27-dind", securityContext: {{readOnlyRootFilesystem: true}}}}]
+"#
+    )
+}
+
+fn stream() -> String {
+    (0..DOCUMENTS / 10).map(block).collect()
+}
+
+fn context() -> Context {
+    let policy = Policy::default();
+    assert_eq!(policy.mode, Mode::Enforce);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml");
+    let (state, _) = snapshot::load(&[path], &policy.nodes).expect("examples/cluster-state.yaml loads");
+    Context { policy, cluster: Some(Arc::new(state)), default_namespace: "default".into() }
+}
+
+/// One pass over the whole stream; returns the totals.
+fn check_once(input: &[u8], ctx: &Context, format: OutputFormat, mutated: bool) -> Totals {
+    let mut report = check::make_report(format, Box::new(io::sink()), false, FailOn::Deny, true);
+    let mut totals = Totals::new(ClusterSource::File);
+    let mut writer = DocWriter::new(io::sink());
+    let sink: &mut dyn DocSink = if mutated { &mut writer } else { &mut Discard };
+    check::check_reader(input, "bench.yaml", ctx, report.as_mut(), sink, &mut totals).expect("check runs");
+    totals.exit_code = totals.status(FailOn::Deny);
+    report.finish(&totals).expect("report renders");
+    totals
+}
+
+fn bench(c: &mut Criterion) {
+    let ctx = context();
+    let input = stream();
+    let totals = check_once(input.as_bytes(), &ctx, OutputFormat::Text, false);
+    assert_eq!(totals.documents, DOCUMENTS);
+    assert!(totals.allow > 0 && totals.warn > 0 && totals.deny > 0 && totals.skip > 0, "{totals:?}");
+
+    let cases = [
+        ("text", OutputFormat::Text, false),
+        ("json", OutputFormat::Json, false),
+        ("sarif", OutputFormat::Sarif, false),
+        ("text+mutated-out", OutputFormat::Text, true),
+    ];
+    let mut group = c.benchmark_group("check_10k_documents");
+    group.throughput(Throughput::Elements(DOCUMENTS as u64));
+    group.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
+    for (name, format, mutated) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(check_once(black_box(input.as_bytes()), &ctx, format, mutated)))
+        });
+    }
+    group.finish();
+
+    println!("\ncheck throughput over {DOCUMENTS} documents ({} bytes), median of 5 runs:", input.len());
+    for (name, format, mutated) in cases {
+        let mut runs: Vec<Duration> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(check_once(input.as_bytes(), &ctx, format, mutated));
+                start.elapsed()
+            })
+            .collect();
+        runs.sort();
+        let median = runs[runs.len() / 2];
+        println!(
+            "  {name:<18} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
+            DOCUMENTS as f64 / median.as_secs_f64(),
+            median.as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
