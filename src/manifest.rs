@@ -40,6 +40,11 @@ impl<R: BufRead> Documents<R> {
     pub fn new(reader: R) -> Self {
         Documents { reader, line_no: 0, index: 0, pending: None, done: false }
     }
+
+    /// Lines read so far; after a read error, the failing line is the next one.
+    pub fn lines_read(&self) -> usize {
+        self.line_no
+    }
 }
 
 fn is_blank_or_comment(text: &str) -> bool {

@@ -391,6 +391,16 @@ fn unusable_input_exits_2_naming_it() {
         assert_eq!(status(&o), 2, "{args:?}\n{}{}", stdout(&o), stderr(&o));
         assert!(stderr(&o).contains(needle), "{args:?}: {needle:?} not in {}", stderr(&o));
     }
+    // Bytes that are not UTF-8 end the stream: what came before is judged.
+    let latin1 = dir.path().join("latin1.yaml");
+    std::fs::write(
+        &latin1,
+        b"apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: {name: caf\xe9}\n",
+    )
+    .unwrap();
+    let o = run(&["check", "-f", &p(&latin1)]);
+    assert_eq!(status(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("latin1.yaml:6 doc 1: error: cannot read the rest of the input"), "{}", stdout(&o));
     // The broken-only input is still reported, document by document.
     let o = run(&["check", "-f", &p(&only_broken)]);
     let out = stdout(&o);

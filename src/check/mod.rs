@@ -460,20 +460,22 @@ pub fn check_reader<R: BufRead>(
 ) -> io::Result<()> {
     totals.files += 1;
     report.begin_file(file)?;
-    let mut next = (0, 1);
-    for doc in Documents::new(reader) {
+    let mut docs = Documents::new(reader);
+    let mut next_index = 0;
+    while let Some(doc) = docs.next() {
         let doc = match doc {
             Ok(doc) => doc,
             Err(e) => {
                 totals.documents += 1;
-                let r = Record::error(file, next.0, next.1, format!("cannot read the rest of the input: {e}"));
+                let line = docs.lines_read() + 1;
+                let r = Record::error(file, next_index, line, format!("cannot read the rest of the input: {e}"));
                 totals.count(&r);
                 report.object(&r)?;
                 break;
             }
         };
         totals.documents += 1;
-        next = (doc.index + 1, doc.line);
+        next_index = doc.index + 1;
         let (records, text) = judge_document(&doc, file, ctx, totals);
         out.document(&text)?;
         for r in &records {
@@ -699,6 +701,8 @@ fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
     if totals.parsed_documents == 0 {
         if totals.documents == 0 {
             eprintln!("error: no Kubernetes manifests found in the input");
+        } else if totals.documents == 1 {
+            eprintln!("error: the only document in the input could not be read");
         } else {
             eprintln!("error: none of the {} documents in the input could be read", totals.documents);
         }
