@@ -404,8 +404,16 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Judges one document: its records and its text for `--mutated-out`.
-fn judge_document(doc: &manifest::Document, file: &str, ctx: &Context, totals: &mut Totals) -> (Vec<Record>, String) {
+/// Judges one document: its records and, when patched, its new text for
+/// `--mutated-out` (`None`: write the original text).
+/// With `render` false the patched text is not built (no `--mutated-out`).
+fn judge_document(
+    doc: &manifest::Document,
+    file: &str,
+    ctx: &Context,
+    totals: &mut Totals,
+    render: bool,
+) -> (Vec<Record>, Option<String>) {
     let value = match doc.parse() {
         Ok(v) => v,
         Err(e) => {
@@ -413,12 +421,12 @@ fn judge_document(doc: &manifest::Document, file: &str, ctx: &Context, totals: &
                 ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
                 other => other.to_string(),
             };
-            return (vec![Record::error(file, doc.index, doc.line, message)], doc.text.clone());
+            return (vec![Record::error(file, doc.index, doc.line, message)], None);
         }
     };
     totals.parsed_documents += 1;
     if value.is_null() {
-        return (Vec::new(), doc.text.clone());
+        return (Vec::new(), None);
     }
     let list = manifest::is_list(&value);
     let objects = manifest::expand_lists(value);
@@ -429,11 +437,11 @@ fn judge_document(doc: &manifest::Document, file: &str, ctx: &Context, totals: &
         .collect();
     let patches: Vec<(Option<usize>, &[PatchOperation])> =
         records.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
-    if patches.is_empty() {
-        return (records, doc.text.clone());
+    if patches.is_empty() || !render {
+        return (records, None);
     }
     match mutated::rewrite(&doc.text, &patches) {
-        Ok(text) => (records, text),
+        Ok(text) => (records, Some(text)),
         Err(e) => {
             // Cannot happen for patches computed from this very document; if
             // it does, say so rather than write a half-patched file.
@@ -441,7 +449,7 @@ fn judge_document(doc: &manifest::Document, file: &str, ctx: &Context, totals: &
                 r.verdict = Verdict::Error;
                 r.message = format!("the patch cannot be applied to the manifest text: {e}");
             }
-            (records, doc.text.clone())
+            (records, None)
         }
     }
 }
@@ -476,8 +484,8 @@ pub fn check_reader<R: BufRead>(
         };
         totals.documents += 1;
         next_index = doc.index + 1;
-        let (records, text) = judge_document(&doc, file, ctx, totals);
-        out.document(&text)?;
+        let (records, text) = judge_document(&doc, file, ctx, totals, out.wants_documents());
+        out.document(text.as_deref().unwrap_or(&doc.text))?;
         for r in &records {
             totals.count(r);
             report.object(r)?;

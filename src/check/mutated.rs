@@ -17,6 +17,10 @@ use serde_yaml::Value as Yaml;
 pub trait DocSink {
     /// Writes one document (its text ends with a newline).
     fn document(&mut self, text: &str) -> io::Result<()>;
+    /// Whether documents are written at all (else patched ones need not be rendered).
+    fn wants_documents(&self) -> bool {
+        true
+    }
 }
 
 /// A YAML stream: documents separated by `---` lines.
@@ -56,6 +60,9 @@ pub struct Discard;
 impl DocSink for Discard {
     fn document(&mut self, _: &str) -> io::Result<()> {
         Ok(())
+    }
+    fn wants_documents(&self) -> bool {
+        false
     }
 }
 
