@@ -31,7 +31,7 @@ test: test-unit test-deploy e2e ## All tests: unit and in-process first, then de
 
 .PHONY: test-unit
 test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling reference, check)
-	tests/check/validate-sarif.sh --install
+	tests/check/validate-sarif.sh install
 	$(CARGO) test --locked
 
 .PHONY: test-deploy
