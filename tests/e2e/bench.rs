@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use crate::support::env::Env;
 use crate::support::objects::{self, ANNOTATION};
 use crate::support::poll;
-use crate::support::webhook::metric_sum;
+use crate::support::webhook::{connections_to, metric_sum};
 
 const NAMESPACE: &str = "bench";
 const BLOCKS: usize = 3;
@@ -36,7 +36,9 @@ fn set_registered(env: &Env, rt: &tokio::runtime::Runtime, api: &Api<Pod>, on: b
     if on {
         env.kubectl.apply(&env.registered).expect_ok();
     } else {
-        env.kubectl.run(&["delete", "mutatingwebhookconfiguration", "sysbox-ro-webhook", "--ignore-not-found"], None).expect_ok();
+        env.kubectl
+            .run(&["delete", "mutatingwebhookconfiguration", "sysbox-ro-webhook", "--ignore-not-found"], None)
+            .expect_ok();
     }
     let dry = PostParams { dry_run: true, ..Default::default() };
     let mut streak = 0;
@@ -45,11 +47,21 @@ fn set_registered(env: &Env, rt: &tokio::runtime::Runtime, api: &Api<Pod>, on: b
         streak = if annotated(&created) == on { streak + 1 } else { 0 };
         (streak >= 3).then_some(())
     });
-    assert!(settled.is_some(), "the apiserver did not {} the webhook within 60s", if on { "call" } else { "stop calling" });
+    assert!(
+        settled.is_some(),
+        "the apiserver did not {} the webhook within 60s",
+        if on { "call" } else { "stop calling" }
+    );
 }
 
 /// Creates `n` pods one after the other; returns each create's latency.
-fn creates(rt: &tokio::runtime::Runtime, api: &Api<Pod>, prefix: &str, n: usize, expect_annotated: bool) -> Vec<Duration> {
+fn creates(
+    rt: &tokio::runtime::Runtime,
+    api: &Api<Pod>,
+    prefix: &str,
+    n: usize,
+    expect_annotated: bool,
+) -> Vec<Duration> {
     rt.block_on(async {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -75,14 +87,28 @@ fn ms(d: Duration) -> f64 {
 
 struct Summary {
     p50: Duration,
+    p90: Duration,
     p99: Duration,
+    max: Duration,
     mean: Duration,
 }
 
 fn summarise(mut samples: Vec<Duration>) -> Summary {
     samples.sort();
     let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
-    Summary { p50: percentile(&samples, 50.0), p99: percentile(&samples, 99.0), mean }
+    Summary {
+        p50: percentile(&samples, 50.0),
+        p90: percentile(&samples, 90.0),
+        p99: percentile(&samples, 99.0),
+        max: percentile(&samples, 100.0),
+        mean,
+    }
+}
+
+fn row(label: &str, n: &str, v: [f64; 5], signed: bool) {
+    let cells: Vec<String> =
+        v.iter().map(|x| if signed { format!("{x:>+10.2}") } else { format!("{x:>10.2}") }).collect();
+    println!("{label:<22}{n:>8}{}", cells.concat());
 }
 
 #[test]
@@ -99,7 +125,8 @@ fn admission_latency() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let api: Api<Pod> = rt.block_on(async {
         let kubeconfig = kube::config::Kubeconfig::read_from(&env.control_plane.kubeconfig).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("client config");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("client config");
         Api::namespaced(Client::try_from(config).expect("client"), NAMESPACE)
     });
 
@@ -111,6 +138,7 @@ fn admission_latency() {
 
     let (mut with, mut without) = (Vec::new(), Vec::new());
     let (mut reviews, mut review_seconds) = (0.0, 0.0);
+    let mut connections = std::collections::BTreeSet::new();
     for block in 0..BLOCKS {
         // on, off, off, on, on, off: each side goes first as often as the other.
         let order = if block % 2 == 0 { [true, false] } else { [false, true] };
@@ -120,6 +148,7 @@ fn admission_latency() {
             let samples = creates(&rt, &api, &format!("b{block}-{}", if on { "on" } else { "off" }), per_block, on);
             let after = env.webhook().metrics();
             if on {
+                connections.extend(connections_to(env.port));
                 let labels = [("endpoint", "mutate")];
                 reviews += metric_sum(&after, "sysbox_ro_admission_duration_seconds_count", &labels)
                     - metric_sum(&before, "sysbox_ro_admission_duration_seconds_count", &labels);
@@ -135,22 +164,26 @@ fn admission_latency() {
 
     let (n_with, n_without) = (with.len(), without.len());
     let (w, wo) = (summarise(with), summarise(without));
-    let diff = |a: Duration, b: Duration| ms(a) - ms(b);
+    let cells = |s: &Summary| [ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), ms(s.mean)];
+    let (cw, cwo) = (cells(&w), cells(&wo));
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!();
     println!("pod create latency through kube-apiserver {server} on 127.0.0.1 ({cpus} CPUs, webhook built {profile})");
     println!("sequential creates of one read-only Sysbox pod, kube-rs client, {BLOCKS} alternating blocks per side");
-    println!("{:<22}{:>8}{:>11}{:>11}{:>11}", "", "creates", "p50 ms", "p99 ms", "mean ms");
-    println!("{:<22}{:>8}{:>11.2}{:>11.2}{:>11.2}", "without the webhook", n_without, ms(wo.p50), ms(wo.p99), ms(wo.mean));
-    println!("{:<22}{:>8}{:>11.2}{:>11.2}{:>11.2}", "with the webhook", n_with, ms(w.p50), ms(w.p99), ms(w.mean));
     println!(
-        "{:<22}{:>8}{:>+11.2}{:>+11.2}{:>+11.2}",
-        "difference",
-        "",
-        diff(w.p50, wo.p50),
-        diff(w.p99, wo.p99),
-        diff(w.mean, wo.mean)
+        "{:<22}{:>8}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "", "creates", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"
     );
-    println!("webhook's own time per review (its admission_duration_seconds): mean {:.3} ms", review_seconds / reviews * 1e3);
+    row("without the webhook", &n_without.to_string(), cwo, false);
+    row("with the webhook", &n_with.to_string(), cw, false);
+    row("difference", "", std::array::from_fn(|i| cw[i] - cwo[i]), true);
+    println!(
+        "apiserver connections to the webhook seen at block ends: {} (a new one means a new TLS handshake)",
+        connections.len()
+    );
+    println!(
+        "webhook's own time per review (its admission_duration_seconds): mean {:.3} ms",
+        review_seconds / reviews * 1e3
+    );
 }
