@@ -445,8 +445,9 @@ fn webhook_down_fail_policy(env: &mut Env) {
     env.stop_webhook();
     env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "relaxed")).expect_failure().expect_stderr(&[
         &format!("failed calling webhook \"{WEBHOOK_NAME}\""),
+        // The cause that follows (usually "connect: connection refused") depends on whether the
+        // apiserver dials anew or had a kept-alive connection in flight: not asserted.
         &format!("https://127.0.0.1:{}/mutate", env.port),
-        "connection refused",
     ]);
     assert!(!env.kubectl.exists(ns, "pod", "ro"));
     env.kubectl.apply(&objects::ordinary_pod(ns, "app")).expect_ok().expect_no_warning();
