@@ -123,7 +123,7 @@ impl ReloadingCert {
 
     /// Re-reads the files; swaps in a changed, valid pair. Returns whether it swapped.
     pub fn reload(&self, metrics: &Metrics) -> Result<bool, TlsError> {
-        let (cert_pem, key_pem) = (read(&self.cert_path)?, read(&self.key_path)?);
+        let (cert_pem, key_pem) = self.read_consistent()?;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.0 == cert_pem && seen.1 == key_pem {
             return Ok(false);
@@ -134,6 +134,22 @@ impl ReloadingCert {
         self.current.store(pair.key);
         metrics.set_tls_expiry(pair.not_after);
         Ok(true)
+    }
+
+    /// Reads both files; if the certificate changed while the key was read (a
+    /// `..data` swap between the two reads), reads again, so a swap in
+    /// progress is not mistaken for a broken pair.
+    fn read_consistent(&self) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+        let mut cert = read(&self.cert_path)?;
+        for _ in 0..3 {
+            let key = read(&self.key_path)?;
+            let again = read(&self.cert_path)?;
+            if again == cert {
+                return Ok((cert, key));
+            }
+            cert = again;
+        }
+        Ok((cert, read(&self.key_path)?))
     }
 
     /// Polls the files every `interval` until the task is dropped.
