@@ -76,7 +76,12 @@ pub struct PolicyArgs {
     #[arg(long, env = "SYSBOXRO_IGNORE_NAMESPACE_MODE")]
     pub ignore_namespace_mode: bool,
     /// Namespaces the policy never touches (repeatable or comma-separated).
-    #[arg(long = "exempt-namespace", env = "SYSBOXRO_EXEMPT_NAMESPACES", value_delimiter = ',', default_value = "kube-system")]
+    #[arg(
+        long = "exempt-namespace",
+        env = "SYSBOXRO_EXEMPT_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "kube-system"
+    )]
     pub exempt_namespaces: Vec<String>,
     /// Hygiene rule to turn off (repeatable or comma-separated).
     #[arg(long = "disable-rule", env = "SYSBOXRO_DISABLE_RULES", value_delimiter = ',', value_enum)]
@@ -85,7 +90,12 @@ pub struct PolicyArgs {
     #[arg(long, env = "SYSBOXRO_SYSBOX_HANDLER", default_value = "sysbox-runc")]
     pub sysbox_handler: String,
     /// RuntimeClass names taken as Sysbox when the class itself is unknown (repeatable or comma-separated).
-    #[arg(long = "sysbox-class", env = "SYSBOXRO_SYSBOX_CLASSES", value_delimiter = ',', default_value = "sysbox-runc")]
+    #[arg(
+        long = "sysbox-class",
+        env = "SYSBOXRO_SYSBOX_CLASSES",
+        value_delimiter = ',',
+        default_value = "sysbox-runc"
+    )]
     pub sysbox_classes: Vec<String>,
     /// Node labels naming a node pool, first present wins (repeatable or comma-separated).
     #[arg(long = "pool-label", env = "SYSBOXRO_POOL_LABELS", value_delimiter = ',', default_values_t = DEFAULT_POOL_LABELS.map(String::from))]
@@ -106,7 +116,12 @@ pub struct PolicyArgs {
     #[arg(long, env = "SYSBOXRO_MGR_CONFIGMAP_KEY", default_value = "SYSBOX_MGR_CONFIG")]
     pub mgr_configmap_key: String,
     /// Node labels that differ node by node within a pool (used only to group like nodes).
-    #[arg(long = "identity-label", env = "SYSBOXRO_IDENTITY_LABELS", value_delimiter = ',', default_value = "kubernetes.io/hostname")]
+    #[arg(
+        long = "identity-label",
+        env = "SYSBOXRO_IDENTITY_LABELS",
+        value_delimiter = ',',
+        default_value = "kubernetes.io/hostname"
+    )]
     pub identity_labels: Vec<String>,
 }
 

@@ -4,13 +4,13 @@
 //! [`admission`] speaks AdmissionReview; [`serve`], [`check`] and [`certs`]
 //! are the shells the binary runs.
 
+pub mod admission;
+pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;
-pub mod admission;
 pub mod serve;
-pub mod certs;
-pub mod check;
