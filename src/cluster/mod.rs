@@ -93,21 +93,106 @@ pub struct PoolReport {
     pub with_flag_by_label: usize,
 }
 
+/// What some nodes of one flag state add to their pool's [`PoolReport`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagTally {
+    pub with_flag: usize,
+    pub without_flag: usize,
+    pub via_configmap: usize,
+    pub labelled_false: usize,
+    pub unlabelled_default: usize,
+    pub with_flag_by_label: usize,
+}
+
+impl FlagTally {
+    /// `n` nodes that have the flag or not (`has`), known from `source`.
+    pub fn of(has: bool, source: FlagSource, n: usize) -> FlagTally {
+        let mut t = FlagTally::default();
+        if has {
+            t.with_flag = n;
+            if source == FlagSource::Label {
+                t.with_flag_by_label = n;
+            }
+        } else {
+            t.without_flag = n;
+        }
+        match source {
+            FlagSource::ConfigMap => t.via_configmap = n,
+            FlagSource::Label if !has => t.labelled_false = n,
+            FlagSource::Default => t.unlabelled_default = n,
+            FlagSource::Label => {}
+        }
+        t
+    }
+}
+
+impl PoolReport {
+    fn add(&mut self, t: &FlagTally) {
+        self.with_flag += t.with_flag;
+        self.without_flag += t.without_flag;
+        self.via_configmap += t.via_configmap;
+        self.labelled_false += t.labelled_false;
+        self.unlabelled_default += t.unlabelled_default;
+        self.with_flag_by_label += t.with_flag_by_label;
+    }
+
+    /// Adds another tally of the same pool.
+    fn absorb(&mut self, other: PoolReport) {
+        self.with_flag += other.with_flag;
+        self.without_flag += other.without_flag;
+        self.via_configmap += other.via_configmap;
+        self.labelled_false += other.labelled_false;
+        self.unlabelled_default += other.unlabelled_default;
+        self.invalid_labels.extend(other.invalid_labels);
+        self.with_flag_by_label += other.with_flag_by_label;
+    }
+}
+
 /// Where a pod can land, pool by pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Landing {
-    pub pools: BTreeMap<PoolId, PoolReport>,
+    /// Sorted by pool, each pool once.
+    pub pools: Vec<(PoolId, PoolReport)>,
 }
 
 impl Landing {
     pub fn nodes(&self) -> usize {
-        self.pools.values().map(|p| p.with_flag + p.without_flag).sum()
+        self.reports().map(|p| p.with_flag + p.without_flag).sum()
     }
     pub fn with_flag(&self) -> usize {
-        self.pools.values().map(|p| p.with_flag).sum()
+        self.reports().map(|p| p.with_flag).sum()
     }
     pub fn without_flag(&self) -> usize {
-        self.pools.values().map(|p| p.without_flag).sum()
+        self.reports().map(|p| p.without_flag).sum()
+    }
+    pub fn reports(&self) -> impl Iterator<Item = &PoolReport> {
+        self.pools.iter().map(|(_, r)| r)
+    }
+}
+
+/// Pool reports under construction, by pool position, in the order the
+/// candidates come.
+struct Runs {
+    runs: Vec<(usize, PoolReport)>,
+    /// Every pool started a new run with a higher position than the last.
+    in_order: bool,
+}
+
+impl Runs {
+    #[inline]
+    fn add(&mut self, pool: usize, tally: &FlagTally, flag: &FlagLabel) {
+        match self.runs.last() {
+            Some((last, _)) if *last == pool => {}
+            last => {
+                self.in_order &= last.is_none_or(|(last, _)| *last < pool);
+                self.runs.push((pool, PoolReport::default()));
+            }
+        }
+        let Some((_, r)) = self.runs.last_mut() else { return };
+        r.add(tally);
+        if let FlagLabel::Invalid(v) = flag {
+            r.invalid_labels.insert(v.clone());
+        }
     }
 }
 
@@ -143,7 +228,21 @@ impl ClusterState {
                     .and_then(|flags| mgr_config::relaxed_read_only(flags)),
             ),
         };
-        ClusterState { runtime_classes, namespaces, nodes: NodeIndex::build(nodes, policy), mgr }
+        let mut state = ClusterState { runtime_classes, namespaces, nodes: NodeIndex::build(nodes, policy), mgr };
+        // The flag state of a class is fixed with the state: tallied once here, not per request.
+        let tallies: Vec<FlagTally> = state
+            .nodes
+            .classes
+            .iter()
+            .map(|c| {
+                let (has, source) = state.flag_of(&c.flag);
+                FlagTally::of(has, source, c.members.len())
+            })
+            .collect();
+        for (class, tally) in state.nodes.classes.iter_mut().zip(tallies) {
+            class.tally = tally;
+        }
+        state
     }
 
     pub fn runtime_class(&self, name: &str) -> Option<&RuntimeClassInfo> {
@@ -170,36 +269,53 @@ impl ClusterState {
 
     /// The nodes a pod with this placement can land on, tallied by pool.
     pub fn landing(&self, placement: &Placement) -> Landing {
-        let mut landing = Landing::default();
-        self.nodes.for_each_candidate(placement, |class, candidates| {
-            let (has, source) = self.flag_of(&class.flag);
-            let mut add = |pool: PoolId, n: usize| {
-                let r = landing.pools.entry(pool).or_default();
-                if has {
-                    r.with_flag += n;
-                    if source == FlagSource::Label {
-                        r.with_flag_by_label += n;
+        // Tallied by pool position first: candidates come in pool order, so
+        // each pool is one run and a pool id is cloned once, not per class.
+        let mut runs = Runs { runs: Vec::with_capacity(self.nodes.pools.len().min(256)), in_order: true };
+        match self.nodes.admitted_classes_whole(placement) {
+            // the common case: whole classes, with their tallies made in advance
+            Some(admitted) => {
+                for i in admitted.iter() {
+                    let class = &self.nodes.classes[i];
+                    match class.pool_key {
+                        Some(_) => runs.add(class.members[0].pool, &class.tally, &class.flag),
+                        None => {
+                            let (has, source) = self.flag_of(&class.flag);
+                            let one = FlagTally::of(has, source, 1);
+                            class.members.iter().for_each(|m| runs.add(m.pool, &one, &class.flag));
+                        }
                     }
-                } else {
-                    r.without_flag += n;
                 }
-                match source {
-                    FlagSource::ConfigMap => r.via_configmap += n,
-                    FlagSource::Label if !has => r.labelled_false += n,
-                    FlagSource::Default => r.unlabelled_default += n,
-                    FlagSource::Label => {}
-                }
-                if let FlagLabel::Invalid(v) = &class.flag {
-                    r.invalid_labels.insert(v.clone());
-                }
-            };
-            match (&class.pool_key, candidates) {
-                (Some(_), Candidates::All) => add(class.pool_of(&class.members[0]), class.members.len()),
-                (Some(_), Candidates::Some(ms)) => add(class.pool_of(ms[0]), ms.len()),
-                (None, Candidates::All) => class.members.iter().for_each(|m| add(class.pool_of(m), 1)),
-                (None, Candidates::Some(ms)) => ms.into_iter().for_each(|m| add(class.pool_of(m), 1)),
             }
-        });
-        landing
+            None => self.nodes.for_each_candidate(placement, |class, candidates| {
+                let (has, source) = self.flag_of(&class.flag);
+                let members: Vec<&pools::Member> = match candidates {
+                    Candidates::All => class.members.iter().collect(),
+                    Candidates::Some(members) => members,
+                };
+                if class.pool_key.is_some() {
+                    runs.add(members[0].pool, &FlagTally::of(has, source, members.len()), &class.flag);
+                } else {
+                    // no pool label: each member is a pool of its own
+                    let one = FlagTally::of(has, source, 1);
+                    members.iter().for_each(|m| runs.add(m.pool, &one, &class.flag));
+                }
+            }),
+        }
+        let Runs { mut runs, in_order } = runs;
+        if !in_order {
+            // pool positions follow pool order: sort them and merge repeats
+            runs.sort_by_key(|(i, _)| *i);
+            let mut merged: Vec<(usize, PoolReport)> = Vec::with_capacity(runs.len());
+            for (i, r) in runs {
+                match merged.last_mut() {
+                    Some((last, report)) if *last == i => report.absorb(r),
+                    _ => merged.push((i, r)),
+                }
+            }
+            runs = merged;
+        }
+        let pools = &self.nodes.pools;
+        Landing { pools: runs.into_iter().map(|(i, r)| (pools[i].clone(), r)).collect() }
     }
 }

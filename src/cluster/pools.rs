@@ -3,12 +3,22 @@
 //! one class; a pod is judged once per class, so the cost of a decision grows
 //! with the number of distinct node shapes (pools × zones × ...), not with the
 //! number of nodes. Built on watch events or snapshot load, never per request.
+//!
+//! For the common placements (nodeSelector, required affinity on labels other
+//! than the per-node ones, tolerations) the classes are not even visited one
+//! by one: an inverted index from label values to sets of classes, and the
+//! classes grouped by their taints, answer for all classes at once with a few
+//! bitwise operations, and only the admitted classes are tallied. Placements
+//! that name nodes (`nodeName`, `matchFields`, hostname) are judged node by
+//! node, with the same filters.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
-use super::scheduling::{scheduler_filters_effect, NodeFacts, Placement};
+use super::scheduling::{scheduler_filters_effect, LabelReq, NodeFacts, Placement, Term};
+use super::FlagTally;
 use crate::policy::NodePolicy;
 
 /// What a node's flag label says.
@@ -21,13 +31,14 @@ pub enum FlagLabel {
     Invalid(String),
 }
 
-/// Where a pool gets its name.
+/// Where a pool gets its name. Shared strings: a decision clones the ids of
+/// the pools a pod can land on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PoolId {
     /// The value of the first pool label present, and that label's key.
-    Labelled { key: String, value: String },
+    Labelled { key: Arc<str>, value: Arc<str> },
     /// A node with no pool label is its own pool.
-    Node(String),
+    Node(Arc<str>),
 }
 
 impl std::fmt::Display for PoolId {
@@ -44,6 +55,8 @@ pub struct Member {
     pub name: String,
     /// Per-node label values (hostname...), layered over the class labels.
     pub identity: Vec<(String, String)>,
+    /// The member's pool: its position in [`NodeIndex::pools`].
+    pub pool: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +69,9 @@ pub struct NodeClass {
     pub pool_key: Option<(String, String)>,
     pub flag: FlagLabel,
     pub members: Vec<Member>,
+    /// What all the members add to their pool's report; set by
+    /// [`super::ClusterState::build`], which knows the ConfigMap.
+    pub tally: FlagTally,
 }
 
 struct ClassNode<'a> {
@@ -80,20 +96,86 @@ impl NodeFacts for ClassNode<'_> {
 impl NodeClass {
     pub fn pool_of(&self, member: &Member) -> PoolId {
         match &self.pool_key {
-            Some((key, value)) => PoolId::Labelled { key: key.clone(), value: value.clone() },
-            None => PoolId::Node(member.name.clone()),
+            Some((key, value)) => PoolId::Labelled { key: key.as_str().into(), value: value.as_str().into() },
+            None => PoolId::Node(member.name.as_str().into()),
         }
     }
 }
 
 type ClassKey = (BTreeMap<String, String>, Vec<(String, Option<String>, String)>, bool);
 
+/// A set of classes, by position in [`NodeIndex::classes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassSet(Vec<u64>);
+
+impl ClassSet {
+    fn empty(len: usize) -> ClassSet {
+        ClassSet(vec![0; len.div_ceil(64)])
+    }
+    fn full(len: usize) -> ClassSet {
+        let mut s = ClassSet::empty(len);
+        (0..len).for_each(|i| s.insert(i));
+        s
+    }
+    fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn and(&mut self, other: &ClassSet) {
+        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a &= b);
+    }
+    fn or(&mut self, other: &ClassSet) {
+        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a |= b);
+    }
+    /// `all` minus `self`.
+    fn complement(mut self, all: &ClassSet) -> ClassSet {
+        self.0.iter_mut().zip(&all.0).for_each(|(a, b)| *a = !*a & b);
+        self
+    }
+    fn clear(&mut self) {
+        self.0.iter_mut().for_each(|w| *w = 0);
+    }
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + i
+                })
+            })
+        })
+    }
+}
+
+/// The classes that carry a label key, in all and by value.
+#[derive(Debug, Clone, Default)]
+struct KeyIndex {
+    any: ClassSet,
+    by_value: HashMap<String, ClassSet>,
+}
+
+/// Classes that look the same to the taint and cordon filters.
+#[derive(Debug, Clone)]
+struct TaintGroup {
+    taints: Vec<Taint>,
+    unschedulable: bool,
+    classes: ClassSet,
+}
+
 /// All nodes, grouped into classes.
 #[derive(Debug, Clone, Default)]
 pub struct NodeIndex {
+    /// Sorted by pool, so the classes of one pool are next to each other.
     pub classes: Vec<NodeClass>,
+    /// Every pool, sorted; members refer to theirs by position.
+    pub pools: Vec<PoolId>,
     identity_labels: Vec<String>,
     node_count: usize,
+    /// Class labels (identity labels excluded) to the classes that carry them.
+    labels: HashMap<String, KeyIndex>,
+    taint_groups: Vec<TaintGroup>,
+    all: ClassSet,
 }
 
 impl NodeIndex {
@@ -122,7 +204,7 @@ impl NodeIndex {
                 taints.iter().map(|t| (t.key.clone(), t.value.clone(), t.effect.clone())).collect(),
                 unschedulable,
             );
-            let member = Member { name, identity };
+            let member = Member { name, identity, pool: 0 };
             if let Some(&i) = by_key.get(&key) {
                 classes[i].members.push(member);
                 continue;
@@ -136,34 +218,163 @@ impl NodeIndex {
                 Some(other) => FlagLabel::Invalid(other.to_owned()),
             };
             by_key.insert(key, classes.len());
-            classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
+            classes.push(NodeClass {
+                labels,
+                taints,
+                unschedulable,
+                pool_key,
+                flag,
+                members: vec![member],
+                tally: FlagTally::default(),
+            });
         }
-        NodeIndex { classes, identity_labels: policy.identity_labels.clone(), node_count }
+
+        // Pools, sorted, and each member's position among them.
+        let mut pool_ids: BTreeMap<PoolId, usize> =
+            classes.iter().flat_map(|c| c.members.iter().map(|m| (c.pool_of(m), 0))).collect();
+        for (i, position) in pool_ids.values_mut().enumerate() {
+            *position = i;
+        }
+        for class in &mut classes {
+            for m in 0..class.members.len() {
+                class.members[m].pool = pool_ids[&class.pool_of(&class.members[m])];
+            }
+        }
+        classes.sort_by_key(|c| c.members[0].pool);
+        let pools: Vec<PoolId> = pool_ids.into_keys().collect();
+
+        let n = classes.len();
+        let mut labels: HashMap<String, KeyIndex> = HashMap::new();
+        let mut taint_groups: Vec<TaintGroup> = Vec::new();
+        for (i, class) in classes.iter().enumerate() {
+            for (k, v) in &class.labels {
+                let key = labels
+                    .entry(k.clone())
+                    .or_insert_with(|| KeyIndex { any: ClassSet::empty(n), by_value: HashMap::new() });
+                key.any.insert(i);
+                key.by_value.entry(v.clone()).or_insert_with(|| ClassSet::empty(n)).insert(i);
+            }
+            match taint_groups.iter_mut().find(|g| g.taints == class.taints && g.unschedulable == class.unschedulable) {
+                Some(group) => group.classes.insert(i),
+                None => {
+                    let mut set = ClassSet::empty(n);
+                    set.insert(i);
+                    taint_groups.push(TaintGroup {
+                        taints: class.taints.clone(),
+                        unschedulable: class.unschedulable,
+                        classes: set,
+                    });
+                }
+            }
+        }
+        NodeIndex {
+            classes,
+            pools,
+            identity_labels: policy.identity_labels.clone(),
+            node_count,
+            labels,
+            taint_groups,
+            all: ClassSet::full(n),
+        }
     }
 
     pub fn node_count(&self) -> usize {
         self.node_count
     }
 
-    /// Calls `visit` with every class and the number of its members the pod can
-    /// land on (only when that number is positive), together with the members
-    /// concerned when the answer differs between members.
-    pub fn for_each_candidate(&self, placement: &Placement, mut visit: impl FnMut(&NodeClass, Candidates<'_>)) {
-        let per_node = placement.depends_on_node_identity(&self.identity_labels);
-        for class in &self.classes {
-            if per_node {
-                let admitted: Vec<&Member> = class
-                    .members
-                    .iter()
-                    .filter(|m| {
-                        placement.admits(&ClassNode { class, member: Some(m) }, &class.taints, class.unschedulable)
-                    })
-                    .collect();
-                if !admitted.is_empty() {
-                    visit(class, Candidates::Some(admitted));
+    /// The classes carrying `key=value`.
+    fn with_value(&self, key: &str, value: &str) -> Option<&ClassSet> {
+        self.labels.get(key)?.by_value.get(value)
+    }
+
+    /// The classes whose labels satisfy `req`, as [`LabelReq`] matches a node.
+    fn satisfying(&self, req: &LabelReq) -> ClassSet {
+        let n = self.classes.len();
+        let values_where = |key: &str, keep: &dyn Fn(&str) -> bool| {
+            let mut set = ClassSet::empty(n);
+            if let Some(k) = self.labels.get(key) {
+                k.by_value.iter().filter(|(v, _)| keep(v)).for_each(|(_, s)| set.or(s));
+            }
+            set
+        };
+        let one_of = |key: &str, vals: &[String]| {
+            let mut set = ClassSet::empty(n);
+            vals.iter().filter_map(|v| self.with_value(key, v)).for_each(|s| set.or(s));
+            set
+        };
+        let any = |key: &str| self.labels.get(key).map_or_else(|| ClassSet::empty(n), |k| k.any.clone());
+        let int = |v: &str| v.parse::<i64>().ok();
+        match req {
+            LabelReq::In(k, vals) => one_of(k, vals),
+            LabelReq::NotIn(k, vals) => one_of(k, vals).complement(&self.all),
+            LabelReq::Exists(k) => any(k),
+            LabelReq::DoesNotExist(k) => any(k).complement(&self.all),
+            LabelReq::Gt(k, bound) => values_where(k, &|v| int(v).is_some_and(|v| v > *bound)),
+            LabelReq::Lt(k, bound) => values_where(k, &|v| int(v).is_some_and(|v| v < *bound)),
+        }
+    }
+
+    /// The classes a placement that does not depend on node identity admits:
+    /// [`Placement::admits`] for every class at once.
+    fn admitted_classes(&self, placement: &Placement) -> ClassSet {
+        let mut set = self.all.clone();
+        for (k, v) in &placement.node_selector {
+            match self.with_value(k, v) {
+                Some(with) => set.and(with),
+                None => set.clear(),
+            }
+        }
+        if let Some(terms) = &placement.required {
+            let mut any_term = ClassSet::empty(self.classes.len());
+            for term in terms {
+                // Class members are judged without a name, and the scheduler
+                // skips matchFields for a node without one.
+                if let Term::Valid { labels, .. } = term {
+                    let mut t = self.all.clone();
+                    labels.iter().for_each(|r| t.and(&self.satisfying(r)));
+                    any_term.or(&t);
                 }
-            } else if placement.admits(&ClassNode { class, member: None }, &class.taints, class.unschedulable) {
-                visit(class, Candidates::All);
+            }
+            set.and(&any_term);
+        }
+        let mut tolerated = ClassSet::empty(self.classes.len());
+        for group in &self.taint_groups {
+            if (!group.unschedulable || placement.tolerates_unschedulable())
+                && placement.tolerates_taints(&group.taints, scheduler_filters_effect)
+            {
+                tolerated.or(&group.classes);
+            }
+        }
+        set.and(&tolerated);
+        set
+    }
+
+    /// The classes (by position) whose members the pod can all land on, when
+    /// the placement cannot tell members of a class apart; `None` when it can
+    /// (`nodeName`, `matchFields`, identity labels such as the hostname), and
+    /// the members must be judged one by one with [`Self::for_each_candidate`].
+    pub fn admitted_classes_whole(&self, placement: &Placement) -> Option<ClassSet> {
+        (!placement.depends_on_node_identity(&self.identity_labels)).then(|| self.admitted_classes(placement))
+    }
+
+    /// Calls `visit` with every class the pod can land on (on at least one
+    /// member), in pool order, together with the members concerned when the
+    /// answer differs between members.
+    pub fn for_each_candidate(&self, placement: &Placement, mut visit: impl FnMut(&NodeClass, Candidates<'_>)) {
+        if let Some(admitted) = self.admitted_classes_whole(placement) {
+            for i in admitted.iter() {
+                visit(&self.classes[i], Candidates::All);
+            }
+            return;
+        }
+        for class in &self.classes {
+            let admitted: Vec<&Member> = class
+                .members
+                .iter()
+                .filter(|m| placement.admits(&ClassNode { class, member: Some(m) }, &class.taints, class.unschedulable))
+                .collect();
+            if !admitted.is_empty() {
+                visit(class, Candidates::Some(admitted));
             }
         }
     }
@@ -220,4 +431,140 @@ mod tests {
         });
         assert_eq!(names, vec!["n2"]);
     }
+
+    /// A small deterministic generator for the agreement test.
+    struct Xorshift(u64);
+    impl Xorshift {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    #[test]
+    fn class_sets_agree_with_the_filters_class_by_class() {
+        use k8s_openapi::api::core::v1::{
+            Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, NodeSpec, Toleration,
+        };
+        const KEYS: [&str; 4] = ["a", "b", "c", "n"];
+        const VALUES: [&str; 5] = ["x", "y", "z", "5", "10"];
+        let taint_vocab =
+            [("t1", Some("v"), "NoSchedule"), ("t2", None, "NoExecute"), ("t3", Some("v"), "PreferNoSchedule")];
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let (mut checked, mut mixed) = (0, 0);
+        for _ in 0..30 {
+            let nodes: Vec<Node> = (0..40)
+                .map(|i| {
+                    let mut labels: Vec<(&str, &str)> = Vec::new();
+                    for k in KEYS {
+                        if rng.below(3) > 0 {
+                            labels.push((k, rng.pick(&VALUES)));
+                        }
+                    }
+                    if rng.below(2) == 0 {
+                        labels.push(("cloud.google.com/gke-nodepool", rng.pick(&["p1", "p2"])));
+                    }
+                    let mut n = node(&format!("n{i}"), &labels);
+                    let taints: Vec<Taint> = taint_vocab
+                        .iter()
+                        .filter(|_| rng.below(4) == 0)
+                        .map(|(k, v, e)| Taint {
+                            key: k.to_string(),
+                            value: v.map(str::to_owned),
+                            effect: e.to_string(),
+                            time_added: None,
+                        })
+                        .collect();
+                    n.spec = Some(NodeSpec {
+                        taints: Some(taints),
+                        unschedulable: Some(rng.below(5) == 0),
+                        ..Default::default()
+                    });
+                    n
+                })
+                .collect();
+            let idx = NodeIndex::build(&nodes, &NodePolicy::default());
+            for _ in 0..50 {
+                let selector: BTreeMap<String, String> =
+                    (0..rng.below(3)).map(|_| (rng.pick(&KEYS).to_string(), rng.pick(&VALUES).to_string())).collect();
+                let terms: Vec<NodeSelectorTerm> = (0..rng.below(4))
+                    .map(|_| NodeSelectorTerm {
+                        match_expressions: Some(
+                            (0..1 + rng.below(3))
+                                .map(|_| {
+                                    let op = rng.pick(&["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", "Bogus"]);
+                                    let values = match op {
+                                        "Exists" | "DoesNotExist" => vec![],
+                                        "Gt" | "Lt" => vec![rng.pick(&["4", "7", "x"]).to_string()],
+                                        _ => (0..1 + rng.below(2)).map(|_| rng.pick(&VALUES).to_string()).collect(),
+                                    };
+                                    NodeSelectorRequirement {
+                                        key: rng.pick(&KEYS).to_string(),
+                                        operator: op.to_string(),
+                                        values: Some(values),
+                                    }
+                                })
+                                .collect(),
+                        ),
+                        match_fields: None,
+                    })
+                    .collect();
+                let affinity = Affinity {
+                    node_affinity: Some(NodeAffinity {
+                        required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                            node_selector_terms: terms,
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let tolerations: Vec<Toleration> = [
+                    Toleration {
+                        key: Some("t1".into()),
+                        operator: Some("Equal".into()),
+                        value: Some("v".into()),
+                        ..Default::default()
+                    },
+                    Toleration {
+                        key: Some("t2".into()),
+                        operator: Some("Exists".into()),
+                        effect: Some("NoExecute".into()),
+                        ..Default::default()
+                    },
+                    Toleration {
+                        key: Some(UNSCHEDULABLE.into()),
+                        operator: Some("Exists".into()),
+                        ..Default::default()
+                    },
+                    Toleration { operator: Some("Exists".into()), ..Default::default() },
+                ]
+                .into_iter()
+                .filter(|_| rng.below(3) == 0)
+                .collect();
+                let with_affinity = rng.below(3) > 0;
+                let p = Placement::new(None, Some(&selector), with_affinity.then_some(&affinity), &tolerations, None);
+                assert!(!p.depends_on_node_identity(&idx.identity_labels));
+                let expected: Vec<usize> = (0..idx.classes.len())
+                    .filter(|&i| {
+                        let c = &idx.classes[i];
+                        p.admits(&ClassNode { class: c, member: None }, &c.taints, c.unschedulable)
+                    })
+                    .collect();
+                let actual: Vec<usize> = idx.admitted_classes(&p).iter().collect();
+                assert_eq!(actual, expected, "{p:?}");
+                checked += 1;
+                mixed += usize::from(!expected.is_empty() && expected.len() < idx.classes.len());
+            }
+        }
+        assert_eq!(checked, 1500);
+        // most cases admit some classes and not others
+        assert!(mixed > 600, "{mixed} of {checked} cases split the classes");
+    }
+
+    const UNSCHEDULABLE: &str = super::super::scheduling::UNSCHEDULABLE_TAINT;
 }

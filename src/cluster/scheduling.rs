@@ -276,7 +276,8 @@ impl Placement {
         taints.iter().filter(|t| filter(&t.effect)).all(|taint| self.tolerations.iter().any(|t| tolerates(t, taint)))
     }
 
-    fn tolerates_unschedulable(&self) -> bool {
+    /// Whether a cordoned node (`spec.unschedulable`) lets the pod through.
+    pub fn tolerates_unschedulable(&self) -> bool {
         let taint =
             Taint { key: UNSCHEDULABLE_TAINT.to_owned(), effect: "NoSchedule".to_owned(), ..Default::default() };
         self.tolerations.iter().any(|t| tolerates(t, &taint))

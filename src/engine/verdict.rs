@@ -59,10 +59,18 @@ fn fix(policy: &Policy) -> String {
 pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: bool) -> PoolVerdict {
     let mut findings = Vec::new();
     let flag = &policy.nodes.flag_label;
-    let lacking: Vec<(String, &PoolReport)> =
-        landing.pools.iter().filter(|(_, r)| r.without_flag > 0).map(|(p, r)| (p.to_string(), r)).collect();
-    let lacking_names: Vec<String> = lacking.iter().map(|(p, _)| p.clone()).collect();
-    let detailed: Vec<String> = lacking.iter().map(|(p, r)| format!("{p} ({})", describe_lacking(r, policy))).collect();
+    // Messages and warnings name at most LIST_LIMIT pools and only count the
+    // others ("and N more"): the others are left blank rather than rendered,
+    // so a cluster with many lacking pools costs no more per request.
+    let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.without_flag > 0).collect();
+    let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
+    let lacking_names: Vec<String> =
+        lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
+    let detailed: Vec<String> = lacking
+        .iter()
+        .enumerate()
+        .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
+        .collect();
 
     let invalid: Vec<String> =
         landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
@@ -111,7 +119,7 @@ pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: b
             }),
         });
     } else if landing.without_flag() > 0 {
-        steer = policy.steer && can_steer && landing.pools.values().all(|r| r.with_flag == r.with_flag_by_label);
+        steer = policy.steer && can_steer && landing.reports().all(|r| r.with_flag == r.with_flag_by_label);
         let message = format!(
             "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}. {}",
             plural(landing.without_flag(), "node"),
