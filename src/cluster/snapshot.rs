@@ -85,7 +85,7 @@ impl Objects {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         let fail = |e: serde_json::Error| (kind.clone(), name.clone(), e.to_string());
         match (api_version.as_str(), kind.as_str()) {
-            ("v1", "Node") => self.nodes.push(serde_json::from_value(object).map_err(fail)?),
+            ("v1", "Node") => self.nodes.push(serde_json::from_value(slim_node(object)).map_err(fail)?),
             ("node.k8s.io/v1", "RuntimeClass") => {
                 self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?)
             }
@@ -103,6 +103,20 @@ impl Objects {
         }
         Ok(())
     }
+}
+
+/// Only a node's name, labels, taints and cordoning matter (as in the live
+/// view): its status (images, conditions), annotations and managed fields are
+/// dropped before it is kept, so a snapshot of thousands of nodes stays small.
+fn slim_node(mut object: Value) -> Value {
+    if let Some(node) = object.as_object_mut() {
+        node.remove("status");
+        if let Some(Value::Object(meta)) = node.get_mut("metadata") {
+            meta.remove("annotations");
+            meta.remove("managedFields");
+        }
+    }
+    object
 }
 
 /// Loads a cluster state from files.
