@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Instructions per engine decision, counted by callgrind (repeatable on a
+# noisy machine, unlike time): the 6 KB read-only Sysbox pod against the
+# generated clusters of 10 and 5,000 nodes.
+#
+#   bash benches/callgrind.sh
+#
+# Runs the `engine` bench binary with SYSBOX_RO_CALLGRIND=NODES:LOW,HIGH under
+# `valgrind --tool=callgrind --dump-before=*run_decisions
+# --dump-after=*run_decisions`: the cost of each call of `run_decisions` lands
+# in a dump of its own, apart from building the cluster state; the difference
+# between the HIGH and the LOW call divided by HIGH-LOW is the cost of one
+# decision, without what the first calls pay once (allocator warm-up).
+# Prints the counts, the ratio 5,000/10 and PASS/FAIL against the target
+# (at most 2x). BENCH_STRICT=1 makes a failed target exit 1.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+LOW=${CALLGRIND_LOW:-20}
+HIGH=${CALLGRIND_HIGH:-220}
+MAX_RATIO=2.0
+
+command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-callgrind.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# The bench binary, built as `cargo bench` builds it (release, line tables).
+cargo bench --bench engine --no-run --message-format=json >"$WORK/build.json" 2>"$WORK/build.log" ||
+  { cat "$WORK/build.log" >&2; echo "cannot build the engine bench" >&2; exit 1; }
+BIN=$(python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "engine" and m.get("executable"):
+        print(m["executable"])' "$WORK/build.json")
+[ -x "$BIN" ] || { echo "no engine bench binary in cargo's output" >&2; exit 1; }
+
+count() { # nodes -> "instructions-of-LOW instructions-of-HIGH" inside run_decisions
+  local out="$WORK/cg.$1"
+  SYSBOX_RO_CALLGRIND="$1:$LOW,$HIGH" valgrind --tool=callgrind --dump-before='*run_decisions' \
+    --dump-after='*run_decisions' --callgrind-out-file="$out" "$BIN" 2>"$WORK/log.$1" ||
+    { cat "$WORK/log.$1" >&2; exit 1; }
+  # dumps: .1 setup, .2 the LOW call, .3 in between, .4 the HIGH call
+  local d
+  for d in 2 4; do
+    [ -f "$out.$d" ] || { echo "callgrind wrote no dump $out.$d" >&2; exit 1; }
+    awk '/^(summary|totals):/ {print $2; exit}' "$out.$d"
+  done | paste -sd' '
+}
+
+echo "valgrind: $(valgrind --version); binary: $BIN"
+declare -A PER
+for nodes in 10 5000; do
+  counts=$(count "$nodes")
+  read -r low high <<<"$counts"
+  PER[$nodes]=$(((high - low) / (HIGH - LOW)))
+  grep -m1 'nodes,' "$WORK/log.$nodes" | sed 's/^/  /'
+  printf '%5s nodes: %d instructions per decision  (%d decisions: %d, %d decisions: %d)\n' \
+    "$nodes" "${PER[$nodes]}" "$LOW" "$low" "$HIGH" "$high"
+done
+python3 - "${PER[10]}" "${PER[5000]}" "$MAX_RATIO" <<'EOF'
+import os, sys
+small, large, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+ratio = large / small
+ok = ratio <= limit
+print(f"ratio 5000/10: {ratio:.2f}")
+print(f"{'PASS' if ok else 'FAIL'}  instructions per decision 5000/10 <= {limit:g}: {ratio:.2f}")
+if not ok and os.environ.get("BENCH_STRICT") == "1":
+    sys.exit(1)
+EOF

@@ -1,0 +1,139 @@
+//! The decision engine alone, without HTTP or TLS: one decision for the 6 KB
+//! read-only Sysbox pod against generated clusters of 10 and 5,000 nodes, the
+//! Deployment, the JSON Patch builders, and a whole AdmissionReview (parse,
+//! decide, answer) for scale.
+//!
+//!     cargo bench --bench engine
+//!
+//! With `SYSBOX_RO_CALLGRIND=NODES:N1,N2` set, the binary instead calls
+//! `run_decisions` with N1, then N2 decisions against NODES nodes, and exits;
+//! `benches/callgrind.sh` counts the instructions of each call under
+//! `valgrind --tool=callgrind --toggle-collect --dump-after`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use serde_json::Value;
+use sysbox_ro_webhook::admission::{self, Endpoint};
+use sysbox_ro_webhook::cluster::ClusterState;
+use sysbox_ro_webhook::engine::{self, patch, Kind, Operation, Review};
+use sysbox_ro_webhook::policy::Policy;
+
+/// A cluster state of `nodes` generated nodes. Built from the generated
+/// objects directly (the same objects `gen_cluster` writes and `serve` loads),
+/// which keeps the setup short under valgrind.
+fn state(nodes: usize, policy: &Policy) -> ClusterState {
+    let mut all: Vec<Node> = Vec::with_capacity(nodes);
+    support::for_each_node(nodes, |mut n| {
+        n.as_object_mut().expect("object").remove("status");
+        all.push(serde_json::from_value(n).expect("generated nodes are Nodes"));
+        Ok(())
+    })
+    .expect("generates");
+    let head = support::head_objects();
+    let of = |kind: &'static str| head.iter().filter(move |o| o["kind"] == kind).cloned();
+    let rcs: Vec<RuntimeClass> = of("RuntimeClass").map(|o| serde_json::from_value(o).expect("RuntimeClass")).collect();
+    let nss: Vec<Namespace> = of("Namespace").map(|o| serde_json::from_value(o).expect("Namespace")).collect();
+    let cm: Option<ConfigMap> = of("ConfigMap").next().map(|o| serde_json::from_value(o).expect("ConfigMap"));
+    ClusterState::build(&all, &rcs, &nss, cm.as_ref(), &policy.nodes)
+}
+
+fn review<'a>(kind: Kind, object: &'a Value) -> Review<'a> {
+    Review {
+        kind: Some(kind),
+        operation: Operation::Create,
+        namespace: "ci",
+        name: object["metadata"]["name"].as_str().unwrap_or(""),
+        object,
+        old_object: None,
+    }
+}
+
+/// The function callgrind counts: `n` decisions, each on the same input.
+#[inline(never)]
+fn run_decisions(n: usize, review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> usize {
+    let mut patch_ops = 0;
+    for _ in 0..n {
+        let d = engine::decide(black_box(review), Some(cluster), policy).expect("decides");
+        patch_ops += black_box(d).patch.len();
+    }
+    patch_ops
+}
+
+/// `SYSBOX_RO_CALLGRIND=NODES:N1,N2,...`: builds the state once, then calls
+/// `run_decisions` once per count (callgrind dumps after each call).
+fn callgrind(spec: &str) {
+    let (nodes, counts) = spec.split_once(':').expect("SYSBOX_RO_CALLGRIND=NODES:DECISIONS[,DECISIONS...]");
+    let nodes: usize = nodes.parse().expect("NODES");
+    let policy = Policy::default();
+    let cluster = state(nodes, &policy);
+    let object = support::object_of(&support::review_pod());
+    let review = review(Kind::Pod, &object);
+    let d = engine::decide(&review, Some(&cluster), &policy).expect("decides");
+    eprintln!(
+        "{nodes} nodes, {} node classes; decision: {} ({}), {} patch operations",
+        cluster.nodes.classes.len(),
+        d.verdict.as_str(),
+        d.reason,
+        d.patch.len()
+    );
+    for n in counts.split(',') {
+        black_box(run_decisions(n.parse().expect("DECISIONS"), &review, &cluster, &policy));
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let policy = Policy::default();
+    let pod_body = serde_json::to_vec(&support::review_pod()).expect("serialise");
+    let pod = support::object_of(&support::review_pod());
+    let deployment = support::object_of(&support::review_deployment());
+
+    let mut group = c.benchmark_group("decide");
+    for nodes in [10, 5000] {
+        let cluster = state(nodes, &policy);
+        let pod_review = review(Kind::Pod, &pod);
+        let dep_review = review(Kind::Deployment, &deployment);
+        group.bench_with_input(BenchmarkId::new("pod", nodes), &nodes, |b, _| {
+            b.iter(|| engine::decide(black_box(&pod_review), Some(&cluster), &policy))
+        });
+        group.bench_with_input(BenchmarkId::new("deployment", nodes), &nodes, |b, _| {
+            b.iter(|| engine::decide(black_box(&dep_review), Some(&cluster), &policy))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("patch");
+    group.bench_function("annotate", |b| {
+        b.iter(|| patch::annotate(black_box(&pod), &[], "sysbox-ro.dev/relaxed-read-only", "true"))
+    });
+    group.bench_function("steer", |b| b.iter(|| patch::steer(black_box(&pod), &[], "sysbox-ro.dev/relaxed-read-only")));
+    group.finish();
+
+    // Parse, decide and answer: what the webhook does per request besides TLS and HTTP.
+    let mut group = c.benchmark_group("review");
+    let cluster = state(5000, &policy);
+    group.throughput(Throughput::Bytes(pod_body.len() as u64));
+    group.bench_function("pod/5000", |b| {
+        b.iter(|| admission::review(black_box(&pod_body), Endpoint::Mutate, Some(&cluster), &policy).expect("answers"))
+    });
+    group.finish();
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("SYSBOX_RO_CALLGRIND") {
+        callgrind(&spec);
+        return;
+    }
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Load benchmark of `serve` against a bare reference server on the same stack.
+#
+#   bash benches/run.sh
+#
+# Builds in release mode; installs the load generator oha (crates.io) into
+# ${SYSBOX_RO_CACHE:-~/.cache/sysbox-ro-webhook}/cargo-bin when missing;
+# generates certificates, cluster states of 10 and 5,000 nodes and the
+# request bodies; starts three servers pinned to CPU 0:
+#   bare     examples/bare_server.rs: parses the AdmissionReview, answers allowed
+#   wh-10    sysbox-ro-webhook serve --cluster-state <10 nodes>
+#   wh-5000  sysbox-ro-webhook serve --cluster-state <5,000 nodes>
+# and loads them from oha pinned to CPU 1, over HTTPS keep-alive on loopback,
+# body by body, the servers interleaved in each round (order rotated):
+#   closed loop: 64 connections for BENCH_DURATION seconds  -> requests/s
+#   open loop:   a fixed rate well below saturation, with latency correction,
+#                for BENCH_OPEN_DURATION seconds (x3 for the 1 MiB body)
+#                -> p50 / p99 / p99.9
+# Then prints per server and body the medians over the rounds, errors, the
+# server's CPU time per request (from /proc/PID/task/*/schedstat, so a load
+# generator that saturates first does not hide the server's cost), peak RSS
+# (VmHWM, reset before each body; and after start-up), the ratios, and PASS or
+# FAIL per target. Every server it starts is stopped on exit.
+#
+# Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (4), BENCH_OPEN_DURATION
+# (5), BENCH_RATE_POD / BENCH_RATE_DEPLOYMENT (500/s), BENCH_RATE_1MIB (40/s),
+# BENCH_PORT_BASE (18400), BENCH_STRICT=1 (exit 1 when a target fails),
+# BENCH_KEEP=1 (keep the work folder with every oha report and server log).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-4}
+PORT_BASE=${BENCH_PORT_BASE:-18400}
+CACHE=${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}
+OHA_ROOT=$CACHE/cargo-bin
+OHA=$OHA_ROOT/bin/oha
+# Open-loop rates (requests/s), well below every server's saturation on this
+# 2-core machine (see BENCHMARKS.md): latency is measured, not queueing.
+declare -A RATE=([pod]=${BENCH_RATE_POD:-500} [deployment]=${BENCH_RATE_DEPLOYMENT:-500} [pod-1mib]=${BENCH_RATE_1MIB:-40})
+OPEN=${BENCH_OPEN_DURATION:-5}
+declare -A OPEN_SECONDS=([pod]=$OPEN [deployment]=$OPEN [pod-1mib]=$((OPEN * 3)))
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+if [ "$(nproc)" -lt 2 ]; then
+  log "needs 2 CPUs (server on CPU 0, load generator on CPU 1); this machine has $(nproc)"
+  exit 2
+fi
+for tool in taskset curl python3; do
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
+done
+
+if [ ! -x "$OHA" ]; then
+  log "installing oha into $OHA_ROOT (cargo install oha --locked)"
+  if ! cargo install oha --locked --root "$OHA_ROOT"; then
+    log "cargo install oha failed: the load benchmark needs oha (see the error above)"
+    exit 2
+  fi
+fi
+log "$("$OHA" --version)"
+
+log "building release binaries"
+cargo build --release --bin sysbox-ro-webhook --example bare_server --example gen_cluster
+BIN=target/release/sysbox-ro-webhook
+BARE=target/release/examples/bare_server
+GEN=target/release/examples/gen_cluster
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    log "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "generating inputs in $WORK"
+"$BIN" certs --service bench --namespace bench --ip 127.0.0.1 --out "$WORK/certs" >/dev/null 2>&1
+"$GEN" cluster --nodes 10 >"$WORK/cluster-10.yaml"
+"$GEN" cluster --nodes 5000 >"$WORK/cluster-5000.yaml"
+"$GEN" bodies --out "$WORK/bodies" 2>/dev/null
+BODIES=(pod deployment pod-1mib)
+for b in "${BODIES[@]}"; do
+  log "body $b: $(stat -c %s "$WORK/bodies/$b.json") bytes"
+done
+log "cluster-5000.yaml: $(stat -c %s "$WORK/cluster-5000.yaml") bytes"
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+SERVERS=(bare wh-10 wh-5000)
+declare -A PORT PID
+start() { # name port [admin-port] -- command...
+  local name=$1 port=$2
+  shift 2
+  port_free "$port" || { log "port $port is in use; set BENCH_PORT_BASE"; exit 2; }
+  taskset -c 0 "$@" 2>"$WORK/$name.log" >/dev/null &
+  PID[$name]=$!
+  PIDS+=("$!")
+  PORT[$name]=$port
+}
+TLS=(--tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key")
+start bare $((PORT_BASE + 1)) "$BARE" --listen "127.0.0.1:$((PORT_BASE + 1))" "${TLS[@]}"
+for n in 10 5000; do
+  i=$([ "$n" = 10 ] && echo 2 || echo 3)
+  start "wh-$n" $((PORT_BASE + i)) "$BIN" serve --listen "127.0.0.1:$((PORT_BASE + i))" \
+    --admin-listen "127.0.0.1:$((PORT_BASE + 10 + i))" "${TLS[@]}" --cluster-state "$WORK/cluster-$n.yaml"
+done
+
+for name in "${SERVERS[@]}"; do
+  for _ in $(seq 600); do
+    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "https://127.0.0.1:${PORT[$name]}/mutate" || true)
+    [ "$code" != 000 ] && break
+    kill -0 "${PID[$name]}" 2>/dev/null || { log "$name exited:"; cat "$WORK/$name.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ "$code" != 000 ] || { log "$name did not come up"; exit 1; }
+  # a request the server must answer with an AdmissionReview
+  curl -sk --fail -H 'content-type: application/json' --data-binary "@$WORK/bodies/pod.json" \
+    "https://127.0.0.1:${PORT[$name]}/mutate" >"$WORK/$name.answer.json" ||
+    { log "$name does not answer the pod review"; exit 1; }
+  log "$name up (pid ${PID[$name]}, https://127.0.0.1:${PORT[$name]}), answers: $(head -c 300 "$WORK/$name.answer.json")"
+done
+
+# CPU time (ns) the server has used so far, over all its threads.
+cpu_ns() {
+  local total=0 t v
+  for t in /proc/"$1"/task/*/schedstat; do
+    read -r v _ <"$t" 2>/dev/null || continue
+    total=$((total + v))
+  done
+  echo "$total"
+}
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+run() { # round body server mode
+  local round=$1 body=$2 name=$3 mode=$4 out args before after t0 t1
+  out="$WORK/r$round-$body-$name-$mode.json"
+  case $mode in
+    closed) args=(-c 64 -z "${DURATION}s") ;;
+    open) args=(-c 32 -q "${RATE[$body]}" --latency-correction -z "${OPEN_SECONDS[$body]}s") ;;
+  esac
+  before=$(cpu_ns "${PID[$name]}")
+  t0=$(date +%s%N)
+  taskset -c 1 "$OHA" "${args[@]}" --no-tui --output-format json --insecure --wait-ongoing-requests-after-deadline \
+    -m POST -H 'content-type: application/json' -D "$WORK/bodies/$body.json" \
+    "https://127.0.0.1:${PORT[$name]}/mutate?timeout=10s" >"$out"
+  t1=$(date +%s%N)
+  after=$(cpu_ns "${PID[$name]}")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$body" "$name" "$mode" "$out" $((after - before)) $((t1 - t0)) >>"$RESULTS"
+}
+
+hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+RSS=$WORK/rss.tsv
+: >"$RSS"
+# peak RSS after start-up (the 5,000-node state loaded), before any request
+for name in "${SERVERS[@]}"; do
+  printf '%s\tstart\t%s\n' "$name" "$(hwm "${PID[$name]}")" >>"$RSS"
+done
+
+log "warm-up"
+for name in "${SERVERS[@]}"; do
+  taskset -c 1 "$OHA" -c 64 -z 1s --no-tui --output-format quiet --insecure -m POST \
+    -H 'content-type: application/json' -D "$WORK/bodies/pod.json" "https://127.0.0.1:${PORT[$name]}/mutate" >/dev/null
+done
+
+# Body by body (so each body gets its own peak RSS), the servers interleaved
+# within each round, their order rotated from round to round.
+for body in "${BODIES[@]}"; do
+  for name in "${SERVERS[@]}"; do
+    echo 5 >"/proc/${PID[$name]}/clear_refs" # reset VmHWM to the current RSS
+  done
+  for round in $(seq "$ROUNDS"); do
+    order=("${SERVERS[@]:$(((round - 1) % 3))}" "${SERVERS[@]:0:$(((round - 1) % 3))}")
+    for name in "${order[@]}"; do
+      log "$body  round $round/$ROUNDS  $name"
+      run "$round" "$body" "$name" closed
+      run "$round" "$body" "$name" open
+    done
+  done
+  for name in "${SERVERS[@]}"; do
+    kill -0 "${PID[$name]}" 2>/dev/null || { log "$name died during the runs"; cat "$WORK/$name.log" >&2; exit 1; }
+    printf '%s\t%s\t%s\n' "$name" "$body" "$(hwm "${PID[$name]}")" >>"$RSS"
+  done
+done
+
+echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -m | awk '/^Mem:/ {print $2 " MiB"}') memory; $(uname -sr)"
+echo "load generator: $("$OHA" --version); servers on CPU 0, oha on CPU 1; loopback HTTPS keep-alive"
+echo "rounds: $ROUNDS; closed loop: 64 connections, ${DURATION}s; open loop: 32 connections, --latency-correction," \
+  "rates pod ${RATE[pod]}/s (${OPEN_SECONDS[pod]}s), deployment ${RATE[deployment]}/s (${OPEN_SECONDS[deployment]}s)," \
+  "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s)"
+python3 benches/summarize.py "$RESULTS" "$RSS" "$WORK/bodies"
