@@ -96,17 +96,18 @@ pub struct PoolReport {
 /// What some nodes of one flag state add to their pool's [`PoolReport`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlagTally {
-    pub with_flag: usize,
-    pub without_flag: usize,
-    pub via_configmap: usize,
-    pub labelled_false: usize,
-    pub unlabelled_default: usize,
-    pub with_flag_by_label: usize,
+    pub with_flag: u32,
+    pub without_flag: u32,
+    pub via_configmap: u32,
+    pub labelled_false: u32,
+    pub unlabelled_default: u32,
+    pub with_flag_by_label: u32,
 }
 
 impl FlagTally {
     /// `n` nodes that have the flag or not (`has`), known from `source`.
     pub fn of(has: bool, source: FlagSource, n: usize) -> FlagTally {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
         let mut t = FlagTally::default();
         if has {
             t.with_flag = n;
@@ -127,13 +128,14 @@ impl FlagTally {
 }
 
 impl PoolReport {
+    #[inline(always)]
     fn add(&mut self, t: &FlagTally) {
-        self.with_flag += t.with_flag;
-        self.without_flag += t.without_flag;
-        self.via_configmap += t.via_configmap;
-        self.labelled_false += t.labelled_false;
-        self.unlabelled_default += t.unlabelled_default;
-        self.with_flag_by_label += t.with_flag_by_label;
+        self.with_flag += t.with_flag as usize;
+        self.without_flag += t.without_flag as usize;
+        self.via_configmap += t.via_configmap as usize;
+        self.labelled_false += t.labelled_false as usize;
+        self.unlabelled_default += t.unlabelled_default as usize;
+        self.with_flag_by_label += t.with_flag_by_label as usize;
     }
 
     /// Adds another tally of the same pool.
@@ -150,12 +152,12 @@ impl PoolReport {
 
 /// Where a pod can land, pool by pool.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Landing {
-    /// Sorted by pool, each pool once.
-    pub pools: Vec<(PoolId, PoolReport)>,
+pub struct Landing<'a> {
+    /// Sorted by pool, each pool once; the ids are the cluster state's.
+    pub pools: Vec<(&'a PoolId, PoolReport)>,
 }
 
-impl Landing {
+impl Landing<'_> {
     pub fn nodes(&self) -> usize {
         self.reports().map(|p| p.with_flag + p.without_flag).sum()
     }
@@ -179,8 +181,9 @@ struct Runs {
 }
 
 impl Runs {
-    #[inline]
-    fn add(&mut self, pool: usize, tally: &FlagTally, flag: &FlagLabel) {
+    /// `flag`: the class's flag label when it may be invalid (to name the value).
+    #[inline(always)]
+    fn add(&mut self, pool: usize, tally: &FlagTally, flag: Option<&FlagLabel>) {
         match self.runs.last() {
             Some((last, _)) if *last == pool => {}
             last => {
@@ -190,7 +193,7 @@ impl Runs {
         }
         let Some((_, r)) = self.runs.last_mut() else { return };
         r.add(tally);
-        if let FlagLabel::Invalid(v) = flag {
+        if let Some(FlagLabel::Invalid(v)) = flag {
             r.invalid_labels.insert(v.clone());
         }
     }
@@ -203,6 +206,18 @@ pub struct ClusterState {
     namespaces: HashMap<String, BTreeMap<String, String>>,
     pub nodes: NodeIndex,
     pub mgr: MgrIntent,
+    /// What each class (by position) adds to its pool when the pod can land
+    /// on all its members: made with the state, read in one sequential pass.
+    class_tallies: Vec<ClassTally>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClassTally {
+    tally: FlagTally,
+    /// The class's pool, when it has a pool label (all members share it).
+    pool: Option<u32>,
+    /// Its flag label has a value other than true/false.
+    invalid_flag: bool,
 }
 
 impl ClusterState {
@@ -228,20 +243,27 @@ impl ClusterState {
                     .and_then(|flags| mgr_config::relaxed_read_only(flags)),
             ),
         };
-        let mut state = ClusterState { runtime_classes, namespaces, nodes: NodeIndex::build(nodes, policy), mgr };
+        let mut state = ClusterState {
+            runtime_classes,
+            namespaces,
+            nodes: NodeIndex::build(nodes, policy),
+            mgr,
+            class_tallies: Vec::new(),
+        };
         // The flag state of a class is fixed with the state: tallied once here, not per request.
-        let tallies: Vec<FlagTally> = state
+        state.class_tallies = state
             .nodes
             .classes
             .iter()
             .map(|c| {
                 let (has, source) = state.flag_of(&c.flag);
-                FlagTally::of(has, source, c.members.len())
+                ClassTally {
+                    tally: FlagTally::of(has, source, c.members.len()),
+                    pool: c.pool_key.as_ref().map(|_| c.members[0].pool as u32),
+                    invalid_flag: matches!(c.flag, FlagLabel::Invalid(_)),
+                }
             })
             .collect();
-        for (class, tally) in state.nodes.classes.iter_mut().zip(tallies) {
-            class.tally = tally;
-        }
         state
     }
 
@@ -268,21 +290,25 @@ impl ClusterState {
     }
 
     /// The nodes a pod with this placement can land on, tallied by pool.
-    pub fn landing(&self, placement: &Placement) -> Landing {
-        // Tallied by pool position first: candidates come in pool order, so
-        // each pool is one run and a pool id is cloned once, not per class.
+    pub fn landing(&self, placement: &Placement) -> Landing<'_> {
+        // Tallied by pool position: candidates come in pool order, so each
+        // pool is one run, and the report borrows the pool ids of the state.
         let mut runs = Runs { runs: Vec::with_capacity(self.nodes.pools.len().min(256)), in_order: true };
         match self.nodes.admitted_classes_whole(placement) {
             // the common case: whole classes, with their tallies made in advance
             Some(admitted) => {
                 for i in admitted.iter() {
-                    let class = &self.nodes.classes[i];
-                    match class.pool_key {
-                        Some(_) => runs.add(class.members[0].pool, &class.tally, &class.flag),
+                    let ct = &self.class_tallies[i];
+                    match ct.pool {
+                        Some(pool) => {
+                            let flag = ct.invalid_flag.then(|| &self.nodes.classes[i].flag);
+                            runs.add(pool as usize, &ct.tally, flag)
+                        }
                         None => {
+                            let class = &self.nodes.classes[i];
                             let (has, source) = self.flag_of(&class.flag);
                             let one = FlagTally::of(has, source, 1);
-                            class.members.iter().for_each(|m| runs.add(m.pool, &one, &class.flag));
+                            class.members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
                         }
                     }
                 }
@@ -294,11 +320,11 @@ impl ClusterState {
                     Candidates::Some(members) => members,
                 };
                 if class.pool_key.is_some() {
-                    runs.add(members[0].pool, &FlagTally::of(has, source, members.len()), &class.flag);
+                    runs.add(members[0].pool, &FlagTally::of(has, source, members.len()), Some(&class.flag));
                 } else {
                     // no pool label: each member is a pool of its own
                     let one = FlagTally::of(has, source, 1);
-                    members.iter().for_each(|m| runs.add(m.pool, &one, &class.flag));
+                    members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
                 }
             }),
         }
@@ -316,6 +342,6 @@ impl ClusterState {
             runs = merged;
         }
         let pools = &self.nodes.pools;
-        Landing { pools: runs.into_iter().map(|(i, r)| (pools[i].clone(), r)).collect() }
+        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect() }
     }
 }

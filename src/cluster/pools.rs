@@ -13,12 +13,10 @@
 //! node, with the same filters.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
 use super::scheduling::{scheduler_filters_effect, LabelReq, NodeFacts, Placement, Term};
-use super::FlagTally;
 use crate::policy::NodePolicy;
 
 /// What a node's flag label says.
@@ -31,14 +29,13 @@ pub enum FlagLabel {
     Invalid(String),
 }
 
-/// Where a pool gets its name. Shared strings: a decision clones the ids of
-/// the pools a pod can land on.
+/// Where a pool gets its name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PoolId {
     /// The value of the first pool label present, and that label's key.
-    Labelled { key: Arc<str>, value: Arc<str> },
+    Labelled { key: String, value: String },
     /// A node with no pool label is its own pool.
-    Node(Arc<str>),
+    Node(String),
 }
 
 impl std::fmt::Display for PoolId {
@@ -69,9 +66,6 @@ pub struct NodeClass {
     pub pool_key: Option<(String, String)>,
     pub flag: FlagLabel,
     pub members: Vec<Member>,
-    /// What all the members add to their pool's report; set by
-    /// [`super::ClusterState::build`], which knows the ConfigMap.
-    pub tally: FlagTally,
 }
 
 struct ClassNode<'a> {
@@ -96,8 +90,8 @@ impl NodeFacts for ClassNode<'_> {
 impl NodeClass {
     pub fn pool_of(&self, member: &Member) -> PoolId {
         match &self.pool_key {
-            Some((key, value)) => PoolId::Labelled { key: key.as_str().into(), value: value.as_str().into() },
-            None => PoolId::Node(member.name.as_str().into()),
+            Some((key, value)) => PoolId::Labelled { key: key.clone(), value: value.clone() },
+            None => PoolId::Node(member.name.clone()),
         }
     }
 }
@@ -218,15 +212,7 @@ impl NodeIndex {
                 Some(other) => FlagLabel::Invalid(other.to_owned()),
             };
             by_key.insert(key, classes.len());
-            classes.push(NodeClass {
-                labels,
-                taints,
-                unschedulable,
-                pool_key,
-                flag,
-                members: vec![member],
-                tally: FlagTally::default(),
-            });
+            classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
         }
 
         // Pools, sorted, and each member's position among them.
