@@ -11,26 +11,30 @@
 #   wh-10    sysbox-ro-webhook serve --cluster-state <10 nodes>
 #   wh-5000  sysbox-ro-webhook serve --cluster-state <5,000 nodes>
 # and loads them from oha pinned to CPU 1, over HTTPS keep-alive on loopback,
-# body by body, the servers interleaved in each round (order rotated):
-#   closed loop: 64 connections for BENCH_DURATION seconds  -> requests/s
+# body by body; for each body first the closed-loop rounds, then the open-loop
+# rounds, the three servers back to back in each round (order rotated), so a
+# burst of load from the machine's neighbours hits all three alike:
+#   closed loop: 64 connections, BENCH_ROUNDS x BENCH_DURATION s -> requests/s
 #   open loop:   a fixed rate well below saturation, with latency correction,
-#                for BENCH_OPEN_DURATION seconds (x3 for the 1 MiB body)
-#                -> p50 / p99 / p99.9
+#                BENCH_OPEN_ROUNDS x BENCH_OPEN_DURATION s (x3 for the 1 MiB
+#                body) -> p50 / p99 / p99.9
 # Then prints per server and body the medians over the rounds, errors, the
 # server's CPU time per request (from /proc/PID/task/*/schedstat, so a load
 # generator that saturates first does not hide the server's cost), peak RSS
 # (VmHWM, reset before each body; and after start-up), the ratios, and PASS or
 # FAIL per target. Every server it starts is stopped on exit.
 #
-# Knobs (environment): BENCH_ROUNDS (3), BENCH_DURATION (4), BENCH_OPEN_DURATION
-# (5), BENCH_RATE_POD / BENCH_RATE_DEPLOYMENT (500/s), BENCH_RATE_1MIB (40/s),
-# BENCH_PORT_BASE (18400), BENCH_STRICT=1 (exit 1 when a target fails),
-# BENCH_KEEP=1 (keep the work folder with every oha report and server log).
+# Knobs (environment): BENCH_ROUNDS (6), BENCH_DURATION (2), BENCH_OPEN_ROUNDS
+# (3), BENCH_OPEN_DURATION (4), BENCH_RATE_POD / BENCH_RATE_DEPLOYMENT (500/s),
+# BENCH_RATE_1MIB (40/s), BENCH_PORT_BASE (18400), BENCH_STRICT=1 (exit 1 when
+# a target fails), BENCH_KEEP=1 (keep the work folder with every oha report and
+# server log).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROUNDS=${BENCH_ROUNDS:-3}
-DURATION=${BENCH_DURATION:-4}
+ROUNDS=${BENCH_ROUNDS:-6}
+DURATION=${BENCH_DURATION:-2}
+OPEN_ROUNDS=${BENCH_OPEN_ROUNDS:-3}
 PORT_BASE=${BENCH_PORT_BASE:-18400}
 CACHE=${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}
 OHA_ROOT=$CACHE/cargo-bin
@@ -38,7 +42,7 @@ OHA=$OHA_ROOT/bin/oha
 # Open-loop rates (requests/s), well below every server's saturation on this
 # 2-core machine (see BENCHMARKS.md): latency is measured, not queueing.
 declare -A RATE=([pod]=${BENCH_RATE_POD:-500} [deployment]=${BENCH_RATE_DEPLOYMENT:-500} [pod-1mib]=${BENCH_RATE_1MIB:-40})
-OPEN=${BENCH_OPEN_DURATION:-5}
+OPEN=${BENCH_OPEN_DURATION:-4}
 declare -A OPEN_SECONDS=([pod]=$OPEN [deployment]=$OPEN [pod-1mib]=$((OPEN * 3)))
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -181,12 +185,14 @@ for body in "${BODIES[@]}"; do
   for name in "${SERVERS[@]}"; do
     echo 5 >"/proc/${PID[$name]}/clear_refs" # reset VmHWM to the current RSS
   done
-  for round in $(seq "$ROUNDS"); do
-    order=("${SERVERS[@]:$(((round - 1) % 3))}" "${SERVERS[@]:0:$(((round - 1) % 3))}")
-    for name in "${order[@]}"; do
-      log "$body  round $round/$ROUNDS  $name"
-      run "$round" "$body" "$name" closed
-      run "$round" "$body" "$name" open
+  for mode in closed open; do
+    rounds=$([ "$mode" = closed ] && echo "$ROUNDS" || echo "$OPEN_ROUNDS")
+    for round in $(seq "$rounds"); do
+      order=("${SERVERS[@]:$(((round - 1) % 3))}" "${SERVERS[@]:0:$(((round - 1) % 3))}")
+      log "$body  $mode loop  round $round/$rounds  ${order[*]}"
+      for name in "${order[@]}"; do
+        run "$round" "$body" "$name" "$mode"
+      done
     done
   done
   for name in "${SERVERS[@]}"; do
@@ -197,7 +203,7 @@ done
 
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -m | awk '/^Mem:/ {print $2 " MiB"}') memory; $(uname -sr)"
 echo "load generator: $("$OHA" --version); servers on CPU 0, oha on CPU 1; loopback HTTPS keep-alive"
-echo "rounds: $ROUNDS; closed loop: 64 connections, ${DURATION}s; open loop: 32 connections, --latency-correction," \
+echo "closed loop: $ROUNDS rounds, 64 connections, ${DURATION}s; open loop: $OPEN_ROUNDS rounds, 32 connections, --latency-correction," \
   "rates pod ${RATE[pod]}/s (${OPEN_SECONDS[pod]}s), deployment ${RATE[deployment]}/s (${OPEN_SECONDS[deployment]}s)," \
   "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s)"
 python3 benches/summarize.py "$RESULTS" "$RSS" "$WORK/bodies"
