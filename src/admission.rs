@@ -126,10 +126,7 @@ pub fn review(
     let name = req
         .name
         .filter(|n| !n.is_empty())
-        .or_else(|| {
-            let meta = req.object.as_ref()?.get("metadata")?;
-            meta.get("name").or_else(|| meta.get("generateName"))?.as_str().map(str::to_owned)
-        })
+        .or_else(|| req.object.as_ref().and_then(engine::subject::object_name).map(str::to_owned))
         .unwrap_or_default();
     let operation = req.operation.unwrap_or_default();
     let judged_kind = match req.sub_resource.as_deref() {

@@ -293,14 +293,10 @@ impl Report for Collect {
 }
 
 fn finding_level(f: &Finding, d: &Decision) -> Level {
-    if f.rule.is_note() {
-        Level::Note
-    } else if d.verdict == engine::Verdict::Deny && f.rule.enforceable() {
-        Level::Error
-    } else if d.mode == Some(Mode::Audit) {
-        Level::Note
-    } else {
-        Level::Warning
+    match d.action(f) {
+        engine::Action::Deny => Level::Error,
+        engine::Action::Warn => Level::Warning,
+        engine::Action::Audit | engine::Action::Note => Level::Note,
     }
 }
 
@@ -312,7 +308,7 @@ fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 pub fn judge(object: &Value, ctx: &Context) -> Result<(Decision, String, String), engine::SubjectError> {
     let (api_version, kind) = manifest::type_of(object);
     let namespace = meta_str(object, "namespace").unwrap_or(&ctx.default_namespace);
-    let name = meta_str(object, "name").or_else(|| meta_str(object, "generateName")).unwrap_or("");
+    let name = engine::subject::object_name(object).unwrap_or("");
     let review = Review {
         kind: Kind::from_type(api_version, kind),
         operation: Operation::Create,
@@ -350,7 +346,7 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
     match judge(object, ctx) {
         Err(e) => {
             record.namespace = Some(meta_str(object, "namespace").unwrap_or(&ctx.default_namespace).to_owned());
-            record.name = meta_str(object, "name").or_else(|| meta_str(object, "generateName")).map(str::to_owned);
+            record.name = engine::subject::object_name(object).map(str::to_owned);
             record.message = format!("the engine cannot read this object: {e}");
         }
         Ok((decision, namespace, name)) => {

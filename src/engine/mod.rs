@@ -110,7 +110,44 @@ pub struct Decision {
     pub findings: Vec<Finding>,
 }
 
+/// What a decision did with one of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The finding is (part of) the denial.
+    Deny,
+    /// Shown to the user as a warning.
+    Warn,
+    /// Recorded only (audit mode).
+    Audit,
+    /// A note about the evaluation, never shown to kubectl.
+    Note,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+            Action::Audit => "audit",
+            Action::Note => "note",
+        }
+    }
+}
+
 impl Decision {
+    /// What this decision did with `finding`, by the rules of [`conclude`].
+    pub fn action(&self, finding: &Finding) -> Action {
+        if finding.rule.is_note() {
+            Action::Note
+        } else if self.verdict == Verdict::Deny && finding.rule.enforceable() {
+            Action::Deny
+        } else if self.mode == Some(Mode::Audit) {
+            Action::Audit
+        } else {
+            Action::Warn
+        }
+    }
+
     fn skip(reason: impl Into<String>, mode: Option<Mode>) -> Decision {
         Decision {
             verdict: Verdict::Skip,
@@ -249,8 +286,7 @@ fn display_name<'a>(review: &Review<'a>) -> &'a str {
     if !review.name.is_empty() {
         return review.name;
     }
-    let meta = |k: &str| review.object.get("metadata").and_then(|m| m.get(k)).and_then(Value::as_str);
-    meta("name").or_else(|| meta("generateName")).unwrap_or("<unnamed>")
+    subject::object_name(review.object).unwrap_or("<unnamed>")
 }
 
 /// Turns findings into a verdict under a mode.

@@ -73,6 +73,14 @@ impl Kind {
     }
 }
 
+/// How an object names itself: `metadata.name`, else `metadata.generateName`
+/// (empty strings count as absent).
+pub fn object_name(object: &Value) -> Option<&str> {
+    let meta = object.get("metadata")?;
+    let field = |k: &str| meta.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    field("name").or_else(|| field("generateName"))
+}
+
 /// Follows pointer tokens through objects.
 pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(value, |v, k| v.get(*k))

@@ -153,13 +153,7 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 })
                 .inc();
             for f in d.findings.iter().filter(|f| !f.rule.is_note()) {
-                let action = if d.message.as_deref().is_some_and(|msg| msg.contains(&f.message)) {
-                    "deny"
-                } else if d.warnings.contains(&f.warning) {
-                    "warn"
-                } else {
-                    "audit"
-                };
+                let action = d.action(f).as_str();
                 m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action }).inc();
             }
             let rules: Vec<&str> = d.findings.iter().map(|f| f.rule.id()).collect();
