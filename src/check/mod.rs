@@ -33,7 +33,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{self, ClusterState};
-use crate::engine::{self, Decision, Finding, Kind, Operation, Review, Rule};
+use crate::engine::{self, Decision, Finding, Kind, Rule};
+use crate::intake;
 use crate::manifest::{self, Documents, ManifestError};
 use crate::metrics::Metrics;
 use crate::policy::{Mode, Policy};
@@ -307,19 +308,9 @@ fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Judges one object exactly as `serve` would on CREATE.
 pub fn judge(object: &Value, ctx: &Context) -> Result<(Decision, String, String), engine::SubjectError> {
-    let (api_version, kind) = manifest::type_of(object);
-    let namespace = meta_str(object, "namespace").unwrap_or(&ctx.default_namespace);
-    let name = engine::subject::object_name(object).unwrap_or("");
-    let review = Review {
-        kind: Kind::from_type(api_version, kind),
-        operation: Operation::Create,
-        namespace,
-        name,
-        object,
-        old_object: None,
-    };
+    let review = intake::from_manifest(object, &ctx.default_namespace);
     let decision = engine::decide(&review, ctx.cluster.as_deref(), &ctx.policy)?;
-    Ok((decision, namespace.to_owned(), name.to_owned()))
+    Ok((decision, review.namespace.to_owned(), review.name.to_owned()))
 }
 
 fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &Context) -> Record {
