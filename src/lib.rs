@@ -6,6 +6,7 @@
 //! does with its configuration.
 
 pub mod admission;
+pub mod agent;
 pub mod certs;
 pub mod check;
 pub mod cli;
