@@ -367,7 +367,12 @@ impl Loop {
 async fn run_once(config: &AgentConfig, observer: &Observer, metrics: &Arc<AgentMetrics>) -> Result<(), AgentError> {
     let o = observer.observe().await;
     log_observation(&o, metrics);
-    println!("{}", serde_json::to_string_pretty(&o.evidence).unwrap_or_default());
+    {
+        use std::io::Write as _;
+        // A closed stdout (`| head`) is not worth a panic; the evidence is also logged.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&o.evidence).unwrap_or_default());
+    }
     if config.dry_run {
         return Ok(());
     }
