@@ -184,7 +184,7 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 log!(debug);
             }
         }
-        Err(message) => {
+        Err(unreadable) => {
             m.requests
                 .get_or_create(&RequestLabels {
                     endpoint: endpoint.as_str(),
@@ -194,7 +194,7 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 })
                 .inc();
             tracing::warn!(uid = %outcome.uid, kind = %outcome.kind, namespace = %outcome.namespace,
-                name = %outcome.name, error = %message, "admission request unreadable");
+                name = %outcome.name, error = %unreadable, "admission request unreadable");
         }
     }
 }
