@@ -19,7 +19,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 
-use super::{ClusterState, ClusterView};
+use super::{provenance, ClusterState, ClusterView};
 use crate::metrics::Metrics;
 use crate::policy::NodePolicy;
 
@@ -144,7 +144,11 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
             // Only name, labels, taints and cordoning matter: keep memory flat.
             n.status = None;
             n.metadata.managed_fields = None;
-            n.metadata.annotations = None;
+            // Of the annotations, only the node agent's evidence, reduced to what is read.
+            let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
+            n.metadata.annotations = evidence
+                .and_then(|e| provenance::slim_evidence(e))
+                .map(|e| [(provenance::EVIDENCE_ANNOTATION.to_owned(), e)].into());
         })
         .reflect(nodes_w);
     let (runtime_classes, rc_w) = reflector::store();
@@ -206,8 +210,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
 
 fn publish(view: &LiveView, stores: &Stores, policy: &NodePolicy, metrics: &Metrics) {
     let state = stores.build(policy);
-    metrics.cluster_nodes.set(state.nodes.node_count() as i64);
-    metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+    metrics.cluster_state(&state);
     metrics.cluster_rebuilds.inc();
     tracing::debug!(nodes = state.nodes.node_count(), classes = state.nodes.classes.len(), "cluster view rebuilt");
     view.state.store(Arc::new(state));

@@ -5,6 +5,7 @@
 pub mod live;
 pub mod mgr_config;
 pub mod pools;
+pub mod provenance;
 pub mod scheduling;
 pub mod snapshot;
 pub mod source;
@@ -211,6 +212,8 @@ pub struct ClusterState {
     /// What each class (by position) adds to its pool when the pod can land
     /// on all its members: made with the state, read in one sequential pass.
     class_tallies: Vec<ClassTally>,
+    /// Who set each node's flag label (the node agent or a person), restarts pending.
+    pub provenance: provenance::Provenance,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -245,13 +248,16 @@ impl ClusterState {
                     .and_then(|flags| mgr_config::relaxed_read_only(flags)),
             ),
         };
+        let nodes: Vec<&Node> = nodes.into_iter().collect();
         let mut state = ClusterState {
             runtime_classes,
             namespaces,
-            nodes: NodeIndex::build(nodes, policy),
+            nodes: NodeIndex::build(nodes.iter().copied(), policy),
             mgr,
             class_tallies: Vec::new(),
+            provenance: provenance::Provenance::default(),
         };
+        state.provenance = state.build_provenance(&nodes);
         // The flag state of a class is fixed with the state: tallied once here, not per request.
         state.class_tallies = state
             .nodes
@@ -267,6 +273,22 @@ impl ClusterState {
             })
             .collect();
         state
+    }
+
+    fn build_provenance(&self, nodes: &[&Node]) -> provenance::Provenance {
+        let mut where_is: HashMap<&str, (&PoolId, &FlagLabel)> = HashMap::with_capacity(nodes.len());
+        for class in &self.nodes.classes {
+            for m in &class.members {
+                where_is.insert(m.name.as_str(), (&self.nodes.pools[m.pool], &class.flag));
+            }
+        }
+        let inputs = nodes.iter().filter_map(|n| {
+            let name = n.metadata.name.as_deref()?;
+            let (pool, flag) = *where_is.get(name)?;
+            let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
+            Some(provenance::NodeInput { name, pool, flag, evidence: evidence.map(String::as_str) })
+        });
+        provenance::Provenance::build(inputs, self.mgr)
     }
 
     pub fn runtime_class(&self, name: &str) -> Option<&RuntimeClassInfo> {

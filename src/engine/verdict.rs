@@ -3,6 +3,8 @@
 
 use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
+use crate::cluster::pools::PoolId;
+use crate::cluster::provenance::Provenance;
 use crate::cluster::{Landing, PoolReport};
 use crate::policy::Policy;
 
@@ -11,6 +13,8 @@ pub struct Context<'a> {
     /// "Pod default/web", "Deployment prod/api".
     pub subject: &'a str,
     pub runtime_class: &'a str,
+    /// Who set the nodes' flag labels, to say so.
+    pub provenance: Option<&'a Provenance>,
 }
 
 pub struct PoolVerdict {
@@ -19,12 +23,30 @@ pub struct PoolVerdict {
     pub steer: bool,
 }
 
-fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
+/// Who labelled a pool's nodes `false`: " by the node agent (observed T)", " by hand", or both.
+fn labelled_by(pool: &PoolId, provenance: Option<&Provenance>) -> String {
+    let Some(o) = provenance.and_then(|p| p.pool(pool)) else {
+        return String::new();
+    };
+    let at = o.false_observed_at.as_deref().unwrap_or("?");
+    match (o.false_by_agent, o.false_by_hand) {
+        (0, 0) => String::new(),
+        (_, 0) => format!(" reported by the node agent (observed {at})"),
+        (0, _) => " set by hand".to_owned(),
+        (a, h) => format!(" ({a} reported by the node agent, observed {at}; {h} set by hand)"),
+    }
+}
+
+fn describe_lacking(pool: &PoolId, r: &PoolReport, policy: &Policy, provenance: Option<&Provenance>) -> String {
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
     let mut parts = Vec::new();
     if r.labelled_false > 0 {
-        parts.push(format!("{} labelled {flag}=false", plural(r.labelled_false, "node")));
+        parts.push(format!(
+            "{} labelled {flag}=false{}",
+            plural(r.labelled_false, "node"),
+            labelled_by(pool, provenance)
+        ));
     }
     let via_cm = r.without_flag - r.labelled_false - r.unlabelled_default;
     if via_cm > 0 {
@@ -69,7 +91,7 @@ pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: b
     let detailed: Vec<String> = lacking
         .iter()
         .enumerate()
-        .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
+        .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(p, r, policy, ctx.provenance))))
         .collect();
 
     let invalid: Vec<String> =

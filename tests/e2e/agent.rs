@@ -164,6 +164,14 @@ pub fn agent_follows_sysbox_mgr(env: &mut Env) {
     wait_for_verdict(env, &pod, Duration::from_secs(10), "the same pod is denied", |r| {
         !r.success() && r.stderr.contains(&denied())
     });
+    // The denial says who set the label, and the webhook counts the pending restart.
+    env.kubectl.dry_run(&pod).expect_failure().expect_stderr(&[&format!(
+        "(1 node labelled {FLAG}=false reported by the node agent (observed {})",
+        e["observedAt"].as_str().unwrap_or_default()
+    )]);
+    let webhook_metrics = env.webhook().metrics();
+    assert_eq!(metric_sum(&webhook_metrics, "sysbox_ro_cluster_nodes_restart_pending", &[]), 1.0);
+    assert!(metric_sum(&webhook_metrics, "sysbox_ro_cluster_flag_labels", &[("origin", "agent")]) >= 1.0);
 
     // Stopped (pid file removed): label removed, evidence says why.
     restarted.stop();
