@@ -183,7 +183,7 @@ fn unflagged_pool_denied(env: &mut Env) {
     env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "strict")).expect_failure().expect_stderr(&[
         "Error from server (Forbidden)",
         &format!("{}Pod {ns}/ro uses Sysbox (RuntimeClass sysbox-runc) with readOnlyRootFilesystem", denied()),
-        &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false)"),
+        &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false set by hand)"),
         "To fix: add --relaxed-read-only to SYSBOX_MGR_CONFIG in ConfigMap kube-system/sysbox-operational-attributes",
     ]);
     assert!(!env.kubectl.exists(ns, "pod", "ro"), "a denied pod must not be stored");
