@@ -77,7 +77,7 @@ fn callgrind(spec: &str) {
         "{nodes} nodes, {} node classes; decision: {} ({}), {} patch operations",
         cluster.nodes.classes.len(),
         d.verdict.as_str(),
-        d.reason,
+        d.summary(engine::Rule::id),
         d.patch.len()
     );
     for n in counts.split(',') {

@@ -162,17 +162,6 @@ impl Metrics {
         }
     }
 
-    /// The size of a new cluster view and what it says about the nodes' flag labels.
-    pub fn cluster_state(&self, state: &crate::cluster::ClusterState) {
-        self.cluster_nodes.set(state.nodes.node_count() as i64);
-        self.cluster_node_classes.set(state.nodes.classes.len() as i64);
-        let p = &state.provenance;
-        self.flag_labels.get_or_create(&OriginLabels { origin: "agent" }).set(p.by_agent() as i64);
-        self.flag_labels.get_or_create(&OriginLabels { origin: "hand" }).set(p.by_hand() as i64);
-        self.restart_pending.set(p.restart_pending().count() as i64);
-        self.labels_against_configmap.set(p.disagreeing_with_configmap().count() as i64);
-    }
-
     /// Records a watch event of `kind` now.
     pub fn watch_event(&self, kind: &'static str) {
         let now = SystemTime::now();

@@ -51,7 +51,7 @@ pub async fn open(source: &Source, policy: &NodePolicy, metrics: Arc<Metrics>) -
     match source {
         Source::Snapshot(paths) => {
             let (state, notes) = snapshot::load(paths, policy)?;
-            metrics.cluster_state(&state);
+            state.record(&metrics);
             Ok(Opened { view: Arc::new(StaticView(Arc::new(state))), notes })
         }
         Source::Live { connection, probe } => {
