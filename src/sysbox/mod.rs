@@ -120,6 +120,10 @@ pub fn installed_mgr(config: &str) -> InstalledMgr {
         // systemd strips whitespace around an assignment's value.
         format!("{MGR_BINARY} {pasted}{rest}").trim_matches([' ', '\t']).to_string()
     };
+    // conf-parser.c: a line over LONG_LINE_MAX fails the whole unit file.
+    if "ExecStart=".len() + exec_start.len() > systemd::MAX_LINE_BYTES {
+        return InstalledMgr::UnitRefused { exec_start, error: SplitError::LineTooLong };
+    }
     let command = match systemd::parse_exec_value(&exec_start, "sysbox-mgr.service") {
         Err(e) => return InstalledMgr::UnitRefused { exec_start, error: e.error },
         Ok(commands) => match commands.len() {

@@ -55,6 +55,8 @@ pub enum SplitError {
     MoreThanOneCommand(usize),
     /// The value produces more words than this model reads.
     TooManyWords,
+    /// The unit-file line is longer than systemd reads (`LONG_LINE_MAX`).
+    LineTooLong,
     /// No command at all.
     Empty,
 }
@@ -71,6 +73,7 @@ impl fmt::Display for SplitError {
             SplitError::EmptyArgv0 => f.write_str("empty executable name or zeroeth argument"),
             SplitError::MoreThanOneCommand(n) => write!(f, "{n} commands separated by ';' where one may run"),
             SplitError::TooManyWords => write!(f, "more than {MAX_WORDS} words"),
+            SplitError::LineTooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
             SplitError::Empty => f.write_str("no command"),
         }
     }

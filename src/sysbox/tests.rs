@@ -70,3 +70,10 @@ fn node_dependent_values_are_not_guessed() {
     assert_eq!(runs("--log=/a$b --relaxed-read-only").effective_relaxed_read_only(), Some(true));
     assert_eq!(runs("--log=$$x").log_file.as_deref(), Some("$x"));
 }
+
+#[test]
+fn a_line_systemd_cannot_read_fails_the_unit() {
+    // conf-parser.c: read_line with LONG_LINE_MAX, "Line too long".
+    let value = format!("--log={}", "x".repeat(systemd::MAX_LINE_BYTES));
+    assert!(matches!(installed_mgr(&value), InstalledMgr::UnitRefused { error: SplitError::LineTooLong, .. }));
+}
