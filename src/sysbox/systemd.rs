@@ -96,8 +96,12 @@ pub struct Prefixes {
     pub privileged: bool,
     /// `!`: sandboxing without credential changes.
     pub no_setuid: bool,
-    /// `!!`: like `!` on kernels without ambient capabilities.
+    /// `!!`: like `!` on kernels without ambient capabilities (systemd 258
+    /// and later ignore it).
     pub ambient_magic: bool,
+    /// `|` (systemd 258 and later): the words go to a shell, which then
+    /// decides the real argv; older versions refuse the path.
+    pub via_shell: bool,
 }
 
 /// One command of an `ExecStart=` line, before environment expansion.
@@ -389,6 +393,7 @@ pub fn parse_exec_value(value: &str, unit_name: &str) -> Result<Vec<ExecCommand>
                     prefixes.no_setuid = false;
                     prefixes.ambient_magic = true;
                 }
+                '|' if !prefixes.via_shell => prefixes.via_shell = true,
                 _ => break,
             }
             rest = &rest[1..];
@@ -660,7 +665,8 @@ pub struct Assignment {
     pub line: usize,
 }
 
-/// Read one unit file as `config_parse` does: comment lines (`#`, `;`) are
+/// Read one unit file as `config_parse` does (the caller passes the file
+/// as text: systemd refuses a file that is not UTF-8): comment lines (`#`, `;`) are
 /// skipped even inside a continuation, a line ending in an unescaped
 /// backslash continues on the next (the backslash becomes a space), `[Name]`
 /// opens a section, `key=value` lines are stripped of surrounding
@@ -727,7 +733,8 @@ fn parse_line(
         return Ok(());
     }
     if let Some(h) = l.strip_prefix('[') {
-        let Some(name) = h.strip_suffix(']') else {
+        // "Invalid section header", "Bad characters in section header".
+        let Some(name) = h.strip_suffix(']').filter(|n| string_is_safe(n)) else {
             return Err(UnitError::BadSectionHeader { file, line });
         };
         *section = Some(name.to_string());
@@ -776,7 +783,8 @@ fn apply_environment(value: &str, unit_name: &str, env: &mut BTreeMap<String, St
 pub struct ServiceExec {
     /// The single `ExecStart=` command, environment expanded unless `:`.
     pub command: ExecCommand,
-    /// argv as the process receives it.
+    /// argv as the process receives it (with `command.prefixes.via_shell`,
+    /// the words a shell then interprets).
     pub argv: Vec<String>,
     /// Variables the command references that no `Environment=` sets; the
     /// node's manager may still provide some (PATH, INVOCATION_ID, ...).

@@ -76,6 +76,8 @@ fn executable_prefixes_are_stripped() {
     // '!!' is ambient magic; '+' and '!' exclude each other.
     assert!(parse_exec_value("!!/bin/a", "u.service").unwrap()[0].prefixes.ambient_magic);
     assert_eq!(parse_exec_value("+!/bin/a", "u.service").unwrap_err().error, SplitError::InvalidPath("!/bin/a".into()));
+    // '|' (systemd 258): the words go through a shell.
+    assert!(parse_exec_value("|/bin/a b", "u.service").unwrap()[0].prefixes.via_shell);
     // Each prefix once: the second '-' is part of the path.
     assert_eq!(parse_exec_value("--/bin/a", "u.service"), Ok(vec![]));
 }
@@ -169,6 +171,7 @@ fn unit_file_lines() {
     assert_eq!((a[0].line, a[1].key.as_str(), a[1].value.as_str()), (4, "Type", "notify"));
     // An unterminated section header fails the file.
     assert_eq!(parse_unit_file("[Service\nExecStart=/a\n", 2), Err(UnitError::BadSectionHeader { file: 2, line: 1 }));
+    assert_eq!(parse_unit_file("[Ser\"vice]\n", 0), Err(UnitError::BadSectionHeader { file: 0, line: 1 }));
     // A bad ExecStart fails the unit.
     assert!(matches!(
         effective_exec_start("[Service]\nExecStart=/usr/bin/sysbox-mgr \"x\n", &[]),
