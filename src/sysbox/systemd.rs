@@ -693,6 +693,10 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
         if trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
+        // systemd rescans the whole joined line for a trailing unescaped
+        // backslash; the part joined before ends in the space that replaced
+        // one, so scanning only the new part gives the same answer in
+        // linear time.
         let (mut joined, start) = match continuation.take() {
             Some((mut c, start)) => {
                 c.push_str(raw);
@@ -704,7 +708,7 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
             return Err(UnitError::LineTooLong { file, line: start });
         }
         let mut escaped = false;
-        for b in joined.bytes() {
+        for b in raw.bytes() {
             escaped = if escaped { false } else { b == b'\\' };
         }
         if escaped {

@@ -169,6 +169,11 @@ fn unit_file_lines() {
     let a = parse_unit_file(unit, 0).unwrap();
     assert_eq!(a[0].value, r"/usr/bin/sysbox-mgr    --relaxed-read-only\\");
     assert_eq!((a[0].line, a[1].key.as_str(), a[1].value.as_str()), (4, "Type", "notify"));
+    // Three trailing backslashes: the last is unescaped and continues; the
+    // scan restarts on each joined line.
+    let a = parse_unit_file("[Service]\nExecStart=/a x\\\\\\\n\\\\\ny=1\n", 0).unwrap();
+    assert_eq!(a[0].value, "/a x\\\\ \\\\");
+    assert_eq!((a[1].key.as_str(), a.len()), ("y", 2));
     // An unterminated section header fails the file.
     assert_eq!(parse_unit_file("[Service\nExecStart=/a\n", 2), Err(UnitError::BadSectionHeader { file: 2, line: 1 }));
     assert_eq!(parse_unit_file("[Ser\"vice]\n", 0), Err(UnitError::BadSectionHeader { file: 0, line: 1 }));
