@@ -500,13 +500,30 @@ fn env_name_is_valid(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expanded {
     pub argv: Vec<String>,
-    /// Names referenced but not in the environment (expanded to nothing).
+    /// Valid names referenced but not in the environment (expanded to
+    /// nothing here; a node's manager may set them).
     pub unset: Vec<String>,
+    /// References that are not valid variable names (`$`, `$a-b`, `${}`):
+    /// systemd always expands them to nothing.
+    pub invalid: Vec<String>,
+}
+
+/// Record a reference that found no value: `unset` or `invalid`.
+fn missing(name: &str, unset: &mut Vec<String>, invalid: &mut Vec<String>) {
+    let list = if env_name_is_valid(name) { unset } else { invalid };
+    if !list.iter().any(|u| u == name) {
+        list.push(name.to_string());
+    }
 }
 
 /// `replace_env_full` with no flags: `${NAME}` is replaced (by nothing when
 /// unset or invalid), `$$` becomes `$`, anything else stays.
-fn replace_env_in_word(word: &str, env: &BTreeMap<String, String>, unset: &mut Vec<String>) -> String {
+fn replace_env_in_word(
+    word: &str,
+    env: &BTreeMap<String, String>,
+    unset: &mut Vec<String>,
+    invalid: &mut Vec<String>,
+) -> String {
     let b = word.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -527,11 +544,7 @@ fn replace_env_in_word(word: &str, env: &BTreeMap<String, String>, unset: &mut V
                         let name = &word[body_start..body_start + k];
                         match env.get(name).filter(|_| env_name_is_valid(name)) {
                             Some(v) => out.extend_from_slice(v.as_bytes()),
-                            None => {
-                                if !unset.iter().any(|u| u == name) {
-                                    unset.push(name.to_string());
-                                }
-                            }
+                            None => missing(name, unset, invalid),
                         }
                         i = body_start + k + 1;
                         continue;
@@ -591,24 +604,20 @@ fn split_env_value(v: &str) -> Vec<String> {
 /// `$$` are replaced.
 pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Expanded {
     let mut out = Vec::with_capacity(argv.len());
-    let mut unset = Vec::new();
+    let (mut unset, mut invalid) = (Vec::new(), Vec::new());
     for word in argv {
         let b = word.as_bytes();
         if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
             let name = &word[1..];
             match env.get(name).filter(|_| env_name_is_valid(name)) {
                 Some(v) => out.extend(split_env_value(v)),
-                None => {
-                    if !unset.iter().any(|u| u == name) {
-                        unset.push(name.to_string());
-                    }
-                }
+                None => missing(name, &mut unset, &mut invalid),
             }
             continue;
         }
-        out.push(replace_env_in_word(word, env, &mut unset));
+        out.push(replace_env_in_word(word, env, &mut unset, &mut invalid));
     }
-    Expanded { argv: out, unset }
+    Expanded { argv: out, unset, invalid }
 }
 
 /// Why a unit would not run its `ExecStart=`.

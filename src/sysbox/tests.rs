@@ -66,6 +66,8 @@ fn what_sed_does_to_the_value() {
 fn node_dependent_values_are_not_guessed() {
     assert!(matches!(installed_mgr("$FLAGS"), InstalledMgr::Unpredictable(_)));
     assert!(matches!(installed_mgr("--log=/var/log/%H.log"), InstalledMgr::Unpredictable(_)));
+    // Invalid names expand to nothing on every node: `$` alone drops the word.
+    assert_eq!(runs("--data-root $ --relaxed-read-only").effective_relaxed_read_only(), Some(false));
     // `$` elsewhere in a word is literal; `$$` is `$`.
     assert_eq!(runs("--log=/a$b --relaxed-read-only").effective_relaxed_read_only(), Some(true));
     assert_eq!(runs("--log=$$x").log_file.as_deref(), Some("$x"));

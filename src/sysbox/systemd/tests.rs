@@ -114,14 +114,29 @@ fn environment_expansion() {
     // env-util.c replace_env_argv: "$FOO" alone is split, "${FOO}" inside a word is as-is.
     let env: BTreeMap<String, String> =
         [("A".to_string(), "x  'y z'".to_string()), ("B".into(), "--b".into())].into_iter().collect();
-    let argv: Vec<String> =
-        ["/bin/a", "$A", "pre${A}post", "$B", "$UNSET", "${UNSET}x", "$$A", "a$B", "${A:-d}", "${B"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let argv: Vec<String> = [
+        "/bin/a",
+        "$A",
+        "pre${A}post",
+        "$B",
+        "$UNSET",
+        "${UNSET}x",
+        "$$A",
+        "a$B",
+        "${A:-d}",
+        "${B",
+        "$",
+        "$a-b",
+        "${}y",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let e = expand_env(&argv, &env);
-    assert_eq!(e.argv, ["/bin/a", "x", "y z", "prex  'y z'post", "--b", "x", "$A", "a$B", "${A:-d}", "${B"]);
+    assert_eq!(e.argv, ["/bin/a", "x", "y z", "prex  'y z'post", "--b", "x", "$A", "a$B", "${A:-d}", "${B", "y"]);
     assert_eq!(e.unset, ["UNSET"]);
+    // env-util.c: invalid names resolve like unset ones, on every node.
+    assert_eq!(e.invalid, ["", "a-b"]);
 }
 
 const UNIT: &str = "[Unit]
