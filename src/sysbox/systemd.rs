@@ -852,7 +852,11 @@ pub fn resolve_service(unit: &str, dropins: &[&str], unit_name: &str) -> Result<
 }
 
 /// The argv (argv[0] included) a service runs, from its unit text and
-/// drop-ins, as systemd resolves them for `sysbox-mgr.service`.
+/// drop-ins, as systemd resolves them for `sysbox-mgr.service`, with the
+/// unit's own `Environment=` expanded (variables from elsewhere count as
+/// unset; [`resolve_service`] lists them). `Ok(None)` when no `ExecStart=`
+/// remains, which systemd refuses to start; `Err` for the other reasons the
+/// service cannot run.
 pub fn effective_exec_start(unit: &str, dropins: &[&str]) -> Result<Option<Vec<String>>, UnitError> {
     match resolve_service(unit, dropins, "sysbox-mgr.service") {
         Ok(s) => Ok(Some(s.argv)),
