@@ -55,8 +55,6 @@ pub enum SplitError {
     MoreThanOneCommand(usize),
     /// The value produces more words than this model reads.
     TooManyWords,
-    /// The unit-file line is longer than systemd reads (`LONG_LINE_MAX`).
-    LineTooLong,
     /// No command at all.
     Empty,
 }
@@ -73,7 +71,6 @@ impl fmt::Display for SplitError {
             SplitError::EmptyArgv0 => f.write_str("empty executable name or zeroeth argument"),
             SplitError::MoreThanOneCommand(n) => write!(f, "{n} commands separated by ';' where one may run"),
             SplitError::TooManyWords => write!(f, "more than {MAX_WORDS} words"),
-            SplitError::LineTooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
             SplitError::Empty => f.write_str("no command"),
         }
     }
@@ -692,12 +689,11 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
     if let Some(rest) = text.strip_prefix('\u{feff}') {
         text = rest;
     }
-    for (n, raw) in text.split('\n').enumerate() {
+    for (n, raw) in lines(text).enumerate() {
         let line_no = n + 1;
         if raw.len() > MAX_LINE_BYTES {
             return Err(UnitError::LineTooLong { file, line: line_no });
         }
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let trimmed = raw.trim_start_matches([' ', '\t', '\n', '\r']);
         if trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
@@ -732,6 +728,51 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
         parse_line(&joined, file, start, &mut section, &mut out)?;
     }
     Ok(out)
+}
+
+/// The lines of a unit file as `read_line` (src/basic/fileio.c) cuts them:
+/// a line ends at `\n`, `\r` or NUL; a run of different end characters
+/// (`\r\n`, `\n\r`) is one end, a repeated one (`\n\n`, `\r\r`) ends an
+/// empty line too, and nothing follows a NUL in the same end.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    const NONE: u8 = 0;
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut eol = NONE;
+        let mut end = None;
+        while i < bytes.len() {
+            let kind = match bytes[i] {
+                b'\n' => 1,
+                b'\r' => 2,
+                0 => 4,
+                _ => NONE,
+            };
+            if eol != NONE && (eol & 4 != 0 || kind == NONE || eol & kind != 0) {
+                break;
+            }
+            if kind != NONE {
+                end.get_or_insert(i);
+                eol |= kind;
+            }
+            i += 1;
+        }
+        let line = &text[start..end.unwrap_or(i)];
+        start = i;
+        // Text after the last line end is a last line, unless there is none.
+        if i >= bytes.len() && eol == NONE {
+            done = true;
+            if line.is_empty() {
+                return None;
+            }
+        }
+        Some(line)
+    })
 }
 
 fn parse_line(

@@ -209,6 +209,16 @@ fn unit_file_lines() {
 }
 
 #[test]
+fn line_ends() {
+    // fileio.c read_line: \n, \r, \r\n, \n\r and NUL end a line; \n\n and \r\r are two.
+    let text = "[Service]\r\nA=1\rB=2\n\rC=3\n\nD=4\0E=5\r\rF=6";
+    let keys: Vec<String> = parse_unit_file(text, 0).unwrap().into_iter().map(|a| a.key).collect();
+    assert_eq!(keys, ["A", "B", "C", "D", "E", "F"]);
+    let lines: Vec<usize> = parse_unit_file(text, 0).unwrap().into_iter().map(|a| a.line).collect();
+    assert_eq!(lines, [2, 3, 4, 6, 7, 9]);
+}
+
+#[test]
 fn size_bounds() {
     let long = format!("[Service]\nExecStart=/a {}\n", "x".repeat(MAX_LINE_BYTES + 1));
     assert_eq!(effective_exec_start(&long, &[]), Err(UnitError::LineTooLong { file: 0, line: 2 }));
