@@ -156,10 +156,12 @@ impl PoolReport {
 }
 
 /// Where a pod can land, pool by pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landing<'a> {
     /// Sorted by pool, each pool once; the ids are the cluster state's.
     pub pools: Vec<(&'a PoolId, PoolReport)>,
+    /// What the ConfigMap says, which unlabelled nodes' flag state rests on.
+    pub mgr: &'a MgrIntent,
 }
 
 impl Landing<'_> {
@@ -347,6 +349,6 @@ impl ClusterState {
             runs = merged;
         }
         let pools = &self.nodes.pools;
-        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect() }
+        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(), mgr: &self.mgr }
     }
 }
