@@ -40,7 +40,7 @@ fn labelled_nodes_still_hear_about_it() {
     let d = decide(&pod(ro_spec()), Some(&state), &Policy::default());
     assert_eq!(d.verdict, Verdict::Warn, "{:?}", rules(&d));
     assert_eq!(rules(&d), ["sysbox-mgr-config-stops-sysbox"]);
-    assert!(d.warnings[0].contains("SYSBOX_MGR_CONFIG would stop sysbox-mgr"), "{:?}", d.warnings);
+    assert_eq!(d.warnings, ["sysbox-ro: SYSBOX_MGR_CONFIG stops sysbox-mgr at reinstall: unknown flag -bogus"]);
     assert!(d.findings[0].message.contains("unknown flag -bogus"), "{}", d.findings[0].message);
 }
 

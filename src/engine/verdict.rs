@@ -278,7 +278,7 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
                 list(&pools, LIST_LIMIT),
                 key = cm.key
             ),
-            fit(&format!("sysbox-ro: {} would stop sysbox-mgr on every node that reinstalls Sysbox: {why}", cm.key)),
+            fit(&format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
         ),
         MgrIntent::ConfigMapUnclear(why) => Finding::new(
             rule,

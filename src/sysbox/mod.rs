@@ -62,12 +62,10 @@ impl InstalledMgr {
     pub fn not_start_reason(&self) -> Option<String> {
         match self {
             InstalledMgr::Runs { mgr, .. } => match &mgr.outcome {
-                Outcome::WouldNotStart(r) => Some(format!("sysbox-mgr exits at start: {r}")),
+                Outcome::WouldNotStart(r) => Some(r.to_string()),
                 Outcome::Starts => None,
             },
-            InstalledMgr::UnitRefused { error, .. } => {
-                Some(format!("systemd refuses the sysbox-mgr unit's ExecStart= ({error})"))
-            }
+            InstalledMgr::UnitRefused { error, .. } => Some(format!("systemd refuses the sysbox-mgr unit: {error}")),
             InstalledMgr::InstallerFails(why) => Some(why.clone()),
             InstalledMgr::Unpredictable(_) => None,
         }
