@@ -122,11 +122,38 @@ pub struct ExecLineError {
     pub ignored: bool,
 }
 
-/// The values the unit-independent specifiers take in the system manager.
-/// Letters mapped to `None` depend on the node (host name, machine id, ...).
+/// `unit_name_unescape` (src/basic/unit-name.c): `-` stands for `/` and
+/// `\xNN` for a byte.
+fn unit_name_unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'-' => out.push(b'/'),
+            b'\\' if b.get(i + 1) == Some(&b'x') => {
+                let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
+                match (hex(b.get(i + 2)), hex(b.get(i + 3))) {
+                    (Some(h), Some(l)) => {
+                        out.push((h << 4 | l) as u8);
+                        i += 3;
+                    }
+                    _ => out.push(b'\\'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    to_string(out)
+}
+
+/// The value specifier `%c` takes for unit `unit_name` in the system
+/// manager: `None` when systemd does not know the letter, `Some(None)` when
+/// the value depends on the node (host name, machine id, ...).
 fn specifier_value(c: char, unit_name: &str) -> Option<Option<String>> {
-    let (prefix_instance, suffix) = unit_name.rsplit_once('.').unwrap_or((unit_name, ""));
-    let _ = suffix;
+    // "name@instance.type": %N drops the type, %p the instance too.
+    let prefix_instance = unit_name.rsplit_once('.').map_or(unit_name, |(n, _)| n);
     let (prefix, instance) = match prefix_instance.split_once('@') {
         Some((p, i)) => (p, i),
         None => (prefix_instance, ""),
@@ -135,10 +162,13 @@ fn specifier_value(c: char, unit_name: &str) -> Option<Option<String>> {
     let value = match c {
         'n' => Some(unit_name.to_string()),
         'N' => Some(prefix_instance.to_string()),
-        'p' | 'P' => Some(prefix.to_string()),
-        'i' | 'I' => Some(instance.to_string()),
-        'j' | 'J' => Some(last_component.to_string()),
-        'f' => Some(if instance.is_empty() { format!("/{prefix}") } else { format!("/{instance}") }),
+        'p' => Some(prefix.to_string()),
+        'P' => Some(unit_name_unescape(prefix)),
+        'i' => Some(instance.to_string()),
+        'I' => Some(unit_name_unescape(instance)),
+        'j' => Some(last_component.to_string()),
+        'J' => Some(unit_name_unescape(last_component)),
+        'f' => Some(format!("/{}", unit_name_unescape(if instance.is_empty() { prefix } else { instance }))),
         't' => Some("/run".into()),
         'S' => Some("/var/lib".into()),
         'C' => Some("/var/cache".into()),

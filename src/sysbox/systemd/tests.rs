@@ -103,6 +103,9 @@ fn specifiers() {
         split("/bin/a %% %n %N %p %i %j %t %S 100%! x%"),
         ["/bin/a", "%", "sysbox-mgr.service", "sysbox-mgr", "sysbox-mgr", "", "mgr", "/run", "/var/lib", "100%!", "x%"]
     );
+    // unit-name.c unit_name_unescape: the unescaped forms turn '-' into '/'.
+    assert_eq!(split("/bin/a %P %J %f %I"), ["/bin/a", "sysbox/mgr", "mgr", "/sysbox/mgr", ""]);
+    assert_eq!(parse_exec_value("/bin/a %I %f", "getty@tty\\x2d1.service").unwrap()[0].argv[1..], ["tty-1", "/tty-1"]);
     assert_eq!(split_command_line("/bin/a %k"), Err(SplitError::UnknownSpecifier('k')));
     assert_eq!(split_command_line("/bin/a %9"), Err(SplitError::UnknownSpecifier('9')));
     let c = &parse_exec_value("/bin/a --log=/x/%H", "u.service").unwrap()[0];
