@@ -146,7 +146,7 @@ mod tests {
         ];
         let p = Provenance::build(
             nodes.iter().map(|(name, flag, evidence)| NodeInput { name, pool: &pool, flag, evidence: *evidence }),
-            MgrIntent::ConfigMap(Some(true)),
+            &MgrIntent::ConfigMap(Some(true)),
         );
         let now: k8s_openapi::jiff::Timestamp = "2026-01-01T03:00:00Z".parse().unwrap();
         let s = summarize(&p, &NodePolicy::default(), now.as_second());

@@ -113,10 +113,11 @@ pub struct NodeInput<'a> {
 }
 
 impl Provenance {
-    pub fn build<'a>(nodes: impl IntoIterator<Item = NodeInput<'a>>, mgr: MgrIntent) -> Provenance {
+    pub fn build<'a>(nodes: impl IntoIterator<Item = NodeInput<'a>>, mgr: &MgrIntent) -> Provenance {
+        // What the ConfigMap clearly intends; none when it stops sysbox-mgr or depends on the node.
         let intent = match mgr {
             MgrIntent::ConfigMap(i) => Some(i.unwrap_or(false)),
-            MgrIntent::NoConfigMap => None,
+            MgrIntent::NoConfigMap | MgrIntent::ConfigMapStopsMgr(_) | MgrIntent::ConfigMapUnclear(_) => None,
         };
         let mut out = Provenance::default();
         for n in nodes {
@@ -207,7 +208,7 @@ mod tests {
         e.to_string()
     }
 
-    fn build(nodes: &[(&str, FlagLabel, Option<String>)], mgr: MgrIntent) -> Provenance {
+    fn build(nodes: &[(&str, FlagLabel, Option<String>)], mgr: &MgrIntent) -> Provenance {
         let pool = PoolId::Labelled { key: "pool".into(), value: "p".into() };
         Provenance::build(
             nodes.iter().map(|(name, flag, ev)| NodeInput { name, pool: &pool, flag, evidence: ev.as_deref() }),
@@ -228,7 +229,7 @@ mod tests {
                 ("unlabelled", FlagLabel::Absent, Some(evidence("stopped", None, false))),
                 ("nothing", FlagLabel::Absent, None),
             ],
-            MgrIntent::NoConfigMap,
+            &MgrIntent::NoConfigMap,
         );
         let origin = |n: &str| p.nodes.iter().find(|x| x.node == n).and_then(|x| x.origin.clone());
         assert!(matches!(origin("agent-true"), Some(Origin::Agent { .. })));
@@ -249,14 +250,16 @@ mod tests {
     #[test]
     fn labels_against_the_configmaps_intent() {
         let nodes = [("on", FlagLabel::True, None), ("off", FlagLabel::False, None)];
-        let p = build(&nodes, MgrIntent::ConfigMap(Some(true)));
+        let p = build(&nodes, &MgrIntent::ConfigMap(Some(true)));
         let names: Vec<&str> = p.disagreeing_with_configmap().map(|n| n.node.as_str()).collect();
         assert_eq!(names, ["off"]);
         // A ConfigMap that does not mention the flag intends sysbox-mgr's default, off.
-        let p = build(&nodes, MgrIntent::ConfigMap(None));
+        let p = build(&nodes, &MgrIntent::ConfigMap(None));
         let names: Vec<&str> = p.disagreeing_with_configmap().map(|n| n.node.as_str()).collect();
         assert_eq!(names, ["on"]);
-        assert_eq!(build(&nodes, MgrIntent::NoConfigMap).disagreeing_with_configmap().count(), 0);
+        assert_eq!(build(&nodes, &MgrIntent::NoConfigMap).disagreeing_with_configmap().count(), 0);
+        let stops = MgrIntent::ConfigMapStopsMgr("flag provided but not defined: -x".into());
+        assert_eq!(build(&nodes, &stops).disagreeing_with_configmap().count(), 0, "no clear intent");
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl fmt::Display for NotStartReason {
             NotStartReason::BadFlagSyntax(arg) => write!(f, "bad flag syntax: {arg}"),
             NotStartReason::UndefinedFlag(name) => write!(f, "unknown flag -{name}"),
             NotStartReason::InvalidBoolean { flag, value } => {
-                write!(f, "invalid boolean value {value:?} for -{flag} (accepted: 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)")
+                write!(f, "invalid boolean value {value:?} for -{flag}")
             }
             NotStartReason::NeedsArgument(name) => write!(f, "flag -{name} needs a value and none follows"),
             NotStartReason::TwoFormsOfSameFlag { first, second } => {

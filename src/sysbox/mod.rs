@@ -9,10 +9,8 @@
 pub mod mgr_flags;
 pub mod systemd;
 
-use std::collections::BTreeMap;
-
 pub use mgr_flags::{MgrCommandLine, NotStartReason, Outcome};
-pub use systemd::SplitError;
+pub use systemd::{SplitError, UnitError};
 
 /// The executable the installer's sed command looks for, and replaces with
 /// itself followed by the flags (sysbox-pkgr `k8s/scripts/sysbox-deploy-k8s.sh`,
@@ -29,9 +27,9 @@ pub enum InstalledMgr {
     /// systemd runs sysbox-mgr with `argv` (argv[0] included); `mgr` says
     /// whether sysbox-mgr gets past its command line, and with which flag.
     Runs { exec_start: String, argv: Vec<String>, mgr: MgrCommandLine },
-    /// systemd refuses the `ExecStart=` the installer writes: the unit fails
-    /// to load and sysbox-mgr never runs.
-    UnitRefused { exec_start: String, error: SplitError },
+    /// systemd refuses the unit the installer writes: it fails to load, or
+    /// keeps no single `ExecStart=`, and sysbox-mgr never runs.
+    UnitRefused { exec_start: String, error: UnitError },
     /// The installer's own command fails: it exits after having stopped
     /// Sysbox on the node, so the node runs no Sysbox.
     InstallerFails(String),
@@ -64,12 +62,10 @@ impl InstalledMgr {
     pub fn not_start_reason(&self) -> Option<String> {
         match self {
             InstalledMgr::Runs { mgr, .. } => match &mgr.outcome {
-                Outcome::WouldNotStart(r) => Some(format!("sysbox-mgr exits at start: {r}")),
+                Outcome::WouldNotStart(r) => Some(r.to_string()),
                 Outcome::Starts => None,
             },
-            InstalledMgr::UnitRefused { error, .. } => {
-                Some(format!("systemd refuses the sysbox-mgr unit's ExecStart= ({error})"))
-            }
+            InstalledMgr::UnitRefused { error, .. } => Some(format!("systemd refuses the sysbox-mgr unit: {error}")),
             InstalledMgr::InstallerFails(why) => Some(why.clone()),
             InstalledMgr::Unpredictable(_) => None,
         }
@@ -88,51 +84,54 @@ impl InstalledMgr {
 /// GNU sed escape, which this model does not follow.
 pub fn installed_mgr(config: &str) -> InstalledMgr {
     // `if [ -n "$SYSBOX_MGR_CONFIG" ]`: an empty value leaves the unit as shipped.
-    let exec_start = if config.is_empty() {
-        UNIT_EXEC_START.to_string()
-    } else {
-        if config.contains('\n') {
-            return InstalledMgr::InstallerFails(
-                "the value contains a newline, which breaks the installer's sed command (\"unterminated `s' command\"); \
-                 the installer exits after stopping Sysbox"
-                    .into(),
-            );
-        }
-        if config.contains('|') {
-            return InstalledMgr::Unpredictable(
-                "the value contains '|', the delimiter of the installer's sed command: it ends the replacement early"
-                    .into(),
-            );
-        }
-        if config.contains('\\') {
-            return InstalledMgr::Unpredictable(
-                "the value contains a backslash, which the installer's sed command rewrites (GNU sed escapes)".into(),
-            );
-        }
-        if config.contains('\r') {
-            return InstalledMgr::Unpredictable(
-                "the value contains a carriage return, which ends a unit-file line".into(),
-            );
-        }
-        // In sed's replacement, `&` is the matched text.
-        let pasted = config.replace('&', MGR_BINARY);
-        let rest = &UNIT_EXEC_START[MGR_BINARY.len()..];
-        // systemd strips whitespace around an assignment's value.
-        format!("{MGR_BINARY} {pasted}{rest}").trim_matches([' ', '\t']).to_string()
+    let exec_start =
+        if config.is_empty() {
+            UNIT_EXEC_START.to_string()
+        } else {
+            // sed reads its script left to right: whichever of a newline, `|`
+            // or a backslash comes first decides what happens to the rest.
+            match config.find(['\n', '|', '\\']).map(|i| config.as_bytes()[i]) {
+                Some(b'\n') => {
+                    return InstalledMgr::InstallerFails(
+                        "the value contains a newline, which breaks the installer's sed command \
+                     (\"unterminated `s' command\"); the installer exits after stopping Sysbox"
+                            .into(),
+                    )
+                }
+                Some(b'|') => return InstalledMgr::Unpredictable(
+                    "the value contains '|', the delimiter of the installer's sed command: it ends the replacement \
+                     early"
+                        .into(),
+                ),
+                Some(_) => {
+                    return InstalledMgr::Unpredictable(
+                        "the value contains a backslash, which the installer's sed command rewrites (GNU sed escapes)"
+                            .into(),
+                    )
+                }
+                None => {}
+            }
+            if config.contains('\0') {
+                return InstalledMgr::Unpredictable(
+                    "the value contains a NUL byte, which no environment variable carries".into(),
+                );
+            }
+            // In sed's replacement, `&` is the matched text.
+            let pasted = config.replace('&', MGR_BINARY);
+            let rest = &UNIT_EXEC_START[MGR_BINARY.len()..];
+            // systemd strips whitespace around an assignment's value.
+            format!("{MGR_BINARY} {pasted}{rest}").trim_matches([' ', '\t']).to_string()
+        };
+    // The unit as the installer leaves it, read as systemd reads it: a
+    // carriage return in the value ends the line there, a `;` adds a second
+    // command, an over-long line fails the file.
+    let unit = format!("[Service]\nType=notify\nExecStart={exec_start}\n");
+    let service = match systemd::resolve_service(&unit, &[], "sysbox-mgr.service") {
+        Ok(service) => service,
+        Err(error) => return InstalledMgr::UnitRefused { exec_start, error },
     };
-    let command = match systemd::parse_exec_value(&exec_start, "sysbox-mgr.service") {
-        Err(e) => return InstalledMgr::UnitRefused { exec_start, error: e.error },
-        Ok(commands) => match commands.len() {
-            1 => commands.into_iter().next(),
-            0 => return InstalledMgr::UnitRefused { exec_start, error: SplitError::Empty },
-            n => return InstalledMgr::UnitRefused { exec_start, error: SplitError::MoreThanOneCommand(n) },
-        },
-    };
-    let Some(command) = command else {
-        return InstalledMgr::UnitRefused { exec_start, error: SplitError::Empty };
-    };
-    if !command.node_specifiers.is_empty() {
-        let list: Vec<String> = command.node_specifiers.iter().map(|c| format!("%{c}")).collect();
+    if !service.command.node_specifiers.is_empty() {
+        let list: Vec<String> = service.command.node_specifiers.iter().map(|c| format!("%{c}")).collect();
         return InstalledMgr::Unpredictable(format!(
             "the value uses systemd specifiers whose value depends on the node: {}",
             list.join(", ")
@@ -140,14 +139,13 @@ pub fn installed_mgr(config: &str) -> InstalledMgr {
     }
     // The shipped unit has no Environment=: every variable comes from the
     // node's service manager (DefaultEnvironment=, set-environment, ...).
-    let expanded = systemd::expand_env(&command.argv, &BTreeMap::new());
-    if !expanded.unset.is_empty() {
+    if !service.unset_variables.is_empty() {
         return InstalledMgr::Unpredictable(format!(
             "the value refers to environment variables that systemd takes from the node: ${}",
-            expanded.unset.join(", $")
+            service.unset_variables.join(", $")
         ));
     }
-    let argv = expanded.argv;
+    let argv = service.argv;
     let mgr = mgr_flags::parse(argv.get(1..).unwrap_or_default());
     InstalledMgr::Runs { exec_start, argv, mgr }
 }

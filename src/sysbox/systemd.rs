@@ -93,8 +93,12 @@ pub struct Prefixes {
     pub privileged: bool,
     /// `!`: sandboxing without credential changes.
     pub no_setuid: bool,
-    /// `!!`: like `!` on kernels without ambient capabilities.
+    /// `!!`: like `!` on kernels without ambient capabilities (systemd 258
+    /// and later ignore it).
     pub ambient_magic: bool,
+    /// `|` (systemd 258 and later): the words go to a shell, which then
+    /// decides the real argv; older versions refuse the path.
+    pub via_shell: bool,
 }
 
 /// One command of an `ExecStart=` line, before environment expansion.
@@ -118,11 +122,38 @@ pub struct ExecLineError {
     pub ignored: bool,
 }
 
-/// The values the unit-independent specifiers take in the system manager.
-/// Letters mapped to `None` depend on the node (host name, machine id, ...).
+/// `unit_name_unescape` (src/basic/unit-name.c): `-` stands for `/` and
+/// `\xNN` for a byte.
+fn unit_name_unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'-' => out.push(b'/'),
+            b'\\' if b.get(i + 1) == Some(&b'x') => {
+                let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
+                match (hex(b.get(i + 2)), hex(b.get(i + 3))) {
+                    (Some(h), Some(l)) => {
+                        out.push((h << 4 | l) as u8);
+                        i += 3;
+                    }
+                    _ => out.push(b'\\'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    to_string(out)
+}
+
+/// The value specifier `%c` takes for unit `unit_name` in the system
+/// manager: `None` when systemd does not know the letter, `Some(None)` when
+/// the value depends on the node (host name, machine id, ...).
 fn specifier_value(c: char, unit_name: &str) -> Option<Option<String>> {
-    let (prefix_instance, suffix) = unit_name.rsplit_once('.').unwrap_or((unit_name, ""));
-    let _ = suffix;
+    // "name@instance.type": %N drops the type, %p the instance too.
+    let prefix_instance = unit_name.rsplit_once('.').map_or(unit_name, |(n, _)| n);
     let (prefix, instance) = match prefix_instance.split_once('@') {
         Some((p, i)) => (p, i),
         None => (prefix_instance, ""),
@@ -131,10 +162,13 @@ fn specifier_value(c: char, unit_name: &str) -> Option<Option<String>> {
     let value = match c {
         'n' => Some(unit_name.to_string()),
         'N' => Some(prefix_instance.to_string()),
-        'p' | 'P' => Some(prefix.to_string()),
-        'i' | 'I' => Some(instance.to_string()),
-        'j' | 'J' => Some(last_component.to_string()),
-        'f' => Some(if instance.is_empty() { format!("/{prefix}") } else { format!("/{instance}") }),
+        'p' => Some(prefix.to_string()),
+        'P' => Some(unit_name_unescape(prefix)),
+        'i' => Some(instance.to_string()),
+        'I' => Some(unit_name_unescape(instance)),
+        'j' => Some(last_component.to_string()),
+        'J' => Some(unit_name_unescape(last_component)),
+        'f' => Some(format!("/{}", unit_name_unescape(if instance.is_empty() { prefix } else { instance }))),
         't' => Some("/run".into()),
         'S' => Some("/var/lib".into()),
         'C' => Some("/var/cache".into()),
@@ -386,6 +420,7 @@ pub fn parse_exec_value(value: &str, unit_name: &str) -> Result<Vec<ExecCommand>
                     prefixes.no_setuid = false;
                     prefixes.ambient_magic = true;
                 }
+                '|' if !prefixes.via_shell => prefixes.via_shell = true,
                 _ => break,
             }
             rest = &rest[1..];
@@ -492,13 +527,30 @@ fn env_name_is_valid(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expanded {
     pub argv: Vec<String>,
-    /// Names referenced but not in the environment (expanded to nothing).
+    /// Valid names referenced but not in the environment (expanded to
+    /// nothing here; a node's manager may set them).
     pub unset: Vec<String>,
+    /// References that are not valid variable names (`$`, `$a-b`, `${}`):
+    /// systemd always expands them to nothing.
+    pub invalid: Vec<String>,
+}
+
+/// Record a reference that found no value: `unset` or `invalid`.
+fn missing(name: &str, unset: &mut Vec<String>, invalid: &mut Vec<String>) {
+    let list = if env_name_is_valid(name) { unset } else { invalid };
+    if !list.iter().any(|u| u == name) {
+        list.push(name.to_string());
+    }
 }
 
 /// `replace_env_full` with no flags: `${NAME}` is replaced (by nothing when
 /// unset or invalid), `$$` becomes `$`, anything else stays.
-fn replace_env_in_word(word: &str, env: &BTreeMap<String, String>, unset: &mut Vec<String>) -> String {
+fn replace_env_in_word(
+    word: &str,
+    env: &BTreeMap<String, String>,
+    unset: &mut Vec<String>,
+    invalid: &mut Vec<String>,
+) -> String {
     let b = word.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -519,11 +571,7 @@ fn replace_env_in_word(word: &str, env: &BTreeMap<String, String>, unset: &mut V
                         let name = &word[body_start..body_start + k];
                         match env.get(name).filter(|_| env_name_is_valid(name)) {
                             Some(v) => out.extend_from_slice(v.as_bytes()),
-                            None => {
-                                if !unset.iter().any(|u| u == name) {
-                                    unset.push(name.to_string());
-                                }
-                            }
+                            None => missing(name, unset, invalid),
                         }
                         i = body_start + k + 1;
                         continue;
@@ -583,24 +631,20 @@ fn split_env_value(v: &str) -> Vec<String> {
 /// `$$` are replaced.
 pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Expanded {
     let mut out = Vec::with_capacity(argv.len());
-    let mut unset = Vec::new();
+    let (mut unset, mut invalid) = (Vec::new(), Vec::new());
     for word in argv {
         let b = word.as_bytes();
         if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
             let name = &word[1..];
             match env.get(name).filter(|_| env_name_is_valid(name)) {
                 Some(v) => out.extend(split_env_value(v)),
-                None => {
-                    if !unset.iter().any(|u| u == name) {
-                        unset.push(name.to_string());
-                    }
-                }
+                None => missing(name, &mut unset, &mut invalid),
             }
             continue;
         }
-        out.push(replace_env_in_word(word, env, &mut unset));
+        out.push(replace_env_in_word(word, env, &mut unset, &mut invalid));
     }
-    Expanded { argv: out, unset }
+    Expanded { argv: out, unset, invalid }
 }
 
 /// Why a unit would not run its `ExecStart=`.
@@ -657,7 +701,8 @@ pub struct Assignment {
     pub line: usize,
 }
 
-/// Read one unit file as `config_parse` does: comment lines (`#`, `;`) are
+/// Read one unit file as `config_parse` does (the caller passes the file
+/// as text: systemd refuses a file that is not UTF-8): comment lines (`#`, `;`) are
 /// skipped even inside a continuation, a line ending in an unescaped
 /// backslash continues on the next (the backslash becomes a space), `[Name]`
 /// opens a section, `key=value` lines are stripped of surrounding
@@ -674,16 +719,19 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
     if let Some(rest) = text.strip_prefix('\u{feff}') {
         text = rest;
     }
-    for (n, raw) in text.split('\n').enumerate() {
+    for (n, raw) in lines(text).enumerate() {
         let line_no = n + 1;
         if raw.len() > MAX_LINE_BYTES {
             return Err(UnitError::LineTooLong { file, line: line_no });
         }
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let trimmed = raw.trim_start_matches([' ', '\t', '\n', '\r']);
         if trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
+        // systemd rescans the whole joined line for a trailing unescaped
+        // backslash; the part joined before ends in the space that replaced
+        // one, so scanning only the new part gives the same answer in
+        // linear time.
         let (mut joined, start) = match continuation.take() {
             Some((mut c, start)) => {
                 c.push_str(raw);
@@ -695,7 +743,7 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
             return Err(UnitError::LineTooLong { file, line: start });
         }
         let mut escaped = false;
-        for b in joined.bytes() {
+        for b in raw.bytes() {
             escaped = if escaped { false } else { b == b'\\' };
         }
         if escaped {
@@ -712,6 +760,51 @@ pub fn parse_unit_file(text: &str, file: usize) -> Result<Vec<Assignment>, UnitE
     Ok(out)
 }
 
+/// The lines of a unit file as `read_line` (src/basic/fileio.c) cuts them:
+/// a line ends at `\n`, `\r` or NUL; a run of different end characters
+/// (`\r\n`, `\n\r`) is one end, a repeated one (`\n\n`, `\r\r`) ends an
+/// empty line too, and nothing follows a NUL in the same end.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    const NONE: u8 = 0;
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut eol = NONE;
+        let mut end = None;
+        while i < bytes.len() {
+            let kind = match bytes[i] {
+                b'\n' => 1,
+                b'\r' => 2,
+                0 => 4,
+                _ => NONE,
+            };
+            if eol != NONE && (eol & 4 != 0 || kind == NONE || eol & kind != 0) {
+                break;
+            }
+            if kind != NONE {
+                end.get_or_insert(i);
+                eol |= kind;
+            }
+            i += 1;
+        }
+        let line = &text[start..end.unwrap_or(i)];
+        start = i;
+        // Text after the last line end is a last line, unless there is none.
+        if i >= bytes.len() && eol == NONE {
+            done = true;
+            if line.is_empty() {
+                return None;
+            }
+        }
+        Some(line)
+    })
+}
+
 fn parse_line(
     l: &str,
     file: usize,
@@ -724,7 +817,8 @@ fn parse_line(
         return Ok(());
     }
     if let Some(h) = l.strip_prefix('[') {
-        let Some(name) = h.strip_suffix(']') else {
+        // "Invalid section header", "Bad characters in section header".
+        let Some(name) = h.strip_suffix(']').filter(|n| string_is_safe(n)) else {
             return Err(UnitError::BadSectionHeader { file, line });
         };
         *section = Some(name.to_string());
@@ -773,7 +867,8 @@ fn apply_environment(value: &str, unit_name: &str, env: &mut BTreeMap<String, St
 pub struct ServiceExec {
     /// The single `ExecStart=` command, environment expanded unless `:`.
     pub command: ExecCommand,
-    /// argv as the process receives it.
+    /// argv as the process receives it (with `command.prefixes.via_shell`,
+    /// the words a shell then interprets).
     pub argv: Vec<String>,
     /// Variables the command references that no `Environment=` sets; the
     /// node's manager may still provide some (PATH, INVOCATION_ID, ...).
@@ -828,7 +923,11 @@ pub fn resolve_service(unit: &str, dropins: &[&str], unit_name: &str) -> Result<
 }
 
 /// The argv (argv[0] included) a service runs, from its unit text and
-/// drop-ins, as systemd resolves them for `sysbox-mgr.service`.
+/// drop-ins, as systemd resolves them for `sysbox-mgr.service`, with the
+/// unit's own `Environment=` expanded (variables from elsewhere count as
+/// unset; [`resolve_service`] lists them). `Ok(None)` when no `ExecStart=`
+/// remains, which systemd refuses to start; `Err` for the other reasons the
+/// service cannot run.
 pub fn effective_exec_start(unit: &str, dropins: &[&str]) -> Result<Option<Vec<String>>, UnitError> {
     match resolve_service(unit, dropins, "sysbox-mgr.service") {
         Ok(s) => Ok(Some(s.argv)),

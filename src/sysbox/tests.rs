@@ -39,7 +39,7 @@ fn systemd_quoting_applies() {
         installed_mgr("--relaxed-read-only \"x"),
         InstalledMgr::UnitRefused {
             exec_start: "/usr/bin/sysbox-mgr --relaxed-read-only \"x --disable-inner-image-preload".into(),
-            error: SplitError::UnbalancedQuoting
+            error: UnitError::BadExecStart { file: 0, line: 3, error: SplitError::UnbalancedQuoting }
         }
     );
     assert_eq!(installed_mgr("--a ; /bin/x").starts(), Some(false));
@@ -66,7 +66,29 @@ fn what_sed_does_to_the_value() {
 fn node_dependent_values_are_not_guessed() {
     assert!(matches!(installed_mgr("$FLAGS"), InstalledMgr::Unpredictable(_)));
     assert!(matches!(installed_mgr("--log=/var/log/%H.log"), InstalledMgr::Unpredictable(_)));
+    // Invalid names expand to nothing on every node: `$` alone drops the word.
+    assert_eq!(runs("--data-root $ --relaxed-read-only").effective_relaxed_read_only(), Some(false));
     // `$` elsewhere in a word is literal; `$$` is `$`.
     assert_eq!(runs("--log=/a$b --relaxed-read-only").effective_relaxed_read_only(), Some(true));
     assert_eq!(runs("--log=$$x").log_file.as_deref(), Some("$x"));
+}
+
+#[test]
+fn a_line_systemd_cannot_read_fails_the_unit() {
+    // conf-parser.c: read_line with LONG_LINE_MAX, "Line too long".
+    let value = format!("--log={}", "x".repeat(systemd::MAX_LINE_BYTES));
+    assert!(matches!(installed_mgr(&value), InstalledMgr::UnitRefused { error: UnitError::LineTooLong { .. }, .. }));
+}
+
+#[test]
+fn a_carriage_return_ends_the_unit_line() {
+    // fileio.c read_line: '\r' ends a line; the rest is a line of its own.
+    let InstalledMgr::Runs { argv, .. } = installed_mgr("--relaxed-read-only\r--x") else { panic!() };
+    assert_eq!(argv, ["/usr/bin/sysbox-mgr", "--relaxed-read-only"]);
+    // ... which can be an assignment: a second ExecStart= for a notify service.
+    assert!(matches!(
+        installed_mgr("--relaxed-read-only\rExecStart=/bin/true"),
+        InstalledMgr::UnitRefused { error: UnitError::MoreThanOneExecStart(2), .. }
+    ));
+    assert!(matches!(installed_mgr("a\0b"), InstalledMgr::Unpredictable(_)));
 }

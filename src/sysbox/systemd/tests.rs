@@ -76,6 +76,8 @@ fn executable_prefixes_are_stripped() {
     // '!!' is ambient magic; '+' and '!' exclude each other.
     assert!(parse_exec_value("!!/bin/a", "u.service").unwrap()[0].prefixes.ambient_magic);
     assert_eq!(parse_exec_value("+!/bin/a", "u.service").unwrap_err().error, SplitError::InvalidPath("!/bin/a".into()));
+    // '|' (systemd 258): the words go through a shell.
+    assert!(parse_exec_value("|/bin/a b", "u.service").unwrap()[0].prefixes.via_shell);
     // Each prefix once: the second '-' is part of the path.
     assert_eq!(parse_exec_value("--/bin/a", "u.service"), Ok(vec![]));
 }
@@ -101,6 +103,9 @@ fn specifiers() {
         split("/bin/a %% %n %N %p %i %j %t %S 100%! x%"),
         ["/bin/a", "%", "sysbox-mgr.service", "sysbox-mgr", "sysbox-mgr", "", "mgr", "/run", "/var/lib", "100%!", "x%"]
     );
+    // unit-name.c unit_name_unescape: the unescaped forms turn '-' into '/'.
+    assert_eq!(split("/bin/a %P %J %f %I"), ["/bin/a", "sysbox/mgr", "mgr", "/sysbox/mgr", ""]);
+    assert_eq!(parse_exec_value("/bin/a %I %f", "getty@tty\\x2d1.service").unwrap()[0].argv[1..], ["tty-1", "/tty-1"]);
     assert_eq!(split_command_line("/bin/a %k"), Err(SplitError::UnknownSpecifier('k')));
     assert_eq!(split_command_line("/bin/a %9"), Err(SplitError::UnknownSpecifier('9')));
     let c = &parse_exec_value("/bin/a --log=/x/%H", "u.service").unwrap()[0];
@@ -112,14 +117,29 @@ fn environment_expansion() {
     // env-util.c replace_env_argv: "$FOO" alone is split, "${FOO}" inside a word is as-is.
     let env: BTreeMap<String, String> =
         [("A".to_string(), "x  'y z'".to_string()), ("B".into(), "--b".into())].into_iter().collect();
-    let argv: Vec<String> =
-        ["/bin/a", "$A", "pre${A}post", "$B", "$UNSET", "${UNSET}x", "$$A", "a$B", "${A:-d}", "${B"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let argv: Vec<String> = [
+        "/bin/a",
+        "$A",
+        "pre${A}post",
+        "$B",
+        "$UNSET",
+        "${UNSET}x",
+        "$$A",
+        "a$B",
+        "${A:-d}",
+        "${B",
+        "$",
+        "$a-b",
+        "${}y",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let e = expand_env(&argv, &env);
-    assert_eq!(e.argv, ["/bin/a", "x", "y z", "prex  'y z'post", "--b", "x", "$A", "a$B", "${A:-d}", "${B"]);
+    assert_eq!(e.argv, ["/bin/a", "x", "y z", "prex  'y z'post", "--b", "x", "$A", "a$B", "${A:-d}", "${B", "y"]);
     assert_eq!(e.unset, ["UNSET"]);
+    // env-util.c: invalid names resolve like unset ones, on every node.
+    assert_eq!(e.invalid, ["", "a-b"]);
 }
 
 const UNIT: &str = "[Unit]
@@ -167,8 +187,14 @@ fn unit_file_lines() {
     let a = parse_unit_file(unit, 0).unwrap();
     assert_eq!(a[0].value, r"/usr/bin/sysbox-mgr    --relaxed-read-only\\");
     assert_eq!((a[0].line, a[1].key.as_str(), a[1].value.as_str()), (4, "Type", "notify"));
+    // Three trailing backslashes: the last is unescaped and continues; the
+    // scan restarts on each joined line.
+    let a = parse_unit_file("[Service]\nExecStart=/a x\\\\\\\n\\\\\ny=1\n", 0).unwrap();
+    assert_eq!(a[0].value, "/a x\\\\ \\\\");
+    assert_eq!((a[1].key.as_str(), a.len()), ("y", 2));
     // An unterminated section header fails the file.
     assert_eq!(parse_unit_file("[Service\nExecStart=/a\n", 2), Err(UnitError::BadSectionHeader { file: 2, line: 1 }));
+    assert_eq!(parse_unit_file("[Ser\"vice]\n", 0), Err(UnitError::BadSectionHeader { file: 0, line: 1 }));
     // A bad ExecStart fails the unit.
     assert!(matches!(
         effective_exec_start("[Service]\nExecStart=/usr/bin/sysbox-mgr \"x\n", &[]),
@@ -183,6 +209,16 @@ fn unit_file_lines() {
     // ':' turns expansion off.
     let raw = "[Service]\nEnvironment=FLAGS=x\nExecStart=:/usr/bin/sysbox-mgr $FLAGS\n";
     assert_eq!(effective_exec_start(raw, &[]).unwrap().unwrap(), ["/usr/bin/sysbox-mgr", "$FLAGS"]);
+}
+
+#[test]
+fn line_ends() {
+    // fileio.c read_line: \n, \r, \r\n, \n\r and NUL end a line; \n\n and \r\r are two.
+    let text = "[Service]\r\nA=1\rB=2\n\rC=3\n\nD=4\0E=5\r\rF=6";
+    let keys: Vec<String> = parse_unit_file(text, 0).unwrap().into_iter().map(|a| a.key).collect();
+    assert_eq!(keys, ["A", "B", "C", "D", "E", "F"]);
+    let lines: Vec<usize> = parse_unit_file(text, 0).unwrap().into_iter().map(|a| a.line).collect();
+    assert_eq!(lines, [2, 3, 4, 6, 7, 9]);
 }
 
 #[test]
