@@ -155,6 +155,7 @@ kind: Kustomization
 resources:
   - ../../base
 components:
+  - ../../components/agent
   - ../../components/validating
   - ../../components/failure-ignore
   - ../../components/monitoring
