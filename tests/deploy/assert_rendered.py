@@ -7,7 +7,8 @@ NAME is the kustomization that produced FILE: base, cert-manager, failure-ignore
 monitoring, validating, self-signed, combined (validating + failure-ignore +
 monitoring + cert-manager components together) or self-signed-combined (the
 self-signed overlay with its commented components list switched on:
-validating + failure-ignore + monitoring). Each name gets the checks that
+validating + failure-ignore + monitoring), or helm-<case> for the Helm chart's rendering of
+tests/deploy/helm-cases/<case>. Each name gets the checks that
 hold for the base plus those of its features. Prints one line per check and, last,
 "assertions: N passed, N failed"; exits 1 if any failed.
 """
@@ -46,6 +47,15 @@ FEATURES = {
     "self-signed": {"self-signed"},
     "combined": {"validating", "ignore", "monitoring", "cert-manager"},
     "self-signed-combined": {"self-signed", "validating", "ignore", "monitoring"},
+    # The Helm chart's renderings of tests/deploy/helm-cases/<case>; "no-namespace": the chart
+    # leaves the release namespace to `helm install --create-namespace`.
+    "helm-default": {"cert-manager", "no-namespace"},
+    "helm-failure-ignore": {"ignore", "cert-manager", "no-namespace"},
+    "helm-validating": {"validating", "cert-manager", "no-namespace"},
+    "helm-monitoring": {"monitoring", "cert-manager", "no-namespace"},
+    "helm-combined": {"validating", "ignore", "monitoring", "cert-manager"},
+    "helm-self-signed": {"self-signed", "validating"},
+    "helm-settings": {"cert-manager", "no-namespace"},
 }
 
 passed = 0
@@ -315,7 +325,7 @@ def check_validating(t, docs, failure_policy, mwc):
     return vwc
 
 
-def check_namespaces(t, docs):
+def check_namespaces(t, docs, features):
     cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
     bad = []
     for d in docs:
@@ -330,6 +340,9 @@ def check_namespaces(t, docs):
         elif ns != NS:
             bad.append(f"{kind}/{d['metadata']['name']} in {ns}")
     check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system)", not bad, "; ".join(bad))
+    if "no-namespace" in features:
+        check(f"{t}: no Namespace object", not find(docs, "Namespace"))
+        return
     check(f"{t}: Namespace {NS} enforces the restricted Pod Security Standard", (one(docs, "Namespace", NS) or {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted")
 
 
@@ -404,9 +417,8 @@ def check_rendered(name, path, ca_bundle_file):
     check_rbac(t, docs)
     dep = check_deployment(t, docs)
     check_pdb_service(t, docs, dep)
-    check_namespaces(t, docs)
-
     features = FEATURES[name]
+    check_namespaces(t, docs, features)
     failure = "Ignore" if "ignore" in features else "Fail"
     mwc = check_mutating(t, docs, failure)
     vwc = None
