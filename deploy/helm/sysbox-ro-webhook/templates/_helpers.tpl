@@ -68,6 +68,9 @@ release namespace, without duplicates, in order. */}}
 {{- if ge (int .Values.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) -}}
 {{- fail (printf "shutdownGraceSeconds (%d) must be below terminationGracePeriodSeconds (%d), or the kubelet kills the webhook while it drains" (int .Values.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds)) -}}
 {{- end -}}
+{{- if and .Values.agent.enabled .Values.agent.namespace.create (eq .Values.agent.namespace.name .Release.Namespace) -}}
+{{- fail (printf "agent.namespace.name is the release namespace %s: the agent's hostPath volumes need a namespace of their own that allows them (the webhook's enforces the restricted Pod Security level); choose another name, or set agent.namespace.create=false if you labelled this one privileged yourself" .Release.Namespace) -}}
+{{- end -}}
 {{- if eq .Values.certificates.source "self-signed" -}}
 {{- $s := .Values.certificates.selfSigned -}}
 {{- if not (hasPrefix "-----BEGIN CERTIFICATE-----" (trim $s.caCert)) -}}
@@ -179,4 +182,30 @@ labels:
 annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "sysbox-ro-webhook.fullname" . }}
 {{- end }}
+{{- end -}}
+
+{{/* The node agent's name: the kustomize tree's sysbox-ro-agent for the default release, and
+"sysbox-ro-webhook" replaced by "sysbox-ro-agent" in the full name otherwise. The
+ValidatingAdmissionPolicy recognises the agent by this ServiceAccount name. */}}
+{{- define "sysbox-ro-webhook.agentFullname" -}}
+{{- $full := include "sysbox-ro-webhook.fullname" . -}}
+{{- if hasSuffix "sysbox-ro-webhook" $full -}}
+{{- printf "%ssysbox-ro-agent" (trimSuffix "sysbox-ro-webhook" $full) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-agent" $full | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sysbox-ro-webhook.agentLabels" -}}
+app.kubernetes.io/name: sysbox-ro-agent
+app.kubernetes.io/part-of: sysbox-ro-webhook
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{- define "sysbox-ro-webhook.agentSelectorLabels" -}}
+app.kubernetes.io/name: sysbox-ro-agent
+app.kubernetes.io/component: node-agent
 {{- end -}}
