@@ -48,15 +48,17 @@ FEATURES = {
     "combined": {"validating", "ignore", "monitoring", "cert-manager"},
     "self-signed-combined": {"self-signed", "validating", "ignore", "monitoring"},
     # The Helm chart's renderings of tests/deploy/helm-cases/<case>; "no-namespace": the chart
-    # leaves the release namespace to `helm install --create-namespace`.
-    "helm-default": {"cert-manager", "no-namespace"},
-    "helm-failure-ignore": {"ignore", "cert-manager", "no-namespace"},
-    "helm-validating": {"validating", "cert-manager", "no-namespace"},
-    "helm-monitoring": {"monitoring", "cert-manager", "no-namespace"},
-    "helm-combined": {"validating", "ignore", "monitoring", "cert-manager"},
-    "helm-self-signed": {"self-signed", "validating"},
-    "helm-settings": {"cert-manager", "no-namespace"},
+    # leaves the release namespace to `helm install --create-namespace`; "agent": the node agent.
+    "helm-default": {"cert-manager", "no-namespace", "agent"},
+    "helm-failure-ignore": {"ignore", "cert-manager", "no-namespace", "agent"},
+    "helm-validating": {"validating", "cert-manager", "no-namespace", "agent"},
+    "helm-monitoring": {"monitoring", "cert-manager", "no-namespace", "agent"},
+    "helm-combined": {"validating", "ignore", "monitoring", "cert-manager", "agent"},
+    "helm-self-signed": {"self-signed", "validating", "agent"},
+    "helm-settings": {"cert-manager", "no-namespace", "agent"},
+    "helm-no-agent": {"cert-manager", "no-namespace"},
 }
+AGENT = "sysbox-ro-agent"
 
 passed = 0
 failed = 0
@@ -326,9 +328,19 @@ def check_validating(t, docs, failure_policy, mwc):
 
 
 def check_namespaces(t, docs, features):
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+    cluster_scoped = {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     bad = []
     for d in docs:
+        if d["metadata"].get("namespace") == AGENT and "agent" in features:
+            continue  # the node agent's own namespace, see check_agent
         ns = d["metadata"].get("namespace")
         kind = d["kind"]
         if kind in cluster_scoped:
@@ -341,7 +353,7 @@ def check_namespaces(t, docs, features):
             bad.append(f"{kind}/{d['metadata']['name']} in {ns}")
     check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system)", not bad, "; ".join(bad))
     if "no-namespace" in features:
-        check(f"{t}: no Namespace object", not find(docs, "Namespace"))
+        check(f"{t}: no Namespace object but the agent's", not [d for d in find(docs, "Namespace") if d["metadata"]["name"] != AGENT])
         return
     check(f"{t}: Namespace {NS} enforces the restricted Pod Security Standard", (one(docs, "Namespace", NS) or {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted")
 
@@ -410,6 +422,29 @@ def check_monitoring(t, docs):
     )
 
 
+def check_agent(t, docs):
+    ns = one(docs, "Namespace", AGENT)
+    check(f"{t}: agent Namespace {AGENT} allows its hostPath volumes (privileged)", ns is not None and ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce") == "privileged")
+    ds = one(docs, "DaemonSet", AGENT, AGENT)
+    if not check(f"{t}: agent DaemonSet {AGENT}/{AGENT}", ds is not None):
+        return
+    pod = ds["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    sc = c.get("securityContext", {})
+    check(f"{t}: agent runs `agent` with its ServiceAccount", c.get("args") == ["agent"] and pod.get("serviceAccountName") == AGENT)
+    check(f"{t}: agent selector matches its pod labels", selector_matches(ds["spec"]["selector"]["matchLabels"], ds["spec"]["template"]["metadata"]["labels"]))
+    check(f"{t}: agent has no capability, no privilege, a read-only root", sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add") and not sc.get("privileged") and sc.get("allowPrivilegeEscalation") is False and sc.get("readOnlyRootFilesystem") is True)
+    check(f"{t}: agent uses no host namespaces", not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")))
+    check(f"{t}: agent mounts every host folder read-only", all(m.get("readOnly") is True for m in c.get("volumeMounts", [])))
+    node = env_value(c, "NODE_NAME")
+    check(f"{t}: agent NODE_NAME from spec.nodeName", node is not None and node.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName")
+    cr = one(docs, "ClusterRole", AGENT)
+    check(f"{t}: agent ClusterRole: get and patch on nodes only", cr is not None and cr.get("rules") == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]}])
+    policy = one(docs, "ValidatingAdmissionPolicy")
+    binding = one(docs, "ValidatingAdmissionPolicyBinding")
+    check(f"{t}: agent ValidatingAdmissionPolicy bound with Deny", policy is not None and binding is not None and binding["spec"].get("policyName") == policy["metadata"]["name"] and binding["spec"].get("validationActions") == ["Deny"])
+
+
 def check_rendered(name, path, ca_bundle_file):
     docs = load(path)
     t = name
@@ -439,6 +474,10 @@ def check_rendered(name, path, ca_bundle_file):
         for cfg in (mwc, vwc):
             if cfg:
                 check(f"{t}: {cfg['kind']} has an empty caBundle placeholder", all(w.get("clientConfig", {}).get("caBundle") == "" for w in cfg["webhooks"]))
+    if "agent" in features:
+        check_agent(t, docs)
+    else:
+        check(f"{t}: no node agent", not find(docs, "DaemonSet") and not find(docs, "ValidatingAdmissionPolicy"))
     if "monitoring" in features:
         check_monitoring(t, docs)
     else:

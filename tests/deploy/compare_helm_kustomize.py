@@ -11,10 +11,11 @@ which is all that is allowed to differ:
     app.kubernetes.io/managed-by) are removed from metadata.labels, a pod template's labels and a
     cert-manager Certificate's secretTemplate.labels. Selectors are not touched: a selector that
     differs is a real difference (and an immutable one on a Deployment).
-  - In webhooks' matchConditions expressions, a run of line breaks counts as one. The base writes
-    them as folded scalars with more-indented lines; kustomize's YAML library (go-yaml v3) reads
-    the break before such a line as two, where the YAML spec, sigs.k8s.io/yaml (what Helm and
-    `kubectl apply -f` use) and PyYAML read one. CEL ignores the difference.
+  - In CEL (any `expression` or `messageExpression` field), a run of line breaks counts as one.
+    The kustomize tree writes CEL as folded scalars with more-indented lines; kustomize's YAML
+    library (go-yaml v3) reads the break before such a line as two, where the YAML spec,
+    sigs.k8s.io/yaml (what Helm and `kubectl apply -f` use) and PyYAML read one. CEL ignores the
+    difference.
   - Base64 fields (a Secret's data, a webhook's caBundle) are compared as the bytes they decode
     to: kustomize wraps long base64 over several lines, which the API server decodes the same.
   - The Namespace object may be missing from the chart's rendering: the chart leaves the release
@@ -69,6 +70,18 @@ def decode(value):
     return base64.b64decode("".join(value.split()), validate=True)
 
 
+def collapse_cel(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("expression", "messageExpression") and isinstance(v, str):
+                node[k] = re.sub(r"\n\n+", "\n", v)
+            else:
+                collapse_cel(v)
+    elif isinstance(node, list):
+        for v in node:
+            collapse_cel(v)
+
+
 def normalise(doc):
     strip_helm_labels(doc.get("metadata"))
     if doc.get("kind") == "Secret":
@@ -77,10 +90,9 @@ def normalise(doc):
         config = hook.get("clientConfig") or {}
         if config.get("caBundle"):
             config["caBundle"] = decode(config["caBundle"])
-        for cond in hook.get("matchConditions") or []:
-            cond["expression"] = re.sub(r"\n\n+", "\n", cond.get("expression", ""))
     spec = doc.get("spec") or {}
     strip_helm_labels((spec.get("template") or {}).get("metadata"))
+    collapse_cel(doc)
     if doc.get("kind") == "Certificate":
         strip_helm_labels(spec.get("secretTemplate"))
     return doc

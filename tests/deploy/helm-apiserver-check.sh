@@ -4,8 +4,10 @@
 #
 #   1. a self-signed release (its TLS Secret from the files `certs` wrote) in a namespace that
 #      enforces the restricted Pod Security Standard, with the validating webhook and the
-#      ServiceMonitor: every object is created, the caBundle is the given CA, the ServiceAccount
-#      has exactly the access the webhook needs, and no Pod Security warning is printed;
+#      ServiceMonitor, and the node agent in its own namespace: every object is created, the
+#      caBundle is the given CA, the ServiceAccounts have exactly the access they need, no Pod
+#      Security warning is printed, and the agent's admission policy lets its ServiceAccount
+#      label only the node its token names;
 #   2. `helm upgrade` with the same values changes neither the Secret nor the webhook
 #      configurations, and a changed setting reaches the Deployment and nothing else;
 #   3. a cert-manager release (the default values) next to it: after a stand-in for the CA
@@ -134,6 +136,53 @@ for check in "list configmaps -n kube-system" "get secrets -n $ns" "create pods 
   fi
 done
 
+agent=sro-sysbox-ro-agent
+agent_sa=system:serviceaccount:sysbox-ro-agent:$agent
+if "$k" -n sysbox-ro-agent get "daemonset/$agent" "serviceaccount/$agent" >/dev/null 2>&1 &&
+  "$k" get "clusterrole/$agent" "clusterrolebinding/$agent" "validatingadmissionpolicy/$agent-own-node" \
+    "validatingadmissionpolicybinding/$agent-own-node" >/dev/null 2>&1; then
+  pass "the node agent's objects exist (namespace sysbox-ro-agent)"
+else
+  fail "the node agent's objects are missing"
+fi
+for check in "patch nodes" "get nodes"; do
+  # shellcheck disable=SC2086
+  if "$k" auth can-i $check --as="$agent_sa" --quiet 2>/dev/null; then
+    pass "RBAC: the agent can $check"
+  else
+    fail "RBAC: the agent cannot $check"
+  fi
+done
+for check in "list pods -A" "get secrets -n sysbox-ro-agent" "delete nodes"; do
+  # shellcheck disable=SC2086
+  if "$k" auth can-i $check --as="$agent_sa" --quiet 2>/dev/null; then
+    fail "RBAC: the agent can $check"
+  else
+    pass "RBAC: the agent cannot $check"
+  fi
+done
+# The policy as the API server enforces it, for the chart's agent name: the agent's token names
+# its node (impersonated here with the same user extra).
+for node in helm-node-a helm-node-b; do
+  printf 'apiVersion: v1\nkind: Node\nmetadata: {name: %s}\n' "$node" | "$k" create -f - >/dev/null
+done
+as_agent=(--as="$agent_sa" --as-user-extra=authentication.kubernetes.io/node-name=helm-node-a)
+# The API server starts enforcing a new binding asynchronously: wait until it refuses.
+for ((i = 0; i < 60; i++)); do
+  "$k" "${as_agent[@]}" label node helm-node-b sysbox-ro.dev/relaxed-read-only=true >/dev/null 2>&1 || break
+  "$k" label node helm-node-b sysbox-ro.dev/relaxed-read-only- >/dev/null 2>&1
+  sleep 0.5
+done
+expect "admission policy: the agent labels its own node" \
+  "$k" "${as_agent[@]}" label node helm-node-a sysbox-ro.dev/relaxed-read-only=true
+if "$k" "${as_agent[@]}" label node helm-node-b sysbox-ro.dev/relaxed-read-only=true >"$out" 2>&1; then
+  fail "admission policy: the agent labelled another node"
+elif grep -q "only the Node its pod runs on" "$out"; then
+  pass "admission policy: the agent may not label another node"
+else
+  fail "admission policy: refused for another reason: $(tail -n 3 "$out")"
+fi
+
 # --- 2. upgrades -------------------------------------------------------------------
 versions() {
   printf '%s ' "$(get "$ns" "secret/$name-tls" '{.metadata.resourceVersion}')" \
@@ -167,7 +216,7 @@ ns2="helm-check-cm"
 rel2=cm
 name2=cm-sysbox-ro-webhook
 expect_ok "helm install with the default values (cert-manager) and --create-namespace" \
-  "$helm" install "$rel2" "$chart" --namespace "$ns2" --create-namespace
+  "$helm" install "$rel2" "$chart" --namespace "$ns2" --create-namespace --set agent.namespace.name=helm-check-cm-agent
 if [[ $(get "$ns2" "certificate/$name2" '{.spec.secretName}') == "$name2-tls" &&
   $(get "" "mutatingwebhookconfiguration/$name2" '{.metadata.annotations.cert-manager\.io/inject-ca-from}') == "$ns2/$name2" ]]; then
   pass "cert-manager: the Certificate writes the mounted Secret and the CA injector is pointed at it"
@@ -177,7 +226,7 @@ fi
 # What cert-manager's cainjector does: fill caBundle with its own field manager.
 "$k" patch mutatingwebhookconfiguration "$name2" --field-manager=cert-manager-cainjector --type=json \
   -p "[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"$want_ca\"}]" >/dev/null
-expect_ok "helm upgrade of the cert-manager release" "$helm" upgrade "$rel2" "$chart" --namespace "$ns2" --set mode=audit
+expect_ok "helm upgrade of the cert-manager release" "$helm" upgrade "$rel2" "$chart" --namespace "$ns2" --reuse-values --set mode=audit
 if [[ $(get "" "mutatingwebhookconfiguration/$name2" '{.webhooks[0].clientConfig.caBundle}') == "$want_ca" ]]; then
   pass "cert-manager: helm upgrade keeps the injected caBundle"
 else
@@ -188,8 +237,9 @@ fi
 expect "helm uninstall (self-signed release)" "$helm" uninstall "$rel" --namespace "$ns"
 expect "helm uninstall (cert-manager release)" "$helm" uninstall "$rel2" --namespace "$ns2"
 left=()
-for n in "$name" "$name2"; do
-  for obj in mutatingwebhookconfiguration/$n validatingwebhookconfiguration/$n clusterrole/$n clusterrolebinding/$n; do
+for n in "$name" "$name2" "$agent" cm-sysbox-ro-agent; do
+  for obj in mutatingwebhookconfiguration/$n validatingwebhookconfiguration/$n clusterrole/$n clusterrolebinding/$n \
+    validatingadmissionpolicy/$n-own-node validatingadmissionpolicybinding/$n-own-node; do
     "$k" get "$obj" >/dev/null 2>&1 && left+=("$obj")
   done
   for obj in role/$n rolebinding/$n; do
@@ -199,8 +249,9 @@ done
 for obj in deployment/$name secret/$name-tls service/$name; do
   "$k" -n "$ns" get "$obj" >/dev/null 2>&1 && left+=("$ns/$obj")
 done
+"$k" -n sysbox-ro-agent get "daemonset/$agent" >/dev/null 2>&1 && left+=("sysbox-ro-agent/daemonset/$agent")
 if ((${#left[@]} == 0)); then
-  pass "helm uninstall leaves nothing behind (webhook configurations, cluster roles, kube-system Role)"
+  pass "helm uninstall leaves nothing behind (webhook configurations, cluster roles, kube-system Role, the agent and its policy)"
 else
   fail "left after uninstall: ${left[*]}"
 fi

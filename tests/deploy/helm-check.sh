@@ -149,6 +149,9 @@ expect_refused "self-signed with a certificate but no key" "set both tlsCert and
 expect_refused "a PodDisruptionBudget that no drain could satisfy" "must be below replicas" --set replicas=1
 expect_refused "a drain longer than the termination grace period" "must be below terminationGracePeriodSeconds" \
   --set shutdownGraceSeconds=30
+expect_refused "a misspelt agent key (agent.enable)" "'enable'" --set agent.enable=false
+expect_refused "the agent in the webhook's (restricted) namespace" "need a namespace of their own" \
+  --set agent.namespace.name="$NS"
 expect_refused "Kubernetes older than 1.30 (no GA matchConditions)" "kubeVersion" --kube-version 1.29.0
 
 # --- 4. renderings without a kustomize counterpart -------------------------------
@@ -211,7 +214,9 @@ if render other-release sro --namespace platform-admission --set webhook.validat
   query "another release: the certificate names the release's Service and the CA injector its Certificate" "$f" \
     "one('Certificate', 'sro-sysbox-ro-webhook')['spec']['dnsNames'] == ['sro-sysbox-ro-webhook.platform-admission.svc', 'sro-sysbox-ro-webhook.platform-admission.svc.cluster.local'] and one('ValidatingWebhookConfiguration')['metadata']['annotations']['cert-manager.io/inject-ca-from'] == 'platform-admission/sro-sysbox-ro-webhook'"
   query "another release: RBAC subjects, Secret mount and selectors follow the release" "$f" \
-    "one('ClusterRoleBinding')['subjects'] == [{'kind': 'ServiceAccount', 'name': 'sro-sysbox-ro-webhook', 'namespace': 'platform-admission'}] and one('Deployment')['spec']['template']['spec']['volumes'][0]['secret']['secretName'] == 'sro-sysbox-ro-webhook-tls' and one('Certificate', 'sro-sysbox-ro-webhook')['spec']['secretName'] == 'sro-sysbox-ro-webhook-tls'"
+    "one('ClusterRoleBinding', 'sro-sysbox-ro-webhook')['subjects'] == [{'kind': 'ServiceAccount', 'name': 'sro-sysbox-ro-webhook', 'namespace': 'platform-admission'}] and one('Deployment')['spec']['template']['spec']['volumes'][0]['secret']['secretName'] == 'sro-sysbox-ro-webhook-tls' and one('Certificate', 'sro-sysbox-ro-webhook')['spec']['secretName'] == 'sro-sysbox-ro-webhook-tls'"
+  query "another release: the agent, its RBAC and its admission policy carry the release's agent name" "$f" \
+    "one('DaemonSet', 'sro-sysbox-ro-agent')['spec']['template']['spec']['serviceAccountName'] == 'sro-sysbox-ro-agent' and one('ClusterRoleBinding', 'sro-sysbox-ro-agent')['subjects'] == [{'kind': 'ServiceAccount', 'name': 'sro-sysbox-ro-agent', 'namespace': 'sysbox-ro-agent'}] and \"endsWith(':sro-sysbox-ro-agent')\" in one('ValidatingAdmissionPolicy')['spec']['matchConditions'][0]['expression'] and one('ValidatingAdmissionPolicyBinding')['spec']['policyName'] == one('ValidatingAdmissionPolicy')['metadata']['name'] == 'sro-sysbox-ro-agent-own-node'"
 fi
 
 if render scheduling "$RELEASE" --namespace "$NS" --set priorityClassName=platform-critical \
@@ -222,6 +227,11 @@ if render scheduling "$RELEASE" --namespace "$NS" --set priorityClassName=platfo
     "(lambda t: t['spec']['priorityClassName'] == 'platform-critical' and t['spec']['tolerations'] == [{'key': 'dedicated', 'operator': 'Exists'}] and t['metadata']['annotations'] == {'team': 'platform'} and t['metadata']['labels']['tier'] == 'admission')(one('Deployment')['spec']['template'])"
   query "pod labels stay out of the (immutable) selector" "$work/extra-scheduling.yaml" \
     "one('Deployment')['spec']['selector']['matchLabels'] == {'app.kubernetes.io/name': 'sysbox-ro-webhook', 'app.kubernetes.io/component': 'admission-webhook'}"
+fi
+
+if render no-policy "$RELEASE" --namespace "$NS" --set agent.admissionPolicy.enabled=false; then
+  query "agent.admissionPolicy.enabled=false: the agent without its ValidatingAdmissionPolicy" \
+    "$work/extra-no-policy.yaml" "'DaemonSet' in kinds and 'ValidatingAdmissionPolicy' not in kinds and 'ValidatingAdmissionPolicyBinding' not in kinds"
 fi
 
 if render extra-ns "$RELEASE" --namespace "$NS" --set 'exemptNamespaces={kube-system,ci,sysbox-ro-webhook}'; then
