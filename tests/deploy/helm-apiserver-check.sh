@@ -81,7 +81,10 @@ sa=system:serviceaccount:$ns:$name
 "$k" create namespace "$ns" >/dev/null
 "$k" label namespace "$ns" pod-security.kubernetes.io/enforce=restricted \
   pod-security.kubernetes.io/warn=restricted >/dev/null
-values=(--set webhook.validating.enabled=true --set serviceMonitor.enabled=true
+# The agent gets a namespace of this release's own: apiserver-check.sh leaves the kustomize
+# tree's sysbox-ro-agent namespace behind, which Helm would refuse to adopt.
+agent_ns="helm-check-agent"
+values=(--set webhook.validating.enabled=true --set serviceMonitor.enabled=true --set "agent.namespace.name=$agent_ns"
   --set certificates.source=self-signed --set-file "certificates.selfSigned.caCert=$certs/ca.crt"
   --set-file "certificates.selfSigned.tlsCert=$certs/tls.crt" --set-file "certificates.selfSigned.tlsKey=$certs/tls.key")
 expect_ok "helm install (self-signed, validating, ServiceMonitor) into a restricted namespace" \
@@ -137,11 +140,11 @@ for check in "list configmaps -n kube-system" "get secrets -n $ns" "create pods 
 done
 
 agent=sro-sysbox-ro-agent
-agent_sa=system:serviceaccount:sysbox-ro-agent:$agent
-if "$k" -n sysbox-ro-agent get "daemonset/$agent" "serviceaccount/$agent" >/dev/null 2>&1 &&
+agent_sa=system:serviceaccount:$agent_ns:$agent
+if "$k" -n "$agent_ns" get "daemonset/$agent" "serviceaccount/$agent" >/dev/null 2>&1 &&
   "$k" get "clusterrole/$agent" "clusterrolebinding/$agent" "validatingadmissionpolicy/$agent-own-node" \
     "validatingadmissionpolicybinding/$agent-own-node" >/dev/null 2>&1; then
-  pass "the node agent's objects exist (namespace sysbox-ro-agent)"
+  pass "the node agent's objects exist (in its own namespace)"
 else
   fail "the node agent's objects are missing"
 fi
@@ -153,7 +156,7 @@ for check in "patch nodes" "get nodes"; do
     fail "RBAC: the agent cannot $check"
   fi
 done
-for check in "list pods -A" "get secrets -n sysbox-ro-agent" "delete nodes"; do
+for check in "list pods -A" "get secrets -n $agent_ns" "delete nodes"; do
   # shellcheck disable=SC2086
   if "$k" auth can-i $check --as="$agent_sa" --quiet 2>/dev/null; then
     fail "RBAC: the agent can $check"
@@ -249,7 +252,7 @@ done
 for obj in deployment/$name secret/$name-tls service/$name; do
   "$k" -n "$ns" get "$obj" >/dev/null 2>&1 && left+=("$ns/$obj")
 done
-"$k" -n sysbox-ro-agent get "daemonset/$agent" >/dev/null 2>&1 && left+=("sysbox-ro-agent/daemonset/$agent")
+"$k" -n "$agent_ns" get "daemonset/$agent" >/dev/null 2>&1 && left+=("$agent_ns/daemonset/$agent")
 if ((${#left[@]} == 0)); then
   pass "helm uninstall leaves nothing behind (webhook configurations, cluster roles, kube-system Role, the agent and its policy)"
 else
