@@ -252,5 +252,24 @@ for case in default self-signed; do
   fi
 done
 
+# What a chart repository or an OCI registry would serve: the packaged chart renders the same.
+rm -rf "$work/package"
+mkdir -p "$work/package"
+if "$helm" package "$chart" --destination "$work/package" >"$out" 2>&1 &&
+  "$helm" template "$RELEASE" "$work"/package/sysbox-ro-webhook-*.tgz --namespace "$NS" \
+    -f "$here/helm-cases/default/values.yaml" >"$work/packaged-default.yaml" 2>>"$out" &&
+  cmp -s "$work/packaged-default.yaml" "$work/rendered-helm-default.yaml"; then
+  pass "helm package: the packaged chart renders the same objects"
+else
+  fail "helm package: $(tail -n 5 "$out")"
+fi
+# (Listed first, then matched: `tar | grep -q` under pipefail fails when grep exits early.)
+listing=$(tar -tzf "$work"/package/sysbox-ro-webhook-*.tgz 2>/dev/null || true)
+if grep -qx 'sysbox-ro-webhook/values.schema.json' <<<"$listing"; then
+  pass "helm package: values.schema.json is in the package"
+else
+  fail "helm package: values.schema.json is missing from the package"
+fi
+
 echo "helm: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
