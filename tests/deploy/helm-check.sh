@@ -229,6 +229,13 @@ if render scheduling "$RELEASE" --namespace "$NS" --set priorityClassName=platfo
     "one('Deployment')['spec']['selector']['matchLabels'] == {'app.kubernetes.io/name': 'sysbox-ro-webhook', 'app.kubernetes.io/component': 'admission-webhook'}"
 fi
 
+digest=sha256:$(printf '%064d' 7)
+if render digest "$RELEASE" --namespace "$NS" --set image.repository=registry.example.com/sro \
+  --set image.digest="$digest"; then
+  query "image.digest pins the webhook's and the agent's image" "$work/extra-digest.yaml" \
+    "all(d['spec']['template']['spec']['containers'][0]['image'] == 'registry.example.com/sro@$digest' for d in docs if d['kind'] in ('Deployment', 'DaemonSet')) and len([d for d in docs if d['kind'] in ('Deployment', 'DaemonSet')]) == 2"
+fi
+
 if render no-policy "$RELEASE" --namespace "$NS" --set agent.admissionPolicy.enabled=false; then
   query "agent.admissionPolicy.enabled=false: the agent without its ValidatingAdmissionPolicy" \
     "$work/extra-no-policy.yaml" "'DaemonSet' in kinds and 'ValidatingAdmissionPolicy' not in kinds and 'ValidatingAdmissionPolicyBinding' not in kinds"
