@@ -229,6 +229,13 @@ if render scheduling "$RELEASE" --namespace "$NS" --set priorityClassName=platfo
     "one('Deployment')['spec']['selector']['matchLabels'] == {'app.kubernetes.io/name': 'sysbox-ro-webhook', 'app.kubernetes.io/component': 'admission-webhook'}"
 fi
 
+if render single "$RELEASE" --namespace "$NS" --set replicas=1 --set podDisruptionBudget.enabled=false \
+  --set 'extraEnv[0].name=SYSBOXRO_POOL_LABELS' --set 'extraEnv[0].value=example.com/pool'; then
+  query "one replica without a PodDisruptionBudget; extraEnv comes after the chart's settings" \
+    "$work/extra-single.yaml" \
+    "'PodDisruptionBudget' not in kinds and one('Deployment')['spec']['replicas'] == 1 and one('Deployment')['spec']['template']['spec']['containers'][0]['env'][-1] == {'name': 'SYSBOXRO_POOL_LABELS', 'value': 'example.com/pool'}"
+fi
+
 digest=sha256:$(printf '%064d' 7)
 if render digest "$RELEASE" --namespace "$NS" --set image.repository=registry.example.com/sro \
   --set image.digest="$digest"; then
