@@ -10,8 +10,9 @@
 #      label only the node its token names;
 #   2. `helm upgrade` with the same values changes neither the Secret nor the webhook
 #      configurations, and a changed setting reaches the Deployment and nothing else;
-#   3. a cert-manager release (the default values) next to it: after a stand-in for the CA
-#      injector fills the caBundle, `helm upgrade` keeps it;
+#   3. a cert-manager release (the default values) next to it, owning the namespace that
+#      --create-namespace made (namespace.create): after a stand-in for the CA injector fills
+#      the caBundle, `helm upgrade` keeps it;
 #   4. `helm uninstall` removes everything, the cluster-scoped objects and kube-system's Role
 #      included.
 #
@@ -218,8 +219,14 @@ fi
 ns2="helm-check-cm"
 rel2=cm
 name2=cm-sysbox-ro-webhook
-expect_ok "helm install with the default values (cert-manager) and --create-namespace" \
-  "$helm" install "$rel2" "$chart" --namespace "$ns2" --create-namespace --set agent.namespace.name=helm-check-cm-agent
+expect_ok "helm install with the default values (cert-manager), --create-namespace and namespace.create" \
+  "$helm" install "$rel2" "$chart" --namespace "$ns2" --create-namespace --set namespace.create=true \
+  --set agent.namespace.name=helm-check-cm-agent
+if [[ $(get "" "namespace/$ns2" '{.metadata.labels.pod-security\.kubernetes\.io/enforce}') == restricted ]]; then
+  pass "namespace.create with --create-namespace (Helm 4): the release labels its namespace restricted"
+else
+  fail "namespace.create: the release namespace is not labelled restricted"
+fi
 if [[ $(get "$ns2" "certificate/$name2" '{.spec.secretName}') == "$name2-tls" &&
   $(get "" "mutatingwebhookconfiguration/$name2" '{.metadata.annotations.cert-manager\.io/inject-ca-from}') == "$ns2/$name2" ]]; then
   pass "cert-manager: the Certificate writes the mounted Secret and the CA injector is pointed at it"
