@@ -10,13 +10,17 @@
 #      TLS without its CA, a PodDisruptionBudget that blocks every drain, ...;
 #   4. renderings that kustomize has no counterpart for: a TLS Secret made outside Helm, an
 #      issuer of your own, another release name and namespace; and that rendering twice gives
-#      the same bytes (nothing generated at render time, so `helm upgrade` changes nothing).
+#      the same bytes (nothing generated at render time, so `helm upgrade` changes nothing);
+#   5. with SYSBOX_RO_BIN, every environment variable the chart sets is one the subcommand it
+#      runs reads, and the binary accepts the settings case's values; the packaged chart
+#      renders the same as the folder.
 #
 # Usage: helm-check.sh WORK
 #   WORK holds check.sh's scratch copy of deploy/ (WORK/deploy, with the self-signed overlay's
 #   certs/ filled). The chart's renderings are written to WORK/rendered-helm-<case>.yaml, where
 #   apiserver-check.sh picks them up for its server-side dry run.
-# Env: HELM (required), KUBECTL (default kubectl), PYTHON (with PyYAML; default python3)
+# Env: HELM (required), KUBECTL (default kubectl), PYTHON (with PyYAML; default python3),
+#      SYSBOX_RO_BIN (the binary, for step 5)
 # Prints one line per check and, last, "helm: N passed, N failed".
 set -euo pipefail
 
@@ -265,6 +269,50 @@ for case in default self-signed; do
     fail "$case: a second render differs: $(diff "$work/rendered-helm-$case.yaml" "$work/again-$case.yaml" | head -n 20)"
   fi
 done
+
+# The settings reach the binary: a misspelt SYSBOXRO_* name would be ignored silently, so every
+# variable the chart sets must be one the subcommand it runs documents (`--help` lists them),
+# and the settings case's values must parse (`check` shares the policy flags with `serve`).
+if [[ -z ${SYSBOX_RO_BIN:-} ]]; then
+  echo "not checked: the chart's environment variables against the binary (set SYSBOX_RO_BIN)"
+else
+  "$py" - "$work"/rendered-helm-*.yaml >"$work/env-names" <<'EOF'
+import sys, yaml
+seen = set()
+for path in sys.argv[1:]:
+    for d in yaml.safe_load_all(open(path)):
+        if not d or d["kind"] not in ("Deployment", "DaemonSet"):
+            continue
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        for e in c.get("env", []):
+            if e["name"].startswith("SYSBOXRO_") or e["name"] == "NODE_NAME":
+                seen.add((c["args"][0], e["name"]))
+for sub, name in sorted(seen):
+    print(sub, name)
+EOF
+  while read -r sub name; do
+    if help=$("$SYSBOX_RO_BIN" "$sub" --help 2>&1) && grep -qF "[env: $name=" <<<"$help"; then
+      pass "the chart's $name is a setting of \`$sub\`"
+    else
+      fail "the chart sets $name, which \`sysbox-ro-webhook $sub\` does not read"
+    fi
+  done <"$work/env-names"
+  mapfile -t settings_env < <("$py" - "$work/rendered-helm-settings.yaml" <<'EOF'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment":
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if "value" in e:
+                print(f"{e['name']}={e['value']}")
+EOF
+  )
+  if printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe}\n' |
+    env "${settings_env[@]}" "$SYSBOX_RO_BIN" check -f - >"$out" 2>&1; then
+    pass "settings case: the binary accepts the chart's policy settings"
+  else
+    fail "settings case: the binary refuses the chart's settings: $(tail -n 3 "$out")"
+  fi
+fi
 
 # What a chart repository or an OCI registry would serve: the packaged chart renders the same.
 rm -rf "$work/package"
