@@ -12,7 +12,7 @@
 #   4. the webhooks' CEL matchConditions, compiled and evaluated with the API
 #      server's own code (tests/deploy/celcheck, needs Go);
 #   5. against a throwaway kube-apiserver on loopback (tests/e2e/control-plane.sh),
-#      when its binaries are already built: apply/dry-run every render, RBAC,
+#      when its binaries are already built: apply/dry-run every render (the chart's too), RBAC,
 #      and which requests reach the webhook (tests/deploy/apiserver-check.sh); then
 #      `helm install`, upgrade and uninstall of the chart (tests/deploy/helm-apiserver-check.sh);
 #   6. shellcheck and a dry run, against stub CLIs, of deploy/examples/*.sh.
