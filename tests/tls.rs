@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use sysbox_ro_webhook::certs::{self, CertsConfig};
-use sysbox_ro_webhook::cluster::{snapshot, StaticView};
+use sysbox_ro_webhook::cluster::{snapshot, Source, StaticView};
 use sysbox_ro_webhook::metrics::Metrics;
 use sysbox_ro_webhook::policy::Policy;
 use sysbox_ro_webhook::serve::{self, tls::ReloadingCert, ServeConfig, MIN_BODY_LIMIT};
@@ -88,6 +88,7 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         default_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
+        cluster: Source::Snapshot(vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")]),
     }
 }
 
@@ -283,7 +284,18 @@ async fn plain_http_gets_no_answer() {
     .await
     .unwrap();
     let mut reply = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut reply)).await;
+    // The server ends the connection (at the latest when the 500 ms handshake
+    // timeout passes) instead of leaving it open.
+    match read.expect("the server closes a plain-HTTP connection instead of leaving it open") {
+        Ok(_) => {}
+        Err(e) => assert!(
+            matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted),
+            "{e}"
+        ),
+    }
     assert!(!reply.starts_with(b"HTTP/"), "plain HTTP must not be served: {:?}", String::from_utf8_lossy(&reply));
+    // At most a TLS alert record comes back.
+    assert!(reply.is_empty() || reply[0] == 0x15, "not a TLS alert: {reply:?}");
     running.shutdown(Duration::from_secs(1)).await;
 }
