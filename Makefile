@@ -35,7 +35,7 @@ test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling and 
 	$(CARGO) test --locked
 
 .PHONY: test-deploy
-test-deploy: ## Lint the Dockerfile, render and check every deploy overlay (tests/deploy/check.sh)
+test-deploy: ## Lint the Dockerfile, render and check every deploy overlay and the Helm chart (tests/deploy/check.sh)
 	$(CARGO) build --locked --bin sysbox-ro-webhook
 	tests/e2e/build-control-plane.sh >/dev/null
 	SYSBOX_RO_BIN=target/debug/sysbox-ro-webhook tests/deploy/check.sh

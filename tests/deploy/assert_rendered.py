@@ -7,7 +7,8 @@ NAME is the kustomization that produced FILE: base, cert-manager, failure-ignore
 monitoring, validating, self-signed, combined (agent + validating +
 failure-ignore + monitoring + cert-manager components together) or
 self-signed-combined (the self-signed overlay with its commented components
-list switched on: validating + failure-ignore + monitoring). Every overlay
+list switched on: validating + failure-ignore + monitoring), or helm-<case> for the Helm
+chart's rendering of tests/deploy/helm-cases/<case>. Every overlay
 includes the node agent component; the base does not. Each name gets the checks that
 hold for the base plus those of its features. Prints one line per check and, last,
 "assertions: N passed, N failed"; exits 1 if any failed.
@@ -61,6 +62,16 @@ FEATURES = {
     "self-signed": {"agent", "self-signed"},
     "combined": {"agent", "validating", "ignore", "monitoring", "cert-manager"},
     "self-signed-combined": {"agent", "self-signed", "validating", "ignore", "monitoring"},
+    # The Helm chart's renderings of tests/deploy/helm-cases/<case>; "no-namespace": the chart
+    # leaves the release namespace to `helm install --create-namespace`; "agent": the node agent.
+    "helm-default": {"cert-manager", "no-namespace", "agent"},
+    "helm-failure-ignore": {"ignore", "cert-manager", "no-namespace", "agent"},
+    "helm-validating": {"validating", "cert-manager", "no-namespace", "agent"},
+    "helm-monitoring": {"monitoring", "cert-manager", "no-namespace", "agent"},
+    "helm-combined": {"validating", "ignore", "monitoring", "cert-manager", "agent"},
+    "helm-self-signed": {"self-signed", "validating", "agent"},
+    "helm-settings": {"cert-manager", "no-namespace", "agent"},
+    "helm-no-agent": {"cert-manager", "no-namespace"},
 }
 
 passed = 0
@@ -330,7 +341,7 @@ def check_validating(t, docs, failure_policy, mwc):
     return vwc
 
 
-def check_namespaces(t, docs):
+def check_namespaces(t, docs, features):
     cluster_scoped = {
         "Namespace",
         "ClusterRole",
@@ -356,6 +367,9 @@ def check_namespaces(t, docs):
         elif ns != NS:
             bad.append(f"{kind}/{d['metadata']['name']} in {ns}")
     check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system, the agent in {AGENT_NS})", not bad, "; ".join(bad))
+    if "no-namespace" in features:
+        check(f"{t}: no Namespace object but the agent's", not [d for d in find(docs, "Namespace") if d["metadata"]["name"] != AGENT_NS])
+        return
     check(f"{t}: Namespace {NS} enforces the restricted Pod Security Standard", (one(docs, "Namespace", NS) or {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted")
 
 
@@ -518,9 +532,8 @@ def check_rendered(name, path, ca_bundle_file):
     check_rbac(t, docs)
     dep = check_deployment(t, docs)
     check_pdb_service(t, docs, dep)
-    check_namespaces(t, docs)
-
     features = FEATURES[name]
+    check_namespaces(t, docs, features)
     failure = "Ignore" if "ignore" in features else "Fail"
     mwc = check_mutating(t, docs, failure)
     vwc = None
