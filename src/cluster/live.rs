@@ -1,5 +1,6 @@
 //! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces
-//! and the one sysbox-mgr ConfigMap. Watch events mark the view dirty; a
+//! and the one sysbox-mgr ConfigMap, and a metadata-only watch on Services
+//! that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the view dirty; a
 //! single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
 //! request never waits on the API server or on a lock.
 
@@ -7,18 +8,20 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 
+use super::services::{NameEvent, ServiceNames};
 use super::{ClusterState, ClusterView};
 use crate::metrics::Metrics;
 use crate::policy::NodePolicy;
@@ -82,6 +85,7 @@ struct Stores {
     runtime_classes: Store<RuntimeClass>,
     namespaces: Store<Namespace>,
     config_maps: Store<ConfigMap>,
+    services: Arc<Mutex<ServiceNames>>,
 }
 
 impl Stores {
@@ -97,6 +101,7 @@ impl Stores {
             cms.first().map(AsRef::as_ref),
             policy,
         )
+        .with_services(self.services.lock().map(|s| s.index()).unwrap_or_default())
     }
 }
 
@@ -163,22 +168,72 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
         })
         .reflect(ns_w);
     let (config_maps, cm_w) = reflector::store();
-    let cm_cfg = cfg.fields(&format!("metadata.name={}", policy.mgr_config.name));
-    let cm_stream = watcher(Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace), cm_cfg)
+    let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
+    let cm_stream = watcher(Api::<ConfigMap>::namespaced(client.clone(), &policy.mgr_config.namespace), cm_cfg)
         .default_backoff()
         .reflect(cm_w);
 
+    let services = Arc::new(Mutex::new(ServiceNames::default()));
+    let (services_synced, mut services_ready) = tokio::sync::watch::channel(false);
+    let svc_stream = watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
+    let svc_task: Task = {
+        let (services, dirty, metrics) = (services.clone(), dirty.clone(), metrics.clone());
+        Box::pin(async move {
+            let mut stream = std::pin::pin!(svc_stream);
+            while let Some(event) = stream.next().await {
+                let event = match event {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::warn!(kind = "Service", error = %e, "watch failed; retrying with backoff, last known state keeps serving");
+                        continue;
+                    }
+                };
+                let id = |m: &PartialObjectMeta<Service>| {
+                    (m.metadata.namespace.clone().unwrap_or_default(), m.metadata.name.clone().unwrap_or_default())
+                };
+                let (changed, synced, listed) = {
+                    let Ok(mut names) = services.lock() else { return };
+                    let changed = match &event {
+                        watcher::Event::Apply(m) => {
+                            let (ns, n) = id(m);
+                            names.apply(NameEvent::Apply(&ns, &n))
+                        }
+                        watcher::Event::Delete(m) => {
+                            let (ns, n) = id(m);
+                            names.apply(NameEvent::Delete(&ns, &n))
+                        }
+                        watcher::Event::Init => names.apply(NameEvent::Init),
+                        watcher::Event::InitApply(m) => {
+                            let (ns, n) = id(m);
+                            names.apply(NameEvent::InitApply(&ns, &n))
+                        }
+                        watcher::Event::InitDone => names.apply(NameEvent::InitDone),
+                    };
+                    (changed, names.synced(), names.listed)
+                };
+                metrics.watch_event("Service");
+                if synced {
+                    let _ = services_synced.send(true);
+                    tracing::debug!(listed, "Services listed; only sysbox and sysbox-* names are kept");
+                }
+                if changed {
+                    dirty.notify_one();
+                }
+            }
+        })
+    };
     let tasks: Vec<Task> = vec![
         drive("Node", node_stream, dirty.clone(), metrics.clone()),
         drive("RuntimeClass", rc_stream, dirty.clone(), metrics.clone()),
         drive("Namespace", ns_stream, dirty.clone(), metrics.clone()),
         drive("ConfigMap", cm_stream, dirty.clone(), metrics.clone()),
+        svc_task,
     ];
     for t in tasks {
         tokio::spawn(t);
     }
 
-    let stores = Stores { nodes, runtime_classes, namespaces, config_maps };
+    let stores = Stores { nodes, runtime_classes, namespaces, config_maps, services };
     let v = view.clone();
     tokio::spawn(async move {
         let synced = futures::future::try_join4(
@@ -188,7 +243,8 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
             stores.config_maps.wait_until_ready(),
         )
         .await;
-        if synced.is_err() {
+        let services_synced = services_ready.wait_for(|synced| *synced).await.is_ok();
+        if synced.is_err() || !services_synced {
             tracing::error!("a watch ended before it synced; the view stays not ready");
             return;
         }
