@@ -114,8 +114,14 @@ pub enum HygieneRule {
     SysboxEnv,
     /// privileged, hostNetwork, hostPID, hostIPC.
     UnsupportedSetting,
-    /// Pods without a user namespace.
+    /// Pods without a user namespace, or with one too small.
     UserNamespace,
+    /// SYSBOX_* variables the spec does not show (envFrom, valueFrom, $(VAR) references).
+    EnvUnverified,
+    /// Services named sysbox or sysbox-* whose service links reach Sysbox pods.
+    ServiceLinks,
+    /// shareProcessNamespace: true.
+    ShareProcessNamespace,
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +217,9 @@ impl PolicyArgs {
                 sysbox_env: !off(HygieneRule::SysboxEnv),
                 unsupported_settings: !off(HygieneRule::UnsupportedSetting),
                 user_namespace: !off(HygieneRule::UserNamespace),
+                env_unverified: !off(HygieneRule::EnvUnverified),
+                service_links: !off(HygieneRule::ServiceLinks),
+                share_process_namespace: !off(HygieneRule::ShareProcessNamespace),
             },
             nodes: NodePolicy {
                 pool_labels: self.pool_labels.clone(),
