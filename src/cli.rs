@@ -82,6 +82,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Generate a CA and a serving certificate for the webhook's Service.
     Certs(CertsArgs),
+    /// Print the full explanation and fix for a finding's rule (the rule ids in reports and messages).
+    Explain(ExplainArgs),
     /// Print the version.
     Version,
 }
@@ -92,6 +94,8 @@ pub enum Config {
     Serve(Box<ServeConfig>),
     Check(Box<CheckConfig>),
     Certs(CertsConfig),
+    /// The rule id to explain.
+    Explain(String),
     Version,
 }
 
@@ -102,6 +106,7 @@ impl Command {
             Command::Serve(args) => Config::Serve(Box::new(args.to_config()?)),
             Command::Check(args) => Config::Check(Box::new(args.to_config()?)),
             Command::Certs(args) => Config::Certs(args.to_config()),
+            Command::Explain(args) => Config::Explain(args.rule.clone()),
             Command::Version => Config::Version,
         })
     }
@@ -298,6 +303,14 @@ fn parse_body_limit(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+fn parse_docs_url(s: &str) -> Result<String, String> {
+    if (s.starts_with("https://") || s.starts_with("http://")) && !s.contains(char::is_whitespace) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an http(s) URL"))
+    }
+}
+
 fn parse_live_timeout(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     seconds("live-timeout", v)?;
@@ -381,6 +394,10 @@ pub struct CheckArgs {
     /// Colour in text output: auto (only on a terminal), always or never.
     #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
+    /// rules then link to URL/<rule>.md as helpUri.
+    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
+    pub rule_docs_url: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -407,8 +424,16 @@ impl CheckArgs {
             fail_on: self.fail_on,
             color: self.color,
             policy: self.policy.to_policy(None),
+            rule_docs_url: self.rule_docs_url.clone(),
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Rule id, as reports and messages name it (e.g. relaxed-read-only-missing). Exit status 2 for an unknown
+    /// one, with the list of known ids.
+    pub rule: String,
 }
 
 #[derive(Debug, Args)]

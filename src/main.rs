@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{certs, check, serve};
+use sysbox_ro_webhook::{certs, check, explain, serve};
 
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
@@ -63,6 +63,16 @@ fn main() -> ExitCode {
                 eprintln!("serving certificate for: {}", written.dns_names.join(", "));
                 eprintln!("caBundle (base64 of ca.crt):");
                 println!("{}", written.ca_bundle);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Config::Explain(rule) => match explain::explain(&rule) {
+            Ok(doc) => {
+                print!("{doc}");
                 ExitCode::SUCCESS
             }
             Err(e) => {

@@ -142,6 +142,9 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
         objects.read_file(path, policy)?;
     }
     let mut notes = std::mem::take(&mut objects.notes);
+    if objects.services.is_none() {
+        notes.push("no Service objects: Services whose service links give SYSBOX_* variables are not checked".into());
+    }
     if objects.other_services > 0 {
         notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));
     }

@@ -325,9 +325,6 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         landing: landing.as_ref().map(|(l, _)| l),
     };
     findings.extend(hygiene::check(&template, &envs, &policy.hygiene, &hygiene_ctx));
-    if cluster.is_some_and(|c| c.services().is_none()) && spec.enable_service_links != Some(false) {
-        notes.push("service links not checked: the cluster state holds no Service objects".to_owned());
-    }
     if let Some(c) = &conflict {
         findings.push(verdict::runtime_class_conflict(c, &subject, runtime_class));
     } else if !relaxed_applies {
