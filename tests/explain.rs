@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use sysbox_ro_webhook::engine::Rule;
-use sysbox_ro_webhook::explain;
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sysbox-ro-webhook")).env_clear().args(args).output().unwrap()
@@ -22,7 +21,7 @@ fn every_rule_has_a_document_and_every_document_a_rule() {
     for rule in Rule::ALL {
         // The embedded text is the file's.
         let file = std::fs::read_to_string(format!("{dir}/{}.md", rule.id())).unwrap();
-        assert_eq!(explain::document(rule), file, "{}", rule.id());
+        assert_eq!(rule.document(), file, "{}", rule.id());
     }
 }
 
@@ -30,7 +29,7 @@ fn every_rule_has_a_document_and_every_document_a_rule() {
 fn explain_prints_the_document() {
     let o = run(&["explain", "relaxed-read-only-daemonset"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8(o.stdout).unwrap(), explain::document(Rule::DaemonSetFlagMissing));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), Rule::DaemonSetFlagMissing.document());
 }
 
 #[test]
@@ -59,7 +58,7 @@ fn explained(text: &str) -> Vec<&str> {
 fn documents_name_only_rules_that_exist() {
     let mut named = 0;
     for rule in Rule::ALL {
-        for id in explained(explain::document(rule)) {
+        for id in explained(rule.document()) {
             assert!(Rule::from_id(id).is_some(), "{} names unknown rule {id:?}", rule.id());
             named += 1;
         }

@@ -11,7 +11,6 @@ use super::input::STDIN_DISPLAY;
 use super::json::indented;
 use super::{level, ClusterSource, Record, Report, Totals, Verdict};
 use crate::engine::{Action, Rule};
-use crate::explain;
 
 /// The rule of results for documents that do not parse or objects the engine cannot read.
 pub const MANIFEST_ERROR: &str = "manifest-error";
@@ -111,9 +110,9 @@ pub fn rules(docs_url: Option<&str>) -> Vec<Value> {
                         "{} Full explanation and fix: `sysbox-ro-webhook explain {}` ({}).",
                         treatment(r),
                         r.id(),
-                        explain::path(r)
+                        r.document_path()
                     ),
-                    "markdown": explain::document(r),
+                    "markdown": r.document(),
                 },
                 "defaultConfiguration": { "level": level(r.default_action()) },
                 "properties": { "enforceable": r.enforceable() },
@@ -139,8 +138,9 @@ pub fn rules(docs_url: Option<&str>) -> Vec<Value> {
     rules
 }
 
-fn rule_index(id: &str) -> usize {
-    Rule::ALL.iter().position(|r| r.id() == id).unwrap_or(Rule::ALL.len())
+/// The position of a rule's descriptor in [`rules`].
+fn rule_index(rule: Rule) -> usize {
+    Rule::ALL.iter().position(|r| *r == rule).unwrap_or(Rule::ALL.len())
 }
 
 /// A URI reference for a reported file name: relative paths stay relative
@@ -204,7 +204,7 @@ impl Report for SarifReport<'_> {
         for f in &r.findings {
             self.result(json!({
                 "ruleId": f.rule_id,
-                "ruleIndex": rule_index(f.rule_id),
+                "ruleIndex": rule_index(f.rule),
                 "level": level(f.action),
                 "message": { "text": sentence(&f.message) },
                 "locations": [location(r)],
@@ -269,7 +269,7 @@ mod tests {
         assert!(super::rules(None)[0].get("helpUri").is_none());
         for (i, r) in Rule::ALL.iter().enumerate() {
             assert_eq!(rules[i]["id"], r.id());
-            assert_eq!(rule_index(r.id()), i);
+            assert_eq!(rule_index(*r), i);
         }
         assert_eq!(rules[Rule::ALL.len()]["id"], MANIFEST_ERROR);
         assert_eq!(pascal("relaxed-read-only-missing"), "RelaxedReadOnlyMissing");

@@ -1,7 +1,7 @@
 //! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces
 //! and the one sysbox-mgr ConfigMap, and a metadata-only watch on Services
-//! that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the view dirty; a
-//! single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
+//! that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the
+//! view dirty; a single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
 //! request never waits on the API server or on a lock.
 
 use std::future::Future;
@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
+use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::services::{NameEvent, ServiceNames};
@@ -107,16 +108,25 @@ impl Stores {
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-fn drive<K>(
+/// One watched kind: a reflector store and the task that drives its watch.
+/// `slim` drops what the view never reads before an object is stored, so
+/// memory stays flat; every event marks the view `dirty`.
+fn reflect<K>(
     kind: &'static str,
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-    dirty: Arc<Notify>,
-    metrics: Arc<Metrics>,
-) -> Task
+    api: Api<K>,
+    config: watcher::Config,
+    slim: impl FnMut(&mut K) + Send + 'static,
+    dirty: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+) -> (Store<K>, Task)
 where
-    K: Send + 'static,
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    Box::pin(async move {
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, config).default_backoff().modify(slim).reflect(writer);
+    let (dirty, metrics) = (dirty.clone(), metrics.clone());
+    let task: Task = Box::pin(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             match event {
@@ -129,7 +139,67 @@ where
                 }
             }
         }
-    })
+    });
+    (store, task)
+}
+
+/// The Services, watched metadata only: only the names `sysbox` and
+/// `sysbox-*` are kept ([`ServiceNames`]), so memory grows with those alone.
+/// `synced` turns true once a listing is complete.
+fn watch_services(
+    api: Api<PartialObjectMeta<Service>>,
+    config: watcher::Config,
+    dirty: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+) -> (Arc<Mutex<ServiceNames>>, tokio::sync::watch::Receiver<bool>, Task) {
+    let services = Arc::new(Mutex::new(ServiceNames::default()));
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let stream = watcher(api, config).default_backoff();
+    let (names, dirty, metrics) = (services.clone(), dirty.clone(), metrics.clone());
+    let task: Task = Box::pin(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(kind = "Service", error = %e, "watch failed; retrying with backoff, last known state keeps serving");
+                    continue;
+                }
+            };
+            let id = |m: &PartialObjectMeta<Service>| {
+                (m.metadata.namespace.clone().unwrap_or_default(), m.metadata.name.clone().unwrap_or_default())
+            };
+            let (changed, synced, listed) = {
+                let Ok(mut names) = names.lock() else { return };
+                let changed = match &event {
+                    watcher::Event::Apply(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::Apply(&ns, &n))
+                    }
+                    watcher::Event::Delete(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::Delete(&ns, &n))
+                    }
+                    watcher::Event::Init => names.apply(NameEvent::Init),
+                    watcher::Event::InitApply(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::InitApply(&ns, &n))
+                    }
+                    watcher::Event::InitDone => names.apply(NameEvent::InitDone),
+                };
+                (changed, names.synced(), names.listed)
+            };
+            metrics.watch_event("Service");
+            if synced && !*synced_tx.borrow() {
+                tracing::debug!(listed, "Services listed; only sysbox and sysbox-* names are kept");
+                let _ = synced_tx.send(true);
+            }
+            if changed {
+                dirty.notify_one();
+            }
+        }
+    });
+    (services, synced_rx, task)
 }
 
 /// Starts the watches and returns the view at once; it becomes ready when
@@ -141,96 +211,54 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     });
     let dirty = Arc::new(Notify::new());
     let cfg = watcher::Config::default();
+    let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
 
-    let (nodes, nodes_w) = reflector::store();
-    let node_stream = watcher(Api::<Node>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|n: &mut Node| {
-            // Only name, labels, taints and cordoning matter: keep memory flat.
+    // Only name, labels, taints and cordoning of a node matter.
+    let (nodes, node_task) = reflect(
+        "Node",
+        Api::<Node>::all(client.clone()),
+        cfg.clone(),
+        |n: &mut Node| {
             n.status = None;
             n.metadata.managed_fields = None;
             n.metadata.annotations = None;
-        })
-        .reflect(nodes_w);
-    let (runtime_classes, rc_w) = reflector::store();
-    let rc_stream = watcher(Api::<RuntimeClass>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|r: &mut RuntimeClass| r.metadata.managed_fields = None)
-        .reflect(rc_w);
-    let (namespaces, ns_w) = reflector::store();
-    let ns_stream = watcher(Api::<Namespace>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|n: &mut Namespace| {
+        },
+        &dirty,
+        &metrics,
+    );
+    let (runtime_classes, rc_task) = reflect(
+        "RuntimeClass",
+        Api::<RuntimeClass>::all(client.clone()),
+        cfg.clone(),
+        |r: &mut RuntimeClass| r.metadata.managed_fields = None,
+        &dirty,
+        &metrics,
+    );
+    let (namespaces, ns_task) = reflect(
+        "Namespace",
+        Api::<Namespace>::all(client.clone()),
+        cfg.clone(),
+        |n: &mut Namespace| {
             n.metadata.managed_fields = None;
             n.metadata.annotations = None;
             n.spec = None;
             n.status = None;
-        })
-        .reflect(ns_w);
-    let (config_maps, cm_w) = reflector::store();
-    let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
-    let cm_stream = watcher(Api::<ConfigMap>::namespaced(client.clone(), &policy.mgr_config.namespace), cm_cfg)
-        .default_backoff()
-        .reflect(cm_w);
-
-    let services = Arc::new(Mutex::new(ServiceNames::default()));
-    let (services_synced, mut services_ready) = tokio::sync::watch::channel(false);
-    let svc_stream = watcher(Api::<PartialObjectMeta<Service>>::all(client), cfg).default_backoff();
-    let svc_task: Task = {
-        let (services, dirty, metrics) = (services.clone(), dirty.clone(), metrics.clone());
-        Box::pin(async move {
-            let mut stream = std::pin::pin!(svc_stream);
-            while let Some(event) = stream.next().await {
-                let event = match event {
-                    Ok(e) => e,
-                    Err(e) => {
-                        tracing::warn!(kind = "Service", error = %e, "watch failed; retrying with backoff, last known state keeps serving");
-                        continue;
-                    }
-                };
-                let id = |m: &PartialObjectMeta<Service>| {
-                    (m.metadata.namespace.clone().unwrap_or_default(), m.metadata.name.clone().unwrap_or_default())
-                };
-                let (changed, synced, listed) = {
-                    let Ok(mut names) = services.lock() else { return };
-                    let changed = match &event {
-                        watcher::Event::Apply(m) => {
-                            let (ns, n) = id(m);
-                            names.apply(NameEvent::Apply(&ns, &n))
-                        }
-                        watcher::Event::Delete(m) => {
-                            let (ns, n) = id(m);
-                            names.apply(NameEvent::Delete(&ns, &n))
-                        }
-                        watcher::Event::Init => names.apply(NameEvent::Init),
-                        watcher::Event::InitApply(m) => {
-                            let (ns, n) = id(m);
-                            names.apply(NameEvent::InitApply(&ns, &n))
-                        }
-                        watcher::Event::InitDone => names.apply(NameEvent::InitDone),
-                    };
-                    (changed, names.synced(), names.listed)
-                };
-                metrics.watch_event("Service");
-                if synced {
-                    let _ = services_synced.send(true);
-                    tracing::debug!(listed, "Services listed; only sysbox and sysbox-* names are kept");
-                }
-                if changed {
-                    dirty.notify_one();
-                }
-            }
-        })
-    };
-    let tasks: Vec<Task> = vec![
-        drive("Node", node_stream, dirty.clone(), metrics.clone()),
-        drive("RuntimeClass", rc_stream, dirty.clone(), metrics.clone()),
-        drive("Namespace", ns_stream, dirty.clone(), metrics.clone()),
-        drive("ConfigMap", cm_stream, dirty.clone(), metrics.clone()),
-        svc_task,
-    ];
-    for t in tasks {
-        tokio::spawn(t);
+        },
+        &dirty,
+        &metrics,
+    );
+    let (services, mut services_synced, svc_task) =
+        watch_services(Api::<PartialObjectMeta<Service>>::all(client.clone()), cfg.clone(), &dirty, &metrics);
+    let (config_maps, cm_task) = reflect(
+        "ConfigMap",
+        Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace),
+        cm_cfg,
+        |_: &mut ConfigMap| {},
+        &dirty,
+        &metrics,
+    );
+    for task in [node_task, rc_task, ns_task, cm_task, svc_task] {
+        tokio::spawn(task);
     }
 
     let stores = Stores { nodes, runtime_classes, namespaces, config_maps, services };
@@ -243,7 +271,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
             stores.config_maps.wait_until_ready(),
         )
         .await;
-        let services_synced = services_ready.wait_for(|synced| *synced).await.is_ok();
+        let services_synced = services_synced.wait_for(|synced| *synced).await.is_ok();
         if synced.is_err() || !services_synced {
             tracing::error!("a watch ended before it synced; the view stays not ready");
             return;

@@ -111,6 +111,33 @@ impl Rule {
         }
     }
 
+    /// The rule's document: what it means, why (with the upstream sources)
+    /// and the full fix, as in `docs/rules/<id>.md` (compiled in).
+    pub fn document(self) -> &'static str {
+        match self {
+            Rule::FlagMissing => include_str!("../../docs/rules/relaxed-read-only-missing.md"),
+            Rule::FlagPartial => include_str!("../../docs/rules/relaxed-read-only-partial.md"),
+            Rule::DaemonSetFlagMissing => include_str!("../../docs/rules/relaxed-read-only-daemonset.md"),
+            Rule::FlagFromConfigMap => include_str!("../../docs/rules/relaxed-read-only-from-configmap.md"),
+            Rule::FlagLabelInvalid => include_str!("../../docs/rules/relaxed-read-only-label-invalid.md"),
+            Rule::NoCandidateNodes => include_str!("../../docs/rules/no-candidate-nodes.md"),
+            Rule::RuntimeClassConflict => include_str!("../../docs/rules/runtime-class-conflict.md"),
+            Rule::PoolsNotEvaluated => include_str!("../../docs/rules/pools-not-evaluated.md"),
+            Rule::SysboxEnv => include_str!("../../docs/rules/sysbox-env.md"),
+            Rule::SysboxEnvUnverified => include_str!("../../docs/rules/sysbox-env-unverified.md"),
+            Rule::ServiceLinks => include_str!("../../docs/rules/sysbox-service-links.md"),
+            Rule::UnsupportedSetting => include_str!("../../docs/rules/sysbox-unsupported-setting.md"),
+            Rule::NoUserNamespace => include_str!("../../docs/rules/sysbox-user-namespace.md"),
+            Rule::UserNamespaceSize => include_str!("../../docs/rules/sysbox-user-namespace-size.md"),
+            Rule::SharedProcessNamespace => include_str!("../../docs/rules/sysbox-share-process-namespace.md"),
+        }
+    }
+
+    /// Where the rule's document is in the repository.
+    pub fn document_path(self) -> String {
+        format!("docs/rules/{}.md", self.id())
+    }
+
     /// Whether `enforce` mode denies on this finding (the others only warn).
     pub fn enforceable(self) -> bool {
         matches!(

@@ -1,6 +1,7 @@
-//! Sysbox pod hygiene: settings that make a Sysbox container fail to start,
-//! that Sysbox does not support, or that cannot be checked from the spec.
-//! Each rule says where in Sysbox or Kubernetes the behaviour comes from.
+//! Sysbox pod hygiene (`docs/sysbox-facts.md`, "Pods"): settings that make a
+//! Sysbox container fail to start, that Sysbox does not support, or that
+//! cannot be checked from the spec. Each rule says where in Sysbox or
+//! Kubernetes the behaviour comes from.
 
 use super::env::EnvJudgement;
 use super::finding::{Finding, Rule};
