@@ -292,6 +292,7 @@ fn publish(view: &LiveView, stores: &Stores, policy: &NodePolicy, metrics: &Metr
     let state = stores.build(policy);
     metrics.cluster_nodes.set(state.nodes.node_count() as i64);
     metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+    metrics.cluster_sysbox_services.set(state.services().map_or(0, |s| s.len()) as i64);
     metrics.cluster_rebuilds.inc();
     tracing::debug!(nodes = state.nodes.node_count(), classes = state.nodes.classes.len(), "cluster view rebuilt");
     view.state.store(Arc::new(state));

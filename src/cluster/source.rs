@@ -53,6 +53,7 @@ pub async fn open(source: &Source, policy: &NodePolicy, metrics: Arc<Metrics>) -
             let (state, notes) = snapshot::load(paths, policy)?;
             metrics.cluster_nodes.set(state.nodes.node_count() as i64);
             metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+            metrics.cluster_sysbox_services.set(state.services().map_or(0, |s| s.len()) as i64);
             Ok(Opened { view: Arc::new(StaticView(Arc::new(state))), notes })
         }
         Source::Live { connection, probe } => {

@@ -246,6 +246,59 @@ mod tests {
         assert_eq!(expand("$(H)", |_| Some(RuntimeValue::hole())).known(), None);
     }
 
+    /// The same expansion written the kubelet's way, byte by byte, with a
+    /// lookup that resolves every name to `<NAME>`.
+    fn reference_expand(input: &str) -> String {
+        let b = input.as_bytes();
+        let (mut out, mut checkpoint, mut cursor) = (String::new(), 0, 0);
+        while cursor < b.len() {
+            if b[cursor] == b'$' && cursor + 1 < b.len() {
+                out.push_str(&input[checkpoint..cursor]);
+                let rest = &input[cursor + 1..];
+                let (read, advance) = match rest.chars().next() {
+                    Some('$') => ("$".to_owned(), 1),
+                    Some('(') => match rest[1..].find(')') {
+                        Some(i) => (format!("<{}>", &rest[1..1 + i]), i + 2),
+                        None => ("$(".to_owned(), 1),
+                    },
+                    Some(c) => (format!("${c}"), c.len_utf8()),
+                    None => (String::new(), 0),
+                };
+                out.push_str(&read);
+                cursor += advance;
+                checkpoint = cursor + 1;
+            }
+            cursor += 1;
+        }
+        out + input.get(checkpoint..).unwrap_or("")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn expansion_agrees_with_the_kubelets_algorithm(input in "[a-z$()]{0,24}|\\PC{0,16}") {
+            let ours = expand(&input, |n| Some(RuntimeValue::text(&format!("<{n}>")))).known();
+            proptest::prop_assert_eq!(ours, Some(reference_expand(&input)));
+        }
+
+        #[test]
+        fn any_environment_is_judged_without_panic(
+            names in proptest::collection::vec("SYSBOX_[A-Z_]{0,12}|[A-Z]{1,4}", 0..6),
+            values in proptest::collection::vec("[A-Z/=, $()]{0,12}", 0..6),
+        ) {
+            let env: Vec<_> = names
+                .iter()
+                .zip(values.iter().chain(std::iter::repeat(&String::new())))
+                .map(|(n, v)| super::super::subject::EnvVarView { name: n.clone(), value: Some(v.clone()), value_from: None })
+                .collect();
+            let c = ContainerView { env: Some(env), ..Default::default() };
+            let j = judge(&c);
+            // Every unknown SYSBOX_ name is refused, whatever its value.
+            for n in names.iter().filter(|n| n.starts_with(PREFIX) && !is_known(n)) {
+                proptest::prop_assert!(j.refused.iter().any(|r| r.contains(n.as_str())), "{n}: {j:?}");
+            }
+        }
+    }
+
     #[test]
     fn refusals_follow_sysbox_runc() {
         // libsysbox/syscont/spec.go, getSysboxEnvVarConfigs and its helpers

@@ -62,7 +62,7 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
                      SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
                      (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain {}",
                     kind.label(),
-                    judged.refused.join("; "),
+                    bounded(&judged.refused),
                     Rule::SysboxEnv.id()
                 ),
                 fit(&format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
@@ -75,7 +75,7 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
                     "{} {cname:?}: {}. sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
                      a bad value; check them. Details: sysbox-ro-webhook explain {}",
                     kind.label(),
-                    judged.unverified.join("; "),
+                    bounded(&judged.unverified),
                     Rule::SysboxEnvUnverified.id()
                 ),
                 fit(&format!("sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}", judged.unverified[0])),
@@ -103,6 +103,15 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
         findings.extend(user_namespace(template, ctx.landing));
     }
     findings
+}
+
+/// The first [`LIST_LIMIT`] items, `; `-separated, and how many more.
+fn bounded(items: &[String]) -> String {
+    let mut out = items.iter().take(LIST_LIMIT).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > LIST_LIMIT {
+        out.push_str(&format!("; and {} more", items.len() - LIST_LIMIT));
+    }
+    out
 }
 
 /// [`Rule::ServiceLinks`]: Services whose links give the pod `SYSBOX_*` variables.
