@@ -242,7 +242,7 @@ impl PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Cluster state file(s): Node, RuntimeClass, ConfigMap and Namespace objects as `kubectl get -o yaml` prints
+    /// Cluster state file(s): Node, RuntimeClass, ConfigMap, Namespace and Service objects as `kubectl get -o yaml` prints
     /// them (repeatable or comma-separated).
     #[arg(long = "cluster-state", env = "SYSBOXRO_CLUSTER_STATE", value_delimiter = ',')]
     pub cluster_state: Vec<PathBuf>,
