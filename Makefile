@@ -30,7 +30,7 @@ run: build ## Serve the example cluster state on 127.0.0.1:8443 (admin :8080) un
 test: test-unit test-deploy e2e ## All tests: unit and in-process first, then deploy checks, then end-to-end
 
 .PHONY: test-unit
-test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling reference, check)
+test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling and sysbox-mgr flag references, check)
 	tests/check/validate-sarif.sh install
 	$(CARGO) test --locked
 

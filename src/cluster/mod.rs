@@ -62,12 +62,19 @@ impl From<&RuntimeClass> for RuntimeClassInfo {
 }
 
 /// What the cluster says about sysbox-mgr's flags through the ConfigMap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MgrIntent {
     /// No ConfigMap: nodes without a label run sysbox-mgr's default (off).
     NoConfigMap,
-    /// The ConfigMap exists; `Some` when its flag line mentions the flag.
+    /// The ConfigMap exists and sysbox-mgr starts with its flag line; `Some`
+    /// when the line sets the flag.
     ConfigMap(Option<bool>),
+    /// The ConfigMap's flag line would stop sysbox-mgr from starting on every
+    /// node that (re)installs Sysbox from it: why.
+    ConfigMapStopsMgr(String),
+    /// What the ConfigMap's flag line does depends on each node (its systemd
+    /// environment, say): why.
+    ConfigMapUnclear(String),
 }
 
 /// Where the flag state of a node came from.
@@ -162,10 +169,12 @@ impl PoolReport {
 }
 
 /// Where a pod can land, pool by pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landing<'a> {
     /// Sorted by pool, each pool once; the ids are the cluster state's.
     pub pools: Vec<(&'a PoolId, PoolReport)>,
+    /// What the ConfigMap says, which unlabelled nodes' flag state rests on.
+    pub mgr: &'a MgrIntent,
 }
 
 impl Landing<'_> {
@@ -250,12 +259,9 @@ impl ClusterState {
             .collect();
         let mgr = match mgr_config {
             None => MgrIntent::NoConfigMap,
-            Some(cm) => MgrIntent::ConfigMap(
-                cm.data
-                    .as_ref()
-                    .and_then(|d| d.get(&policy.mgr_config.key))
-                    .and_then(|flags| mgr_config::relaxed_read_only(flags)),
-            ),
+            Some(cm) => {
+                mgr_config::intent(cm.data.as_ref().and_then(|d| d.get(&policy.mgr_config.key)).map(String::as_str))
+            }
         };
         let mut state = ClusterState {
             runtime_classes,
@@ -307,10 +313,13 @@ impl ClusterState {
 
     /// Whether a node with this flag label has the flag, and why we think so.
     pub fn flag_of(&self, label: &FlagLabel) -> (bool, FlagSource) {
-        match (label, self.mgr) {
+        match (label, &self.mgr) {
             (FlagLabel::True, _) => (true, FlagSource::Label),
             (FlagLabel::False, _) => (false, FlagSource::Label),
             (_, MgrIntent::ConfigMap(intent)) => (intent.unwrap_or(false), FlagSource::ConfigMap),
+            // A node that reinstalls from this ConfigMap runs no sysbox-mgr, and
+            // one whose outcome is unclear is not counted on: neither has the flag.
+            (_, MgrIntent::ConfigMapStopsMgr(_) | MgrIntent::ConfigMapUnclear(_)) => (false, FlagSource::ConfigMap),
             (_, MgrIntent::NoConfigMap) => (false, FlagSource::Default),
         }
     }
@@ -370,6 +379,6 @@ impl ClusterState {
             runs = merged;
         }
         let pools = &self.nodes.pools;
-        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect() }
+        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(), mgr: &self.mgr }
     }
 }

@@ -36,10 +36,15 @@ pub enum Rule {
     UserNamespaceSize,
     /// `shareProcessNamespace: true`: systemd in the pod is not PID 1.
     SharedProcessNamespace,
+    /// The ConfigMap's sysbox-mgr flags would keep sysbox-mgr from starting
+    /// on every node that reinstalls Sysbox from it.
+    MgrConfigStopsSysbox,
+    /// What the ConfigMap's sysbox-mgr flags do depends on each node.
+    MgrConfigUnclear,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 17] = [
         Rule::FlagMissing,
         Rule::FlagPartial,
         Rule::DaemonSetFlagMissing,
@@ -55,6 +60,8 @@ impl Rule {
         Rule::NoUserNamespace,
         Rule::UserNamespaceSize,
         Rule::SharedProcessNamespace,
+        Rule::MgrConfigStopsSysbox,
+        Rule::MgrConfigUnclear,
     ];
 
     /// The rule with this id.
@@ -79,6 +86,8 @@ impl Rule {
             Rule::NoUserNamespace => "sysbox-user-namespace",
             Rule::UserNamespaceSize => "sysbox-user-namespace-size",
             Rule::SharedProcessNamespace => "sysbox-share-process-namespace",
+            Rule::MgrConfigStopsSysbox => "sysbox-mgr-config-stops-sysbox",
+            Rule::MgrConfigUnclear => "sysbox-mgr-config-unclear",
         }
     }
 
@@ -108,6 +117,10 @@ impl Rule {
             Rule::NoUserNamespace => "A Sysbox pod without a user namespace on some of its nodes",
             Rule::UserNamespaceSize => "The CRI-O user namespace annotation asks for fewer than 65536 IDs",
             Rule::SharedProcessNamespace => "shareProcessNamespace: true keeps systemd in the pod from being PID 1",
+            Rule::MgrConfigStopsSysbox => {
+                "The ConfigMap's SYSBOX_MGR_CONFIG would stop sysbox-mgr on every node that reinstalls Sysbox"
+            }
+            Rule::MgrConfigUnclear => "What the ConfigMap's SYSBOX_MGR_CONFIG does depends on each node",
         }
     }
 
@@ -130,6 +143,8 @@ impl Rule {
             Rule::NoUserNamespace => include_str!("../../docs/rules/sysbox-user-namespace.md"),
             Rule::UserNamespaceSize => include_str!("../../docs/rules/sysbox-user-namespace-size.md"),
             Rule::SharedProcessNamespace => include_str!("../../docs/rules/sysbox-share-process-namespace.md"),
+            Rule::MgrConfigStopsSysbox => include_str!("../../docs/rules/sysbox-mgr-config-stops-sysbox.md"),
+            Rule::MgrConfigUnclear => include_str!("../../docs/rules/sysbox-mgr-config-unclear.md"),
         }
     }
 

@@ -4,7 +4,7 @@
 use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
 use crate::cluster::scheduling::SelectorConflict;
-use crate::cluster::{Landing, PoolReport};
+use crate::cluster::{Landing, MgrIntent, PoolReport};
 use crate::policy::Policy;
 
 /// What the message needs to say about the pod.
@@ -42,7 +42,7 @@ impl Lacking {
             detailed: lacking
                 .iter()
                 .enumerate()
-                .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
+                .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, landing.mgr, policy))))
                 .collect(),
         }
     }
@@ -56,7 +56,7 @@ impl Lacking {
     }
 }
 
-fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
+fn describe_lacking(r: &PoolReport, mgr: &MgrIntent, policy: &Policy) -> String {
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
     let mut parts = Vec::new();
@@ -66,11 +66,12 @@ fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
     }
     let via_cm = (t.without_flag - t.labelled_false - t.unlabelled_default) as usize;
     if via_cm > 0 {
-        parts.push(format!(
-            "{} unlabelled, intended to run without --relaxed-read-only by {} in ConfigMap {cm}",
-            plural(via_cm, "node"),
-            cm.key
-        ));
+        let what = match mgr {
+            MgrIntent::ConfigMapStopsMgr(_) => "would stop sysbox-mgr from starting there at their next reinstall",
+            MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
+            MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "intends them to run without --relaxed-read-only",
+        };
+        parts.push(format!("{} unlabelled, and {} in ConfigMap {cm} {what}", plural(via_cm, "node"), cm.key));
     }
     if t.unlabelled_default > 0 {
         parts.push(format!(
@@ -120,6 +121,7 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
     if !steer {
         findings.extend(flag_from_configmap(landing, policy));
     }
+    findings.extend(mgr_config_unusable(landing, policy));
     PoolVerdict { findings, steer }
 }
 
@@ -299,4 +301,66 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     );
     let count = from_cm.len();
     Some(finding.about(from_cm.into_iter().take(LIST_LIMIT).collect(), count, nodes))
+}
+
+/// [`Rule::MgrConfigStopsSysbox`] and [`Rule::MgrConfigUnclear`]: the
+/// ConfigMap's flag line, as a node that reinstalls Sysbox would read it
+/// (`crate::sysbox::installed_mgr`), keeps sysbox-mgr from starting, or
+/// depends on the node. A broken line concerns every candidate node, labelled
+/// or not: a label says what a node runs now, and its next reinstall takes the
+/// ConfigMap. An unclear one concerns the nodes whose state rests on it.
+fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+    let cm = &policy.nodes.mgr_config;
+    let flag = &policy.nodes.flag_label;
+    let (rule, concerned): (Rule, fn(&PoolReport) -> usize) = match landing.mgr {
+        MgrIntent::ConfigMapStopsMgr(_) => (Rule::MgrConfigStopsSysbox, |r| r.tally.nodes()),
+        MgrIntent::ConfigMapUnclear(_) => (Rule::MgrConfigUnclear, |r| r.tally.via_configmap as usize),
+        MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
+    };
+    let mut pools = Vec::new();
+    let mut nodes = 0usize;
+    for (pool, r) in &landing.pools {
+        let n = concerned(r);
+        if n > 0 {
+            pools.push(pool.to_string());
+            nodes += n;
+        }
+    }
+    if nodes == 0 {
+        return None;
+    }
+    let finding = match landing.mgr {
+        MgrIntent::ConfigMapStopsMgr(why) => Finding::new(
+            rule,
+            format!(
+                "{key} in ConfigMap {cm} would stop sysbox-mgr from starting on every node that reinstalls Sysbox \
+                 from it (the installer pod restarting), leaving no Sysbox there: {why}. This concerns {} the pod can \
+                 land on (pools {}). Fix the value before any Sysbox installer pod restarts. Details: \
+                 sysbox-ro-webhook explain {}",
+                plural(nodes, "node"),
+                list(&pools, LIST_LIMIT),
+                rule.id(),
+                key = cm.key
+            ),
+            fit(&format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
+        ),
+        MgrIntent::ConfigMapUnclear(why) => Finding::new(
+            rule,
+            format!(
+                "what {key} in ConfigMap {cm} does on a node depends on that node: {why}. {} the pod can land on \
+                 (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. Label them \
+                 {flag}=true or false. Details: sysbox-ro-webhook explain {}",
+                plural(nodes, "node"),
+                list(&pools, LIST_LIMIT),
+                rule.id(),
+                key = cm.key
+            ),
+            fit_list(&pools, |l| {
+                format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)
+            }),
+        ),
+        MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
+    };
+    let count = pools.len();
+    Some(finding.about(pools.into_iter().take(LIST_LIMIT).collect(), count, nodes))
 }
