@@ -195,13 +195,14 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
     let finding = Finding::new(
         Rule::DaemonSetFlagMissing,
         format!(
-            "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} run \
+            "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} {} \
              sysbox-mgr without --relaxed-read-only: the daemon pods there would have /sys/fs/cgroup and \
              /var/lib/docker read-only and Docker inside would fail. Pools lacking the flag: {}. {}",
             ctx.subject,
             ctx.runtime_class,
             plural(landing.without_flag(), "node"),
             landing.nodes(),
+            if landing.without_flag() == 1 { "runs" } else { "run" },
             list(&lacking.detailed, LIST_LIMIT),
             fix(policy, Rule::DaemonSetFlagMissing)
         ),
