@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{agent, certs, check, serve};
+use sysbox_ro_webhook::{agent, certs, check, explain, serve};
 
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
@@ -86,6 +86,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Config::Explain(rule) => match explain::explain(&rule) {
+            Ok(doc) => {
+                print!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Config::Version => {
             println!("sysbox-ro-webhook {} (Kubernetes API types v1.33+)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -104,8 +104,12 @@ async fn denial_is_403_with_a_message_that_says_what_to_fix() {
         assert_eq!(r["allowed"], false);
         assert_eq!(r["status"]["code"], 403);
         let msg = r["status"]["message"].as_str().unwrap();
-        for needle in ["ci-strict", "--relaxed-read-only", "SYSBOX_MGR_CONFIG", "sysbox-ro.dev/relaxed-read-only=true"]
-        {
+        for needle in [
+            "ci-strict",
+            "--relaxed-read-only",
+            "sysbox-ro.dev/relaxed-read-only=true",
+            "sysbox-ro-webhook explain relaxed-read-only-missing",
+        ] {
             assert!(msg.contains(needle), "{needle:?} not in {msg}");
         }
         assert!(r.get("patch").is_none());
