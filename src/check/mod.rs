@@ -410,27 +410,19 @@ fn judge_document(
     totals: &mut Totals,
     render: bool,
 ) -> (Vec<Record>, Option<String>) {
-    let value = match doc.parse() {
-        Ok(v) => v,
-        Err(e) => {
-            let message = match e {
-                ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
-                other => other.to_string(),
-            };
-            return (vec![Record::error(file, doc.index, doc.line, message)], None);
-        }
-    };
-    totals.parsed_documents += 1;
-    if value.is_null() {
-        return (Vec::new(), None);
+    let mut records = Vec::new();
+    let read = doc.for_each_object(&mut |object, item, line| {
+        records.push(judge_object(&object, (file, doc.index, item, line), ctx));
+    });
+    if let Err(e) = read {
+        let message = match e {
+            ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
+            other => other.to_string(),
+        };
+        records.push(Record::error(file, doc.index, doc.line, message));
+        return (records, None);
     }
-    let list = manifest::is_list(&value);
-    let objects = manifest::expand_lists(value);
-    let mut records: Vec<Record> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, o)| judge_object(o, (file, doc.index, list.then_some(i), doc.line), ctx))
-        .collect();
+    totals.parsed_documents += 1;
     let patches: Vec<(Option<usize>, &[PatchOperation])> =
         records.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
     if patches.is_empty() || !render {
