@@ -14,6 +14,7 @@
 //! warning); 2 for unusable arguments or input, including an input in which
 //! no document at all could be read.
 
+pub mod config;
 pub mod input;
 pub mod json;
 pub mod junit;
@@ -26,17 +27,19 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use json_patch::PatchOperation;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{CheckArgs, ColorChoice, FailOn, OutputFormat};
-use crate::cluster::{ClusterState, ClusterView};
-use crate::engine::{self, Decision, Finding, Kind, Operation, Review, Rule};
+use crate::cluster::{self, ClusterState};
+pub use crate::engine::Verdict;
+use crate::engine::{self, Action, Decision, Kind, Rule};
+use crate::intake;
 use crate::manifest::{self, Documents, ManifestError};
+use crate::metrics::Metrics;
 use crate::policy::{Mode, Policy};
+pub use config::{CheckConfig, ColorChoice, FailOn, OutputFormat};
 use input::{Origin, Source};
 use mutated::{Discard, DocSink, DocWriter};
 
@@ -54,66 +57,30 @@ pub struct Context {
     pub default_namespace: String,
 }
 
-/// A check verdict: the engine's four plus `error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Allow,
-    Warn,
-    Deny,
-    Skip,
-    /// The document does not parse, or the engine cannot read the object.
-    Error,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Warn => "warn",
-            Verdict::Deny => "deny",
-            Verdict::Skip => "skip",
-            Verdict::Error => "error",
-        }
-    }
-
-    fn from_engine(v: engine::Verdict) -> Verdict {
-        match v {
-            engine::Verdict::Allow => Verdict::Allow,
-            engine::Verdict::Warn => Verdict::Warn,
-            engine::Verdict::Deny => Verdict::Deny,
-            engine::Verdict::Skip => Verdict::Skip,
-        }
-    }
-
-    /// Whether this verdict makes the run fail (exit 1).
-    pub fn fails(self, fail_on: FailOn) -> bool {
-        match self {
+impl FailOn {
+    /// Whether an object with this verdict makes the run fail (exit 1).
+    pub fn fails(self, verdict: Verdict) -> bool {
+        match verdict {
             Verdict::Deny | Verdict::Error => true,
-            Verdict::Warn => fail_on == FailOn::Warn,
+            Verdict::Warn => self == FailOn::Warn,
             Verdict::Allow | Verdict::Skip => false,
         }
     }
 }
 
-/// What a finding did: denied the object, was shown as a warning, or only
-/// recorded (audit mode, and notes about the evaluation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Error,
-    Warning,
-    Note,
+/// How reports grade what a finding did: it denied the object (`error`),
+/// was shown as a warning (`warning`), or was only recorded (`note`: audit
+/// mode, and notes about the evaluation).
+pub fn level(action: Action) -> &'static str {
+    match action {
+        Action::Deny => "error",
+        Action::Warn => "warning",
+        Action::Audit | Action::Note => "note",
+    }
 }
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Note => "note",
-        }
-    }
+fn serialize_level<S: serde::Serializer>(action: &Action, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(level(*action))
 }
 
 /// One finding of one object.
@@ -124,7 +91,9 @@ pub struct FindingRecord {
     /// The rule's stable id ([`Rule::id`]).
     #[serde(rename = "rule")]
     pub rule_id: &'static str,
-    pub level: Level,
+    /// What the decision did with it, reported as its [`level`].
+    #[serde(rename = "level", serialize_with = "serialize_level")]
+    pub action: Action,
     pub message: String,
 }
 
@@ -292,33 +261,15 @@ impl Report for Collect {
     }
 }
 
-fn finding_level(f: &Finding, d: &Decision) -> Level {
-    match d.action(f) {
-        engine::Action::Deny => Level::Error,
-        engine::Action::Warn => Level::Warning,
-        engine::Action::Audit | engine::Action::Note => Level::Note,
-    }
-}
-
 fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object.get("metadata")?.get(key)?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Judges one object exactly as `serve` would on CREATE.
 pub fn judge(object: &Value, ctx: &Context) -> Result<(Decision, String, String), engine::SubjectError> {
-    let (api_version, kind) = manifest::type_of(object);
-    let namespace = meta_str(object, "namespace").unwrap_or(&ctx.default_namespace);
-    let name = engine::subject::object_name(object).unwrap_or("");
-    let review = Review {
-        kind: Kind::from_type(api_version, kind),
-        operation: Operation::Create,
-        namespace,
-        name,
-        object,
-        old_object: None,
-    };
+    let review = intake::from_manifest(object, &ctx.default_namespace);
     let decision = engine::decide(&review, ctx.cluster.as_deref(), &ctx.policy)?;
-    Ok((decision, namespace.to_owned(), name.to_owned()))
+    Ok((decision, review.namespace.to_owned(), review.name.to_owned()))
 }
 
 fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &Context) -> Record {
@@ -353,24 +304,14 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
             // Judged kinds are namespaced; for other kinds only the manifest knows.
             record.namespace = if judged { Some(namespace) } else { meta_str(object, "namespace").map(str::to_owned) };
             record.name = Some(name).filter(|n| !n.is_empty());
-            record.verdict = Verdict::from_engine(decision.verdict);
+            record.verdict = decision.verdict;
             record.mode = decision.mode;
-            record.message = match decision.verdict {
-                engine::Verdict::Deny => decision.message.clone().unwrap_or_else(|| decision.reason.clone()),
-                engine::Verdict::Skip => decision.reason.clone(),
-                engine::Verdict::Allow | engine::Verdict::Warn => {
-                    let subject = format!(
-                        "{kind} {}/{}",
-                        record.namespace.as_deref().unwrap_or(""),
-                        record.name.as_deref().unwrap_or("<unnamed>")
-                    );
-                    decision
-                        .reason
-                        .strip_prefix(subject.as_str())
-                        .and_then(|r| r.strip_prefix(": "))
-                        .unwrap_or(&decision.reason)
-                        .replace(Rule::PoolsNotEvaluated.id(), "node pools not evaluated")
-                }
+            record.message = match (&decision.message, decision.verdict) {
+                (Some(denial), Verdict::Deny) => denial.clone(),
+                _ => decision.summary(|rule| match rule {
+                    Rule::PoolsNotEvaluated => "node pools not evaluated",
+                    other => other.id(),
+                }),
             };
             record.findings = decision
                 .findings
@@ -378,7 +319,7 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
                 .map(|f| FindingRecord {
                     rule: f.rule,
                     rule_id: f.rule.id(),
-                    level: finding_level(f, &decision),
+                    action: f.action,
                     message: f.message.clone(),
                 })
                 .collect();
@@ -489,7 +430,7 @@ pub enum CheckError {
     #[error(transparent)]
     ClusterState(#[from] crate::cluster::snapshot::SnapshotError),
     #[error("live cluster: {0}")]
-    Live(#[from] crate::cluster::live::LiveError),
+    Live(#[source] cluster::OpenError),
     #[error("live cluster: {0}")]
     LiveUnusable(String),
     #[error("--mutated-out {}: {source}", path.display())]
@@ -513,8 +454,8 @@ enum MutatedTarget {
     Dir(PathBuf),
 }
 
-fn mutated_target(args: &CheckArgs, sources: &[Source]) -> Result<MutatedTarget, CheckError> {
-    let Some(dir) = &args.mutated_out else { return Ok(MutatedTarget::None) };
+fn mutated_target(config: &CheckConfig, sources: &[Source]) -> Result<MutatedTarget, CheckError> {
+    let Some(dir) = &config.mutated_out else { return Ok(MutatedTarget::None) };
     if dir.as_os_str() == "-" {
         return Ok(MutatedTarget::Stdout);
     }
@@ -534,46 +475,45 @@ fn mutated_target(args: &CheckArgs, sources: &[Source]) -> Result<MutatedTarget,
     Ok(MutatedTarget::Dir(dir.clone()))
 }
 
-fn load_cluster(args: &CheckArgs, policy: &Policy) -> Result<(Option<Arc<ClusterState>>, ClusterSource), CheckError> {
-    let view: Arc<dyn ClusterView> = if !args.cluster.cluster_state.is_empty() {
-        let (state, notes) = crate::cluster::snapshot::load(&args.cluster.cluster_state, &policy.nodes)?;
-        for note in notes {
-            tracing::debug!(%note, "cluster state");
+fn load_cluster(config: &CheckConfig) -> Result<(Option<Arc<ClusterState>>, ClusterSource), CheckError> {
+    let nodes = &config.policy.nodes;
+    match &config.cluster {
+        None => Ok((None, ClusterSource::None)),
+        Some(source @ cluster::Source::Snapshot(_)) => {
+            // Loading files needs no runtime: the future completes at its first poll.
+            let opened = futures::executor::block_on(cluster::open(source, nodes, Arc::new(Metrics::new()))).map_err(
+                |e| match e {
+                    cluster::OpenError::Snapshot(e) => CheckError::ClusterState(e),
+                    other => CheckError::Live(other),
+                },
+            )?;
+            for note in opened.notes {
+                tracing::debug!(%note, "cluster state");
+            }
+            Ok((Some(opened.view.state()), ClusterSource::File))
         }
-        Arc::new(crate::cluster::StaticView(Arc::new(state)))
-    } else if args.live {
-        live_view(args, policy)?
-    } else {
-        return Ok((None, ClusterSource::None));
-    };
-    let source = if args.live { ClusterSource::Live } else { ClusterSource::File };
-    Ok((Some(view.state()), source))
+        Some(source @ cluster::Source::Live { .. }) => Ok((Some(live_state(source, config)?), ClusterSource::Live)),
+    }
 }
 
 /// The live cluster through the same view `serve` uses, synced once.
-fn live_view(args: &CheckArgs, policy: &Policy) -> Result<Arc<dyn ClusterView>, CheckError> {
-    use crate::cluster::live;
-    let timeout = Duration::from_secs_f64(args.live_timeout);
+fn live_state(source: &cluster::Source, config: &CheckConfig) -> Result<Arc<ClusterState>, CheckError> {
+    let timeout = config.live_timeout;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CheckError::LiveUnusable(format!("cannot start the async runtime: {e}")))?;
-    let conn = live::Connection { kubeconfig: args.cluster.kubeconfig.clone(), context: args.cluster.context.clone() };
     let result = runtime.block_on(async {
-        let client = live::client(&conn).await?;
-        match tokio::time::timeout(timeout, client.apiserver_version()).await {
-            Err(_) => {
-                return Err(CheckError::LiveUnusable(format!(
+        let opened =
+            cluster::open(source, &config.policy.nodes, Arc::new(Metrics::new())).await.map_err(|e| match e {
+                cluster::OpenError::NoAnswer(t) => CheckError::LiveUnusable(format!(
                     "the API server did not answer within {}s (--live-timeout)",
-                    timeout.as_secs_f64()
-                )))
-            }
-            Ok(Err(e)) => return Err(CheckError::LiveUnusable(format!("the API server cannot be reached: {e}"))),
-            Ok(Ok(_)) => {}
-        }
-        let view = live::start(client, policy.nodes.clone(), Arc::new(crate::metrics::Metrics::new()));
-        if !view.wait_ready(timeout).await {
+                    t.as_secs_f64()
+                )),
+                other => CheckError::Live(other),
+            })?;
+        if !cluster::wait_ready(opened.view.as_ref(), timeout).await {
             return Err(CheckError::LiveUnusable(format!(
                 "the cluster view did not sync within {}s (can this identity list and watch Nodes, RuntimeClasses, \
                  Namespaces and the sysbox-mgr ConfigMap?)",
@@ -581,8 +521,7 @@ fn live_view(args: &CheckArgs, policy: &Policy) -> Result<Arc<dyn ClusterView>, 
             )));
         }
         // A snapshot of the synced view; the watches stop with the runtime.
-        let state: Arc<dyn ClusterView> = Arc::new(crate::cluster::StaticView(view.state()));
-        Ok(state)
+        Ok(opened.view.state())
     });
     runtime.shutdown_background();
     result
@@ -625,9 +564,9 @@ fn open_mirror(dir: &Path, rel: &Path) -> Result<DocWriter<BufWriter<File>>, Che
     Ok(DocWriter::new(BufWriter::new(File::create(&path).map_err(err)?)))
 }
 
-/// `check` from the command line.
-pub fn run(args: &CheckArgs) -> ExitCode {
-    match run_checked(args) {
+/// Runs `check`; the exit status is the run's (see the module docs).
+pub fn run(config: &CheckConfig) -> ExitCode {
+    match run_checked(config) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -636,20 +575,24 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     }
 }
 
-fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
-    let policy = args.policy.to_policy(None);
-    let sources = input::resolve(&args.files)?;
-    let target = mutated_target(args, &sources)?;
-    let (cluster, cluster_source) = load_cluster(args, &policy)?;
-    let ctx = Context { policy, cluster, default_namespace: args.namespace.clone() };
+fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
+    let sources = input::resolve(&config.files)?;
+    let target = mutated_target(config, &sources)?;
+    let (cluster, cluster_source) = load_cluster(config)?;
+    let ctx = Context { policy: config.policy.clone(), cluster, default_namespace: config.default_namespace.clone() };
 
     // With the mutated manifests on stdout, the report goes to stderr.
     let (report_out, terminal): (Box<dyn Write>, bool) = match target {
         MutatedTarget::Stdout => (Box::new(BufWriter::new(io::stderr().lock())), io::stderr().is_terminal()),
         _ => (Box::new(BufWriter::new(io::stdout().lock())), io::stdout().is_terminal()),
     };
-    let mut report =
-        make_report(args.output, report_out, use_color(args.color, terminal), args.fail_on, ctx.cluster.is_some());
+    let mut report = make_report(
+        config.output,
+        report_out,
+        use_color(config.color, terminal),
+        config.fail_on,
+        ctx.cluster.is_some(),
+    );
     let mut stdout_docs = match target {
         MutatedTarget::Stdout => Some(DocWriter::new(BufWriter::new(io::stdout().lock()))),
         _ => None,
@@ -691,7 +634,7 @@ fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
     if let Some(w) = stdout_docs {
         w.into_inner().map_err(fatal)?;
     }
-    totals.exit_code = totals.status(args.fail_on);
+    totals.exit_code = totals.status(config.fail_on);
     report.finish(&totals).map_err(fatal)?;
     drop(report);
     if totals.parsed_documents == 0 {

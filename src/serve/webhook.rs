@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
-use crate::engine::Verdict;
+use crate::engine::{Action, Rule, Verdict};
 use crate::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
 
 pub fn router(state: AppState) -> Router {
@@ -152,11 +152,10 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                     verdict: d.verdict.as_str(),
                 })
                 .inc();
-            for f in d.findings.iter().filter(|f| !f.rule.is_note()) {
-                let action = d.action(f).as_str();
-                m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action }).inc();
+            for f in d.findings.iter().filter(|f| f.action != Action::Note) {
+                m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action: f.action.as_str() }).inc();
             }
-            let rules: Vec<&str> = d.findings.iter().map(|f| f.rule.id()).collect();
+            let rules = d.rule_ids();
             let level_info = d.verdict != Verdict::Skip;
             macro_rules! log {
                 ($lvl:ident) => {
@@ -170,9 +169,9 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                         dry_run = outcome.dry_run,
                         verdict = d.verdict.as_str(),
                         mode = d.mode.map(|m| m.as_str()).unwrap_or("-"),
-                        findings = %rules.join(","),
+                        findings = %rules,
                         patch_ops = d.patch.len(),
-                        reason = %d.reason,
+                        reason = %d.summary(Rule::id),
                         elapsed_us = elapsed.as_micros() as u64,
                         "admission decision"
                     )
@@ -184,7 +183,7 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 log!(debug);
             }
         }
-        Err(message) => {
+        Err(unreadable) => {
             m.requests
                 .get_or_create(&RequestLabels {
                     endpoint: endpoint.as_str(),
@@ -194,7 +193,7 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 })
                 .inc();
             tracing::warn!(uid = %outcome.uid, kind = %outcome.kind, namespace = %outcome.namespace,
-                name = %outcome.name, error = %message, "admission request unreadable");
+                name = %outcome.name, error = %unreadable, "admission request unreadable");
         }
     }
 }
