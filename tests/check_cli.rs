@@ -682,3 +682,30 @@ fn sarif_report_snapshot() {
         && r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "tests/data/manifests/broken.yaml"));
     insta::assert_snapshot!("sarif", text);
 }
+
+#[test]
+fn a_cluster_state_without_nodes_is_refused_unless_allowed() {
+    const EMPTY: &str = "tests/data/cluster/no-nodes.yaml";
+    let pod = "tests/data/manifests/pod-dind.yaml";
+    let o = run(&["check", "-f", pod, "--cluster-state", EMPTY]);
+    assert_eq!(status(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no Node found") && stderr(&o).contains(EMPTY), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    // Allowed: every judged object says the pools were not evaluated, and no
+    // report claims they were.
+    let (code, report) = json_report(&["-f", pod, "--cluster-state", EMPTY, "--allow-empty-cluster"]);
+    assert_eq!(report["totals"]["nodePoolsEvaluated"], Value::Bool(false), "{report}");
+    let rows = report["objects"].as_array().unwrap();
+    let judged: Vec<&Value> = rows.iter().filter(|r| r["verdict"] != "skip").collect();
+    assert!(!judged.is_empty(), "{report}");
+    for r in judged {
+        let rules: Vec<&str> = r["findings"].as_array().unwrap().iter().map(|f| str_of(&f["rule"])).collect();
+        assert!(rules.contains(&"cluster-view-empty"), "{r}");
+        assert!(!rules.contains(&"no-candidate-nodes"), "{r}");
+    }
+    assert_eq!(code, 0);
+    let text = run(&["check", "-f", pod, "--cluster-state", EMPTY, "--allow-empty-cluster"]);
+    assert!(!stdout(&text).contains("node pools evaluated"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("holds no Node"), "{}", stdout(&text));
+}

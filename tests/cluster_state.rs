@@ -110,3 +110,19 @@ fn list_items_are_read_one_at_a_time_and_checked_to_be_a_list() {
     let err = snapshot::load(&[cut], &NodePolicy::default()).unwrap_err().to_string();
     assert!(err.contains("UTF-8"), "{err}");
 }
+
+#[test]
+fn a_snapshot_without_nodes_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = file(&dir, "empty.yaml", "");
+    let classes = file(
+        &dir,
+        "rc.yaml",
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sysbox-runc}\nhandler: sysbox-runc\n",
+    );
+    let err = snapshot::load(&[empty.clone(), classes.clone()], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("no Node") && err.contains("empty.yaml") && err.contains("rc.yaml"), "{err}");
+    let allowed = NodePolicy { allow_empty_snapshot: true, ..NodePolicy::default() };
+    let (state, _) = snapshot::load(&[empty, classes], &allowed).unwrap();
+    assert_eq!(state.nodes.node_count(), 0);
+}

@@ -579,6 +579,9 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     let sources = input::resolve(&config.files)?;
     let target = mutated_target(config, &sources)?;
     let (cluster, cluster_source) = load_cluster(config)?;
+    // A view without nodes (an allowed empty snapshot, an empty live
+    // cluster) evaluates no node pool; reports must not claim otherwise.
+    let pools_evaluated = cluster.as_ref().is_some_and(|c| c.nodes.node_count() > 0);
     let ctx = Context { policy: config.policy.clone(), cluster, default_namespace: config.default_namespace.clone() };
 
     // With the mutated manifests on stdout, the report goes to stderr.
@@ -586,18 +589,14 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         MutatedTarget::Stdout => (Box::new(BufWriter::new(io::stderr().lock())), io::stderr().is_terminal()),
         _ => (Box::new(BufWriter::new(io::stdout().lock())), io::stdout().is_terminal()),
     };
-    let mut report = make_report(
-        config.output,
-        report_out,
-        use_color(config.color, terminal),
-        config.fail_on,
-        ctx.cluster.is_some(),
-    );
+    let mut report =
+        make_report(config.output, report_out, use_color(config.color, terminal), config.fail_on, pools_evaluated);
     let mut stdout_docs = match target {
         MutatedTarget::Stdout => Some(DocWriter::new(BufWriter::new(io::stdout().lock()))),
         _ => None,
     };
     let mut totals = Totals::new(cluster_source);
+    totals.node_pools_evaluated = pools_evaluated;
     let fatal = |e: io::Error| CheckError::Report(e);
 
     for src in &sources {

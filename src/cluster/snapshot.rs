@@ -27,6 +27,12 @@ pub enum SnapshotError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cluster state {}: no Node found; a cluster state without nodes cannot place any pod (pass \
+         --allow-empty-cluster to accept it)",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoNodes { files: Vec<PathBuf> },
     #[error("cluster state {path}: document {index} (line {line}): {kind} {name:?} is malformed: {message}")]
     Object { path: PathBuf, index: usize, line: usize, kind: String, name: String, message: String },
 }
@@ -218,6 +224,9 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     let mut objects = Objects::default();
     for path in paths {
         objects.read_file(path, policy)?;
+    }
+    if objects.nodes.is_empty() && !policy.allow_empty_snapshot {
+        return Err(SnapshotError::NoNodes { files: paths.to_vec() });
     }
     let notes = std::mem::take(&mut objects.notes);
     Ok((objects.into_state(policy), notes))

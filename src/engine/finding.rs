@@ -17,6 +17,8 @@ pub enum Rule {
     NoCandidateNodes,
     /// Node pools were not evaluated (no cluster state).
     PoolsNotEvaluated,
+    /// The cluster view holds no Node, so node pools were not evaluated.
+    ClusterViewEmpty,
     /// A `SYSBOX_*` environment variable sysbox-runc refuses.
     SysboxEnv,
     /// privileged, hostNetwork, hostPID or hostIPC.
@@ -26,13 +28,14 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 10] = [
         Rule::FlagMissing,
         Rule::FlagPartial,
         Rule::FlagFromConfigMap,
         Rule::FlagLabelInvalid,
         Rule::NoCandidateNodes,
         Rule::PoolsNotEvaluated,
+        Rule::ClusterViewEmpty,
         Rule::SysboxEnv,
         Rule::UnsupportedSetting,
         Rule::NoUserNamespace,
@@ -46,6 +49,7 @@ impl Rule {
             Rule::FlagLabelInvalid => "relaxed-read-only-label-invalid",
             Rule::NoCandidateNodes => "no-candidate-nodes",
             Rule::PoolsNotEvaluated => "pools-not-evaluated",
+            Rule::ClusterViewEmpty => "cluster-view-empty",
             Rule::SysboxEnv => "sysbox-env",
             Rule::UnsupportedSetting => "sysbox-unsupported-setting",
             Rule::NoUserNamespace => "sysbox-user-namespace",
@@ -61,6 +65,7 @@ impl Rule {
             Rule::FlagLabelInvalid => "A node's relaxed-read-only label is neither \"true\" nor \"false\"",
             Rule::NoCandidateNodes => "No node matches the pod's node selector, affinity and tolerations",
             Rule::PoolsNotEvaluated => "Node pools were not evaluated because no cluster state was given",
+            Rule::ClusterViewEmpty => "The cluster view holds no Node, so node pools were not evaluated",
             Rule::SysboxEnv => "A SYSBOX_* environment variable that sysbox-runc refuses",
             Rule::UnsupportedSetting => "A pod setting Sysbox does not support",
             Rule::NoUserNamespace => "A Sysbox pod without a user namespace",

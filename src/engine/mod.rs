@@ -289,6 +289,16 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     let mut findings = hygiene::check(&template, &policy.hygiene);
     let mut steer = false;
     match cluster {
+        // An empty view (a live cluster whose Node list came back empty, or
+        // a snapshot explicitly allowed to be empty) says nothing about
+        // where the pod lands: say so on every verdict rather than judge.
+        Some(cluster) if cluster.nodes.node_count() == 0 => findings.push(Finding::new(
+            Rule::ClusterViewEmpty,
+            "the cluster view holds no Node, so where the pod can land and whether those nodes run sysbox-mgr with \
+             --relaxed-read-only were not evaluated"
+                .into(),
+            "sysbox-ro: the cluster view has no nodes; node pools were not checked".into(),
+        )),
         Some(cluster) => {
             let spec = &template.spec;
             let rc = cluster.runtime_class(runtime_class);
