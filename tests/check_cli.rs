@@ -709,3 +709,23 @@ fn a_cluster_state_without_nodes_is_refused_unless_allowed() {
     assert!(!stdout(&text).contains("node pools evaluated"), "{}", stdout(&text));
     assert!(stdout(&text).contains("holds no Node"), "{}", stdout(&text));
 }
+
+#[test]
+fn wrongly_typed_manifests_are_errors_naming_the_field() {
+    let (code, report) = json_report(&["-f", "tests/data/invalid/wrong-types.yaml", "--cluster-state", CLUSTER]);
+    let messages: Vec<(&str, &str)> =
+        report["objects"].as_array().unwrap().iter().map(|o| (str_of(&o["verdict"]), str_of(&o["message"]))).collect();
+    let expect = [
+        "/spec/runtimeClassName",
+        "is a string",
+        "apiVersion is missing",
+        "/metadata: must be a mapping",
+        "/spec/template",
+    ];
+    assert_eq!(messages.len(), expect.len(), "{messages:?}");
+    for ((verdict, message), want) in messages.iter().zip(expect) {
+        assert_eq!(*verdict, "error", "{message}");
+        assert!(message.contains(want), "{message} lacks {want}");
+    }
+    assert_eq!(code, 1);
+}

@@ -285,11 +285,20 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
         );
         return record;
     }
-    if kind.is_empty() {
-        record.verdict = Verdict::Skip;
-        record.name = meta_str(object, "name").map(str::to_owned);
-        record.message = "no apiVersion/kind: not a Kubernetes object".into();
-        return record;
+    // As kubectl: an object without a string apiVersion and kind cannot be
+    // applied, so it is an error, never a silent skip.
+    for field in ["apiVersion", "kind"] {
+        let problem = match object.get(field) {
+            None | Some(Value::Null) => Some("is missing".to_owned()),
+            Some(Value::String(s)) if s.is_empty() => Some("is empty".to_owned()),
+            Some(Value::String(_)) => None,
+            Some(other) => Some(format!("must be a string, not a {}", json_type(other))),
+        };
+        if let Some(problem) = problem {
+            record.name = meta_str(object, "name").map(str::to_owned);
+            record.message = format!("not a Kubernetes object: {field} {problem}");
+            return record;
+        }
     }
     record.api_version = Some(api_version.to_owned()).filter(|s| !s.is_empty());
     record.kind = Some(kind.to_owned());

@@ -261,6 +261,7 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         return Ok(Decision::skip(None, Skip::OperationNotJudged(review.operation), None));
     }
     let subject = Subject { kind, namespace: review.namespace.to_owned(), name: review.name.to_owned() };
+    subject::check_shape(kind, review.object)?;
     let (mode, mode_note) = resolve_mode(review.namespace, cluster, policy);
     let Some(mode) = mode else {
         return Ok(Decision::skip(Some(subject), Skip::Exempt(review.namespace.to_owned()), None));
