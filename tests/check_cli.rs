@@ -729,3 +729,56 @@ fn wrongly_typed_manifests_are_errors_naming_the_field() {
     }
     assert_eq!(code, 1);
 }
+
+#[test]
+fn unreadable_paths_are_reported_in_every_format_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+    let pod = "tests/data/manifests/pod-dind.yaml";
+    for format in ["json", "sarif"] {
+        let o = run(&["check", "-o", format, "-f", missing, "-f", pod]);
+        assert_eq!(status(&o), 2, "{format}: {}", stderr(&o));
+        let report: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{format}: {e}: {}", stdout(&o)));
+        assert!(report.to_string().contains("missing.yaml") && report.to_string().contains("dind"), "{report}");
+        assert!(stderr(&o).contains("missing.yaml"), "{}", stderr(&o));
+    }
+    let o = run(&["check", "-o", "junit", "-f", missing, "-f", pod]);
+    assert_eq!(status(&o), 2);
+    let xml = stdout(&o);
+    assert!(
+        xml.starts_with("<?xml") && xml.trim_end().ends_with("</testsuites>") && xml.contains("missing.yaml"),
+        "{xml}"
+    );
+
+    // Inside a folder: a link loop and a dangling manifest link are reported
+    // per path, and the other files are judged.
+    #[cfg(unix)]
+    {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::copy(pod, tree.path().join("pod.yaml")).unwrap();
+        std::os::unix::fs::symlink("l2", tree.path().join("l1")).unwrap();
+        std::os::unix::fs::symlink("l1", tree.path().join("l2")).unwrap();
+        std::os::unix::fs::symlink("gone.yaml", tree.path().join("x.yaml")).unwrap();
+        let (code, report) = json_report(&["-f", tree.path().to_str().unwrap()]);
+        let rows: Vec<(String, &str)> = report["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (str_of(&o["file"]).rsplit('/').next().unwrap().to_owned(), str_of(&o["verdict"])))
+            .collect();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(f, v)| (f.as_str(), *v)).collect();
+        assert_eq!(rows, [("l1", "error"), ("l2", "error"), ("pod.yaml", "allow"), ("x.yaml", "error")], "{report}");
+        assert_eq!(code, 1);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_stdin_is_read_like_dash() {
+    let pod = std::fs::read("tests/data/manifests/pod-dind.yaml").unwrap();
+    let o = run_with(&["check", "-f", "/dev/stdin", "--cluster-state", CLUSTER], Some(&pod));
+    assert_eq!(status(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("/dev/stdin:1 doc 0 Pod default/dind: allow"), "{}", stdout(&o));
+}

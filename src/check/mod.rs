@@ -470,7 +470,7 @@ fn mutated_target(config: &CheckConfig, sources: &[Source]) -> Result<MutatedTar
     }
     std::fs::create_dir_all(dir).map_err(|source| CheckError::MutatedOut { path: dir.clone(), source })?;
     let mut taken: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
-    for s in sources {
+    for s in sources.iter().filter(|s| !matches!(s.origin, Origin::Unreadable { .. })) {
         let out = dir.join(&s.mirror);
         if let Some(first) = taken.insert(out.clone(), &s.display) {
             return Err(CheckError::MutatedCollision { first: first.to_owned(), second: s.display.clone(), out });
@@ -608,7 +608,21 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     totals.node_pools_evaluated = pools_evaluated;
     let fatal = |e: io::Error| CheckError::Report(e);
 
+    let mut unusable_arguments = false;
     for src in &sources {
+        if let Origin::Unreadable { message, named } = &src.origin {
+            // Reported where it was found; the run goes on. A named path
+            // that cannot be read is an unusable argument (exit 2).
+            totals.files += 1;
+            let r = Record::error(&src.display, 0, 1, message.clone());
+            totals.count(&r);
+            report_one(report.as_mut(), &r).map_err(fatal)?;
+            if *named {
+                unusable_arguments = true;
+                eprintln!("error: {}: {message}", src.display);
+            }
+            continue;
+        }
         let mut dir_docs = match &target {
             MutatedTarget::Dir(dir) => Some(open_mirror(dir, &src.mirror)?),
             _ => None,
@@ -621,6 +635,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         let name = src.display.as_str();
         match &src.origin {
             Origin::Stdin => check_reader(io::stdin().lock(), name, &ctx, report.as_mut(), sink, &mut totals),
+            Origin::Unreadable { .. } => Ok(()),
             Origin::File(path) => match File::open(path) {
                 Ok(f) => {
                     check_reader(BufReader::with_capacity(1 << 16, f), name, &ctx, report.as_mut(), sink, &mut totals)
@@ -642,7 +657,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     if let Some(w) = stdout_docs {
         w.into_inner().map_err(fatal)?;
     }
-    totals.exit_code = totals.status(config.fail_on);
+    totals.exit_code = if unusable_arguments { EXIT_USAGE } else { totals.status(config.fail_on) };
     report.finish(&totals).map_err(fatal)?;
     drop(report);
     if totals.parsed_documents == 0 {
