@@ -206,7 +206,7 @@ impl Document {
             Ok(())
         };
         let mut items = yaml::Items::Stream { assume_list: yaml_kind_is_list(&self.text), each: &mut stream };
-        let mut loader = yaml::Loader::from_str(&self.text);
+        let mut loader = yaml::Loader::from_text(&self.text);
         let loaded = loader.next_document(&mut items).map_err(|e| self.yaml_error(e))?;
         if let Some(extra) = loader.next_document(&mut yaml::Items::Keep).map_err(|e| self.yaml_error(e))? {
             return Err(self.error(format!("a second document at line {} without `---`", line0 + extra.line - 1)));

@@ -81,7 +81,7 @@ pub struct Loader<'input, T: Input> {
 }
 
 impl<'input> Loader<'input, saphyr_parser::StrInput<'input>> {
-    pub fn from_str(text: &'input str) -> Self {
+    pub fn from_text(text: &'input str) -> Self {
         Loader::new(Parser::new_from_str(text))
     }
 }
@@ -419,7 +419,7 @@ fn float(text: &str) -> Option<Value> {
 
 /// Parses a text that holds at most one document (`Value::Null` when it has none).
 pub fn from_str(text: &str) -> Result<Value, YamlError> {
-    let mut loader = Loader::from_str(text);
+    let mut loader = Loader::from_text(text);
     let value = loader.next_document(&mut Items::Keep)?.map_or(Value::Null, |d| d.value);
     match loader.next_document(&mut Items::Keep)? {
         None => Ok(value),
@@ -505,7 +505,7 @@ mod tests {
             seen.push((v["metadata"]["name"].as_str().unwrap().to_owned(), i, line));
             Ok(())
         };
-        let mut loader = Loader::from_str(text);
+        let mut loader = Loader::from_text(text);
         let doc = loader.next_document(&mut Items::Stream { assume_list: true, each: &mut each }).unwrap().unwrap();
         assert_eq!(doc.streamed, Some(2));
         assert_eq!(doc.value, json!({"apiVersion": "v1", "items": [], "kind": "List"}));
@@ -517,7 +517,7 @@ mod tests {
             n += 1;
             Ok(())
         };
-        let mut loader = Loader::from_str("kind: Foo\nitems: [1, 2]\n");
+        let mut loader = Loader::from_text("kind: Foo\nitems: [1, 2]\n");
         let doc = loader.next_document(&mut Items::Stream { assume_list: true, each: &mut count }).unwrap().unwrap();
         assert_eq!((doc.streamed, doc.value), (None, json!({"kind": "Foo", "items": [1, 2]})));
         assert_eq!(n, 0);
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn multi_document_streams_and_errors_have_positions() {
-        let mut loader = Loader::from_str("a: 1\n---\n---\nb: [2]\n");
+        let mut loader = Loader::from_text("a: 1\n---\n---\nb: [2]\n");
         let mut docs = Vec::new();
         while let Some(d) = loader.next_document(&mut Items::Keep).unwrap() {
             docs.push((d.value, d.line));
