@@ -1,7 +1,8 @@
-//! `check`: the CI policy dry-run. The same engine call as `serve`
-//! ([`crate::admission::review`]) over manifest files, so a CI run and the
-//! live webhook give the same verdict and patch for the same object and
-//! cluster state.
+//! `check`: the CI policy dry-run. Each object of the manifest files becomes
+//! a review through [`crate::intake`] and is decided by
+//! [`crate::engine::decide`], as `serve` does for an AdmissionReview, so a CI
+//! run and the live webhook give the same verdict and patch for the same
+//! object and cluster state.
 //!
 //! Input is streamed document by document ([`check_reader`]): each document
 //! is parsed, each object in it (the items of a `List`) judged, the result

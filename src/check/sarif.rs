@@ -116,8 +116,9 @@ pub fn rules() -> Vec<Value> {
     rules
 }
 
-fn rule_index(id: &str) -> usize {
-    Rule::ALL.iter().position(|r| r.id() == id).unwrap_or(Rule::ALL.len())
+/// The position of a rule's descriptor in [`rules`].
+fn rule_index(rule: Rule) -> usize {
+    Rule::ALL.iter().position(|r| *r == rule).unwrap_or(Rule::ALL.len())
 }
 
 /// A URI reference for a reported file name: relative paths stay relative
@@ -181,7 +182,7 @@ impl Report for SarifReport<'_> {
         for f in &r.findings {
             self.result(json!({
                 "ruleId": f.rule_id,
-                "ruleIndex": rule_index(f.rule_id),
+                "ruleIndex": rule_index(f.rule),
                 "level": level(f.action),
                 "message": { "text": sentence(&f.message) },
                 "locations": [location(r)],
@@ -243,7 +244,7 @@ mod tests {
         assert_eq!(rules.len(), Rule::ALL.len() + 1);
         for (i, r) in Rule::ALL.iter().enumerate() {
             assert_eq!(rules[i]["id"], r.id());
-            assert_eq!(rule_index(r.id()), i);
+            assert_eq!(rule_index(*r), i);
         }
         assert_eq!(rules[Rule::ALL.len()]["id"], MANIFEST_ERROR);
         assert_eq!(pascal("relaxed-read-only-missing"), "RelaxedReadOnlyMissing");

@@ -33,8 +33,26 @@ pub enum SnapshotError {
         files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NoNodes { files: Vec<PathBuf> },
-    #[error("cluster state {path}: document {index} (line {line}): {kind} {name:?} is malformed: {message}")]
-    Object { path: PathBuf, index: usize, line: usize, kind: String, name: String, message: String },
+    #[error("cluster state {path}: document {index} (line {line}): {}", .source)]
+    Object {
+        path: PathBuf,
+        index: usize,
+        line: usize,
+        #[source]
+        source: Malformed,
+    },
+    #[error("cluster state {path}: document {index} (line {line}): its items were read as a List's, but its kind is {kind:?}")]
+    NotAList { path: PathBuf, index: usize, line: usize, kind: String },
+}
+
+/// An object of a kind the view reads whose fields do not fit that kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {name:?} is malformed: {source}")]
+pub struct Malformed {
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: serde_json::Error,
 }
 
 /// The objects read from snapshot files, before indexing.
@@ -80,8 +98,8 @@ impl Objects {
         loop {
             let mut bad: Option<SnapshotError> = None;
             let mut each = |object: Value, _: usize, line: usize| {
-                self.add(object, policy).map_err(|(kind, name, message)| {
-                    bad = Some(SnapshotError::Object { path: path.into(), index, line, kind, name, message });
+                self.add(object, policy).map_err(|source| {
+                    bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
                     String::from("malformed object")
                 })
             };
@@ -101,20 +119,19 @@ impl Objects {
                 }
             };
             let line = doc.line;
-            let object_err =
-                |(kind, name, message)| SnapshotError::Object { path: path.into(), index, line, kind, name, message };
             if doc.streamed.is_some() {
                 let (_, kind) = type_of(&doc.value);
                 if !kind.ends_with("List") {
-                    return Err(object_err((
-                        kind.to_owned(),
-                        String::new(),
-                        "has top-level `items` but is not a List".into(),
-                    )));
+                    return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
                 }
             } else if !doc.value.is_null() {
                 for object in expand_lists(doc.value) {
-                    self.add(object, policy).map_err(object_err)?;
+                    self.add(object, policy).map_err(|source| SnapshotError::Object {
+                        path: path.into(),
+                        index,
+                        line,
+                        source,
+                    })?;
                 }
             }
             index += 1;
@@ -127,17 +144,11 @@ impl Objects {
         path: &Path,
         policy: &NodePolicy,
     ) -> Result<(), SnapshotError> {
+        let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
         let mut bad = None;
-        let mut each = |object: Value, i: usize| {
-            self.add(object, policy).map_err(|(kind, name, message)| {
-                bad = Some(SnapshotError::Object {
-                    path: path.into(),
-                    index: 0,
-                    line: 1,
-                    kind,
-                    name,
-                    message: format!("item {i}: {message}"),
-                });
+        let mut each = |object: Value, _: usize| {
+            self.add(object, policy).map_err(|source| {
+                bad = Some(object_err(source));
                 String::from("malformed object")
             })
         };
@@ -158,32 +169,18 @@ impl Objects {
         if streamed.is_some() {
             let (_, kind) = type_of(&object);
             if !kind.ends_with("List") {
-                return Err(SnapshotError::Object {
-                    path: path.into(),
-                    index: 0,
-                    line: 1,
-                    kind: kind.to_owned(),
-                    name: String::new(),
-                    message: "has top-level `items` but is not a List".into(),
-                });
+                return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
             }
             return Ok(());
         }
-        self.add(object, policy).map_err(|(kind, name, message)| SnapshotError::Object {
-            path: path.into(),
-            index: 0,
-            line: 1,
-            kind,
-            name,
-            message,
-        })
+        self.add(object, policy).map_err(object_err)
     }
 
-    fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), (String, String, String)> {
+    fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
         let (api_version, kind) = type_of(&object);
         let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
-        let fail = |e: serde_json::Error| (kind.clone(), name.clone(), e.to_string());
+        let fail = |source: serde_json::Error| Malformed { kind: kind.clone(), name: name.clone(), source };
         match (api_version.as_str(), kind.as_str()) {
             ("v1", "Node") => self.nodes.push(serde_json::from_value(slim_node(object)).map_err(fail)?),
             ("node.k8s.io/v1", "RuntimeClass") => {

@@ -1,6 +1,5 @@
-//! Sysbox pod hygiene (sysbox.md, "No per-pod switch" and "Sysbox on
-//! Kubernetes"): settings that make a Sysbox container fail to start or that
-//! Sysbox does not support.
+//! Sysbox pod hygiene (`docs/sysbox-facts.md`, "Pods"): settings that make a
+//! Sysbox container fail to start or that Sysbox does not support.
 
 use super::finding::{Finding, Rule};
 use super::messages::fit;

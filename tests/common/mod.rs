@@ -15,7 +15,7 @@ pub const FLAG: &str = "sysbox-ro.dev/relaxed-read-only";
 pub const ANNOTATION: &str = "sysbox-ro.dev/relaxed-read-only";
 pub const POOL: &str = "cloud.google.com/gke-nodepool";
 
-/// A read-only Sysbox pod spec with a user namespace, as sysbox.md recommends.
+/// A read-only Sysbox pod spec with a user namespace (`docs/sysbox-facts.md`, "Pods").
 pub fn ro_spec() -> Value {
     json!({
         "runtimeClassName": "sysbox-runc",
