@@ -41,7 +41,7 @@ pub enum SnapshotError {
         #[source]
         source: Malformed,
     },
-    #[error("cluster state {path}: document {index} (line {line}): its items were read as a List's, but its kind is {kind:?}")]
+    #[error("cluster state {path}: document {index} (line {line}): its items were read as a List's, but its kind {kind:?} is not a List")]
     NotAList { path: PathBuf, index: usize, line: usize, kind: String },
 }
 
