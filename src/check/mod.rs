@@ -351,45 +351,74 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Judges one document: its records and, when patched, its new text for
-/// `--mutated-out` (`None`: write the original text).
-/// With `render` false the patched text is not built (no `--mutated-out`).
+/// Judges one document, reporting each object's record as it is judged (so
+/// the items of a `List` are never all held), and returns, when patched, its
+/// new text for `--mutated-out` (`None`: write the original text). With
+/// `render` (`--mutated-out`) the document's records are kept until its
+/// patches have been applied, so a patch that cannot be applied marks them.
 fn judge_document(
     doc: &manifest::Document,
     file: &str,
     ctx: &Context,
     totals: &mut Totals,
+    report: &mut dyn Report,
     render: bool,
-) -> (Vec<Record>, Option<String>) {
-    let mut records = Vec::new();
-    let read = doc.for_each_object(&mut |object, item, line| {
-        records.push(judge_object(&object, (file, doc.index, item, line), ctx));
-    });
-    if let Err(e) = read {
-        let message = match e {
-            ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
-            other => other.to_string(),
-        };
-        records.push(Record::error(file, doc.index, doc.line, message));
-        return (records, None);
-    }
-    totals.parsed_documents += 1;
-    let patches: Vec<(Option<usize>, &[PatchOperation])> =
-        records.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
-    if patches.is_empty() || !render {
-        return (records, None);
-    }
-    match mutated::rewrite(&doc.text, &patches) {
-        Ok(text) => (records, Some(text)),
-        Err(e) => {
-            // Cannot happen for patches computed from this very document; if
-            // it does, say so rather than write a half-patched file.
-            for r in records.iter_mut().filter(|r| !r.patch.is_empty()) {
-                r.verdict = Verdict::Error;
-                r.message = format!("the patch cannot be applied to the manifest text: {e}");
+) -> io::Result<Option<String>> {
+    let mut kept: Vec<Record> = Vec::new();
+    let mut failed: Option<io::Error> = None;
+    let mut emit = |r: Record, totals: &mut Totals, report: &mut dyn Report| {
+        if failed.is_none() {
+            totals.count(&r);
+            if let Err(e) = report.object(&r) {
+                failed = Some(e);
             }
-            (records, None)
         }
+    };
+    let read = doc.for_each_object(&mut |object, item, line| {
+        let r = judge_object(&object, (file, doc.index, item, line), ctx);
+        if render {
+            kept.push(r);
+        } else {
+            emit(r, totals, report);
+        }
+    });
+    let text = match read {
+        Err(e) => {
+            let message = match e {
+                ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
+                other => other.to_string(),
+            };
+            kept.push(Record::error(file, doc.index, doc.line, message));
+            None
+        }
+        Ok(_) => {
+            totals.parsed_documents += 1;
+            let patches: Vec<(Option<usize>, &[PatchOperation])> =
+                kept.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
+            if patches.is_empty() {
+                None
+            } else {
+                match mutated::rewrite(&doc.text, &patches) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        // Cannot happen for patches computed from this very document; if
+                        // it does, say so rather than write a half-patched file.
+                        for r in kept.iter_mut().filter(|r| !r.patch.is_empty()) {
+                            r.verdict = Verdict::Error;
+                            r.message = format!("the patch cannot be applied to the manifest text: {e}");
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    };
+    for r in kept {
+        emit(r, totals, report);
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(text),
     }
 }
 
@@ -423,12 +452,8 @@ pub fn check_reader<R: BufRead>(
         };
         totals.documents += 1;
         next_index = doc.index + 1;
-        let (records, text) = judge_document(&doc, file, ctx, totals, out.wants_documents());
+        let text = judge_document(&doc, file, ctx, totals, report, out.wants_documents())?;
         out.document(text.as_deref().unwrap_or(&doc.text))?;
-        for r in &records {
-            totals.count(r);
-            report.object(r)?;
-        }
     }
     report.end_file(file)
 }
