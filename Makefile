@@ -59,6 +59,12 @@ bench: ## Benchmarks: load against the bare stack, engine (criterion, callgrind)
 	$(CARGO) bench --locked --bench check_throughput
 	benches/callgrind.sh
 
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: ## Fuzz the readers with cargo-afl (AFL++) for FUZZ_SECONDS per target; not in CI
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 .PHONY: certs
 certs: build ## Make a CA and serving certificate for the self-signed overlay
 	$(BIN) certs --service sysbox-ro-webhook --namespace sysbox-ro-webhook --out $(OVERLAY)/certs

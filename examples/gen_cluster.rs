@@ -3,11 +3,14 @@
 //!
 //!     cargo run --release --example gen_cluster -- cluster --nodes 5000 [--list] > cluster.yaml
 //!     cargo run --release --example gen_cluster -- bodies --out DIR
+//!     cargo run --release --example gen_cluster -- pods --count 100000 [--list] [--json] > pods.yaml
 //!
 //! `cluster` writes YAML: one document per object, or with `--list` the nodes
 //! in one `List` as `kubectl get nodes -o yaml` prints them. `bodies` writes
 //! `pod.json` (a read-only Sysbox pod, about 6 KB), `deployment.json` and
-//! `pod-1mib.json` into DIR.
+//! `pod-1mib.json` into DIR. `pods` writes `check` input: small Pods (every third
+//! a read-only Sysbox pod), one document each, or with `--list` in one `List`
+//! (kind after the items, as kubectl prints it); YAML, or JSON with `--json`.
 
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -17,7 +20,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: gen_cluster cluster --nodes N [--list]\n       gen_cluster bodies --out DIR");
+    eprintln!(
+        "usage: gen_cluster cluster --nodes N [--list]\n       gen_cluster bodies --out DIR\n       \
+         gen_cluster pods --count N [--list] [--json]"
+    );
     ExitCode::from(2)
 }
 
@@ -32,6 +38,18 @@ fn main() -> ExitCode {
             let stdout = std::io::stdout();
             let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
             if let Err(e) = support::write_cluster(&mut out, nodes, layout).and_then(|()| out.flush()) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Some("pods") => {
+            let Some(count) = flag("--count").and_then(|n| n.parse::<usize>().ok()) else { return usage() };
+            let list = args.iter().any(|a| a == "--list");
+            let json = args.iter().any(|a| a == "--json");
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            if let Err(e) = write_pods(&mut out, count, list, json).and_then(|()| out.flush()) {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
@@ -61,4 +79,60 @@ fn main() -> ExitCode {
         }
         _ => usage(),
     }
+}
+
+/// A small Pod; every third one is a read-only Sysbox pod.
+fn small_pod(i: usize) -> serde_json::Value {
+    let sysbox = i % 3 == 0;
+    let mut spec = serde_json::json!({
+        "containers": [{
+            "name": "main",
+            "image": "registry.example.com/ci/runner:1.4",
+            "securityContext": { "readOnlyRootFilesystem": sysbox },
+        }],
+    });
+    if sysbox {
+        spec["runtimeClassName"] = "sysbox-runc".into();
+    }
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": format!("runner-{i}"), "namespace": "ci", "labels": { "app": "runner" } },
+        "spec": spec,
+    })
+}
+
+fn write_pods(out: &mut impl Write, count: usize, list: bool, json: bool) -> std::io::Result<()> {
+    let yaml = |v: &serde_json::Value| serde_norway::to_string(v).map_err(std::io::Error::other);
+    match (list, json) {
+        (false, false) => {
+            for i in 0..count {
+                write!(out, "---\n{}", yaml(&small_pod(i))?)?;
+            }
+        }
+        (false, true) => {
+            for i in 0..count {
+                serde_json::to_writer(&mut *out, &small_pod(i))?;
+                writeln!(out)?;
+            }
+        }
+        (true, false) => {
+            writeln!(out, "apiVersion: v1\nitems:")?;
+            for i in 0..count {
+                for (j, line) in yaml(&small_pod(i))?.lines().enumerate() {
+                    writeln!(out, "{}{line}", if j == 0 { "- " } else { "  " })?;
+                }
+            }
+            writeln!(out, "kind: List\nmetadata:\n  resourceVersion: \"\"")?;
+        }
+        (true, true) => {
+            writeln!(out, "{{\"apiVersion\": \"v1\", \"items\": [")?;
+            for i in 0..count {
+                serde_json::to_writer(&mut *out, &small_pod(i))?;
+                writeln!(out, "{}", if i + 1 < count { "," } else { "" })?;
+            }
+            writeln!(out, "], \"kind\": \"List\", \"metadata\": {{\"resourceVersion\": \"\"}}}}")?;
+        }
+    }
+    Ok(())
 }

@@ -240,6 +240,7 @@ impl PolicyArgs {
                     name: self.mgr_configmap.1.clone(),
                     key: self.mgr_configmap_key.clone(),
                 },
+                allow_empty_snapshot: false,
             },
         }
     }
@@ -257,6 +258,10 @@ pub struct ClusterArgs {
     /// Kubeconfig context for the live cluster.
     #[arg(long, env = "SYSBOXRO_CONTEXT")]
     pub context: Option<String>,
+    /// Accept --cluster-state files that hold no Node (otherwise an error: no pod could be placed). Every verdict
+    /// then carries the cluster-view-empty warning.
+    #[arg(long, env = "SYSBOXRO_ALLOW_EMPTY_CLUSTER")]
+    pub allow_empty_cluster: bool,
 }
 
 impl ClusterArgs {
@@ -342,7 +347,11 @@ impl ServeArgs {
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
-            policy: self.policy.to_policy(self.namespace.as_deref()),
+            policy: {
+                let mut policy = self.policy.to_policy(self.namespace.as_deref());
+                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
+                policy
+            },
             cluster: if self.cluster.cluster_state.is_empty() {
                 Source::Live { connection: self.cluster.connection(), probe: None }
             } else {
@@ -428,7 +437,11 @@ impl CheckArgs {
             mutated_out: self.mutated_out.clone(),
             fail_on: self.fail_on,
             color: self.color,
-            policy: self.policy.to_policy(None),
+            policy: {
+                let mut policy = self.policy.to_policy(None);
+                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
+                policy
+            },
             rule_docs_url: self.rule_docs_url.clone(),
         })
     }

@@ -1,10 +1,22 @@
 //! Reading Kubernetes manifests: YAML streams (`---`-separated documents),
 //! JSON, and `List` objects, document by document, with the line each
 //! document starts on. Used by the cluster snapshot and by `check`.
+//!
+//! Every input is bounded: a document may hold at most
+//! [`MAX_DOCUMENT_BYTES`], nesting at most [`yaml::MAX_DEPTH`] levels (YAML
+//! and JSON alike), and the items of a `List` are read one at a time
+//! ([`Document::for_each_object`]), so a `List` costs what the same objects
+//! as a stream of documents cost.
+
+pub mod json;
+pub mod yaml;
 
 use std::io::BufRead;
 
 use serde_json::Value;
+
+/// The largest document read whole (its text is held while it is read).
+pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 
 /// One document of a stream, before parsing.
 #[derive(Debug, Clone)]
@@ -13,7 +25,12 @@ pub struct Document {
     pub index: usize,
     /// 1-based line the document's content starts on.
     pub line: usize,
+    /// 1-based line of the first line of `text`.
+    pub text_line: usize,
     pub text: String,
+    /// Set when the document was larger than the limit: its size in bytes
+    /// so far (`text` is then empty and the document does not parse).
+    pub oversized: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +51,18 @@ pub struct Documents<R> {
     index: usize,
     pending: Option<(usize, String)>,
     done: bool,
+    limit: usize,
 }
 
 impl<R: BufRead> Documents<R> {
     pub fn new(reader: R) -> Self {
-        Documents { reader, line_no: 0, index: 0, pending: None, done: false }
+        Self::with_limit(reader, MAX_DOCUMENT_BYTES)
+    }
+
+    /// Documents larger than `limit` bytes come back empty, marked
+    /// [`Document::oversized`], and the stream goes on after them.
+    pub fn with_limit(reader: R, limit: usize) -> Self {
+        Documents { reader, line_no: 0, index: 0, pending: None, done: false, limit }
     }
 
     /// Lines read so far; after a read error, the failing line is the next one.
@@ -68,11 +92,13 @@ impl<R: BufRead> Iterator for Documents<R> {
                 start = s;
                 text = carried;
             }
+            let text_line = start;
+            let mut oversized: Option<usize> = None;
             let mut saw_content = !is_blank_or_comment(&text);
             let mut buf = String::new();
             loop {
                 buf.clear();
-                match self.reader.read_line(&mut buf) {
+                match read_line_bounded(&mut self.reader, &mut buf, self.limit.saturating_add(1)) {
                     Ok(0) => {
                         self.done = true;
                         break;
@@ -99,11 +125,21 @@ impl<R: BufRead> Iterator for Documents<R> {
                     saw_content = true;
                     start = self.line_no;
                 }
+                if let Some(size) = &mut oversized {
+                    *size += line.len() + 1;
+                    continue;
+                }
+                if text.len() + line.len() + 1 > self.limit {
+                    // Keep counting, but no longer holding, what is left of it.
+                    oversized = Some(text.len() + line.len() + 1);
+                    text = String::new();
+                    continue;
+                }
                 text.push_str(line);
                 text.push('\n');
             }
-            if saw_content || !is_blank_or_comment(&text) {
-                let doc = Document { index: self.index, line: start, text };
+            if saw_content || oversized.is_some() || !is_blank_or_comment(&text) {
+                let doc = Document { index: self.index, line: start, text_line, text, oversized };
                 self.index += 1;
                 return Some(Ok(doc));
             }
@@ -112,17 +148,134 @@ impl<R: BufRead> Iterator for Documents<R> {
 }
 
 impl Document {
+    fn is_json(&self) -> bool {
+        let trimmed = self.text.trim_start();
+        trimmed.starts_with('{') || trimmed.starts_with('[')
+    }
+
+    fn error(&self, message: impl Into<String>) -> ManifestError {
+        ManifestError::Parse { index: self.index, line: self.line, message: message.into() }
+    }
+
+    fn too_large(&self) -> Result<(), ManifestError> {
+        match self.oversized {
+            Some(size) => Err(self.error(format!(
+                "the document is larger than {} MiB ({} MiB read), the most one document may hold; split it",
+                MAX_DOCUMENT_BYTES >> 20,
+                size >> 20
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn yaml_error(&self, e: yaml::YamlError) -> ManifestError {
+        if e.line == 0 {
+            return self.error(e.message);
+        }
+        self.error(format!("{} at line {} column {}", e.message, self.text_line + e.line - 1, e.col))
+    }
+
     /// Parses the document (YAML or JSON) into a JSON value. `null` documents
     /// come back as `Value::Null`.
     pub fn parse(&self) -> Result<Value, ManifestError> {
-        let trimmed = self.text.trim_start();
-        let result = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-            serde_json::from_str::<Value>(&self.text).map_err(|e| e.to_string())
+        self.too_large()?;
+        if self.is_json() {
+            json::from_str(&self.text).map_err(|e| self.error(e.to_string()))
         } else {
-            serde_yaml::from_str::<Value>(&self.text).map_err(|e| e.to_string())
-        };
-        result.map_err(|message| ManifestError::Parse { index: self.index, line: self.line, message })
+            yaml::from_str(&self.text).map_err(|e| self.yaml_error(e))
+        }
     }
+
+    /// Calls `each(object, item, line)` for every object of the document: the
+    /// items of a `List` one at a time (`item` is the position in `items`),
+    /// or the document itself (`item` `None`). Returns whether the document
+    /// was a `List` (`None` for an empty document). The items of a `List`
+    /// are never all held at once.
+    pub fn for_each_object(
+        &self,
+        each: &mut dyn FnMut(Value, Option<usize>, usize),
+    ) -> Result<Option<bool>, ManifestError> {
+        self.too_large()?;
+        if self.is_json() {
+            return json::for_each_object(&self.text, &mut |v, i| each(v, i, self.line))
+                .map_err(|e| self.error(e.to_string()));
+        }
+        let line0 = self.text_line;
+        let mut stream = |v: Value, i: usize, line: usize| {
+            each(v, Some(i), line0 + line - 1);
+            Ok(())
+        };
+        let mut items = yaml::Items::Stream { assume_list: yaml_kind_is_list(&self.text), each: &mut stream };
+        let mut loader = yaml::Loader::from_text(&self.text);
+        let loaded = loader.next_document(&mut items).map_err(|e| self.yaml_error(e))?;
+        if let Some(extra) = loader.next_document(&mut yaml::Items::Keep).map_err(|e| self.yaml_error(e))? {
+            return Err(self.error(format!("a second document at line {} without `---`", line0 + extra.line - 1)));
+        }
+        let Some(loaded) = loaded else { return Ok(None) };
+        if loaded.streamed.is_some() {
+            let (_, kind) = type_of(&loaded.value);
+            if !kind.ends_with("List") {
+                return Err(self
+                    .error(format!("top-level `items` were read as a List's, but the kind is {kind:?}, not a List")));
+            }
+            return Ok(Some(true));
+        }
+        if loaded.value.is_null() {
+            return Ok(None);
+        }
+        let list = is_list(&loaded.value);
+        for (i, object) in expand_lists(loaded.value).into_iter().enumerate() {
+            each(object, list.then_some(i), self.line);
+        }
+        Ok(Some(list))
+    }
+}
+
+/// Whether a YAML text has a top-level `kind` (a line starting in column
+/// 0) ending in `List`, as `kubectl get -o yaml` prints after the items.
+/// Only a hint for reading `items` one at a time; the kind read decides.
+fn yaml_kind_is_list(text: &str) -> bool {
+    text.lines().any(|l| {
+        let rest =
+            l.strip_prefix("kind:").or_else(|| l.strip_prefix("\"kind\":")).or_else(|| l.strip_prefix("'kind':"));
+        rest.is_some_and(|r| {
+            let v = r.split(" #").next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            v.ends_with("List")
+        })
+    })
+}
+
+/// `BufRead::read_line`, but stops (with `InvalidData`) once a line would
+/// exceed `limit` bytes, so one endless line cannot fill memory.
+fn read_line_bounded<R: BufRead>(reader: &mut R, buf: &mut String, limit: usize) -> std::io::Result<usize> {
+    let mut bytes = Vec::new();
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            break;
+        }
+        let (chunk, found) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        if bytes.len() + chunk.len() > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {} MiB", limit >> 20),
+            ));
+        }
+        bytes.extend_from_slice(chunk);
+        let n = chunk.len();
+        reader.consume(n);
+        if found {
+            break;
+        }
+    }
+    let n = bytes.len();
+    let text = String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))?;
+    buf.push_str(&text);
+    Ok(n)
 }
 
 /// Whether a value is a `List` object (kind `List` or `*List` with an `items` array).

@@ -114,6 +114,10 @@ pub struct NodePolicy {
     /// everything else are judged once, as one class.
     pub identity_labels: Vec<String>,
     pub mgr_config: MgrConfigMap,
+    /// Accept a cluster-state snapshot that holds no Node (by default an
+    /// error: such a snapshot cannot place any pod and is most often an
+    /// empty or wrong file).
+    pub allow_empty_snapshot: bool,
 }
 
 pub const DEFAULT_POOL_LABELS: [&str; 5] = [
@@ -131,6 +135,7 @@ impl Default for NodePolicy {
             flag_label: "sysbox-ro.dev/relaxed-read-only".into(),
             identity_labels: vec!["kubernetes.io/hostname".into()],
             mgr_config: MgrConfigMap::default(),
+            allow_empty_snapshot: false,
         }
     }
 }

@@ -684,6 +684,106 @@ fn sarif_report_snapshot() {
     insta::assert_snapshot!("sarif", text);
 }
 
+#[test]
+fn a_cluster_state_without_nodes_is_refused_unless_allowed() {
+    const EMPTY: &str = "tests/data/cluster/no-nodes.yaml";
+    let pod = "tests/data/manifests/pod-dind.yaml";
+    let o = run(&["check", "-f", pod, "--cluster-state", EMPTY]);
+    assert_eq!(status(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no Node found") && stderr(&o).contains(EMPTY), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+
+    // Allowed: every judged object says the pools were not evaluated, and no
+    // report claims they were.
+    let (code, report) = json_report(&["-f", pod, "--cluster-state", EMPTY, "--allow-empty-cluster"]);
+    assert_eq!(report["totals"]["nodePoolsEvaluated"], Value::Bool(false), "{report}");
+    let rows = report["objects"].as_array().unwrap();
+    let judged: Vec<&Value> = rows.iter().filter(|r| r["verdict"] != "skip").collect();
+    assert!(!judged.is_empty(), "{report}");
+    for r in judged {
+        let rules: Vec<&str> = r["findings"].as_array().unwrap().iter().map(|f| str_of(&f["rule"])).collect();
+        assert!(rules.contains(&"cluster-view-empty"), "{r}");
+        assert!(!rules.contains(&"no-candidate-nodes"), "{r}");
+    }
+    assert_eq!(code, 0);
+    let text = run(&["check", "-f", pod, "--cluster-state", EMPTY, "--allow-empty-cluster"]);
+    assert!(!stdout(&text).contains("node pools evaluated"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("holds no Node"), "{}", stdout(&text));
+}
+
+#[test]
+fn wrongly_typed_manifests_are_errors_naming_the_field() {
+    let (code, report) = json_report(&["-f", "tests/data/invalid/wrong-types.yaml", "--cluster-state", CLUSTER]);
+    let messages: Vec<(&str, &str)> =
+        report["objects"].as_array().unwrap().iter().map(|o| (str_of(&o["verdict"]), str_of(&o["message"]))).collect();
+    let expect = [
+        "/spec/runtimeClassName",
+        "is a string",
+        "apiVersion is missing",
+        "/metadata: must be a mapping",
+        "/spec/template",
+    ];
+    assert_eq!(messages.len(), expect.len(), "{messages:?}");
+    for ((verdict, message), want) in messages.iter().zip(expect) {
+        assert_eq!(*verdict, "error", "{message}");
+        assert!(message.contains(want), "{message} lacks {want}");
+    }
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn unreadable_paths_are_reported_in_every_format_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml");
+    let missing = missing.to_str().unwrap();
+    let pod = "tests/data/manifests/pod-dind.yaml";
+    for format in ["json", "sarif"] {
+        let o = run(&["check", "-o", format, "-f", missing, "-f", pod]);
+        assert_eq!(status(&o), 2, "{format}: {}", stderr(&o));
+        let report: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{format}: {e}: {}", stdout(&o)));
+        assert!(report.to_string().contains("missing.yaml") && report.to_string().contains("dind"), "{report}");
+        assert!(stderr(&o).contains("missing.yaml"), "{}", stderr(&o));
+    }
+    let o = run(&["check", "-o", "junit", "-f", missing, "-f", pod]);
+    assert_eq!(status(&o), 2);
+    let xml = stdout(&o);
+    assert!(
+        xml.starts_with("<?xml") && xml.trim_end().ends_with("</testsuites>") && xml.contains("missing.yaml"),
+        "{xml}"
+    );
+
+    // Inside a folder: a link loop and a dangling manifest link are reported
+    // per path, and the other files are judged.
+    #[cfg(unix)]
+    {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::copy(pod, tree.path().join("pod.yaml")).unwrap();
+        std::os::unix::fs::symlink("l2", tree.path().join("l1")).unwrap();
+        std::os::unix::fs::symlink("l1", tree.path().join("l2")).unwrap();
+        std::os::unix::fs::symlink("gone.yaml", tree.path().join("x.yaml")).unwrap();
+        let (code, report) = json_report(&["-f", tree.path().to_str().unwrap()]);
+        let rows: Vec<(String, &str)> = report["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (str_of(&o["file"]).rsplit('/').next().unwrap().to_owned(), str_of(&o["verdict"])))
+            .collect();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(f, v)| (f.as_str(), *v)).collect();
+        assert_eq!(rows, [("l1", "error"), ("l2", "error"), ("pod.yaml", "allow"), ("x.yaml", "error")], "{report}");
+        assert_eq!(code, 1);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_stdin_is_read_like_dash() {
+    let pod = std::fs::read("tests/data/manifests/pod-dind.yaml").unwrap();
+    let o = run_with(&["check", "-f", "/dev/stdin", "--cluster-state", CLUSTER], Some(&pod));
+    assert_eq!(status(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("/dev/stdin:1 doc 0 Pod default/dind: allow"), "{}", stdout(&o));
+}
+
 // ---------------------------------------------------------------- node labels
 
 /// A read-only Sysbox pod that can land only on `pool`.

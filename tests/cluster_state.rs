@@ -62,3 +62,67 @@ fn missing_file_is_an_error_naming_it() {
     let err = snapshot::load(&[PathBuf::from("/nonexistent/cluster.yaml")], &NodePolicy::default()).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/cluster.yaml"), "{err}");
 }
+
+#[test]
+fn deep_nesting_fails_fast_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("brackets.yaml", format!("items: {}", "[".repeat(1_000_000))),
+        ("flow.yaml", format!("items: {}1{}", "{a: ".repeat(100_000), "}".repeat(100_000))),
+        ("block.yaml", "- ".repeat(500_000)),
+        ("brackets.json", format!("{{\"items\": {}", "[".repeat(1_000_000))),
+        ("nested.json", format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000))),
+    ] {
+        let path = file(&dir, name, &text);
+        let err = snapshot::load(&[path], &NodePolicy::default()).unwrap_err().to_string();
+        assert!(err.contains(name) && (err.contains("nesting") || err.contains("recursion")), "{err}");
+    }
+}
+
+#[test]
+fn list_items_are_read_one_at_a_time_and_checked_to_be_a_list() {
+    let dir = tempfile::tempdir().unwrap();
+    // kubectl prints `kind: List` after the items.
+    let list = file(
+        &dir,
+        "list.yaml",
+        "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: n1}\n\
+         - apiVersion: v1\n  kind: Node\n  metadata: {name: n2, labels: [bad]}\nkind: List\n",
+    );
+    let err = snapshot::load(&[list], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("n2") && err.contains("line 6"), "{err}");
+    let fake = file(
+        &dir,
+        "fake.yaml",
+        "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: n1}\nkind: Pod\n",
+    );
+    let err = snapshot::load(&[fake], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("not a List"), "{err}");
+    let json = file(
+        &dir,
+        "fake.json",
+        r#"{"items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}],"kind":"Pod"}"#,
+    );
+    let err = snapshot::load(&[json], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("not a List"), "{err}");
+    let cut = dir.path().join("cut.yaml");
+    std::fs::write(&cut, b"apiVersion: v1\nkind: Node\nmetadata: {name: \xff}\n").unwrap();
+    let err = snapshot::load(&[cut], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn a_snapshot_without_nodes_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = file(&dir, "empty.yaml", "");
+    let classes = file(
+        &dir,
+        "rc.yaml",
+        "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: sysbox-runc}\nhandler: sysbox-runc\n",
+    );
+    let err = snapshot::load(&[empty.clone(), classes.clone()], &NodePolicy::default()).unwrap_err().to_string();
+    assert!(err.contains("no Node") && err.contains("empty.yaml") && err.contains("rc.yaml"), "{err}");
+    let allowed = NodePolicy { allow_empty_snapshot: true, ..NodePolicy::default() };
+    let (state, _) = snapshot::load(&[empty, classes], &allowed).unwrap();
+    assert_eq!(state.nodes.node_count(), 0);
+}

@@ -157,10 +157,7 @@ fn command_line(rng: &mut Rng, names: &[&'static str]) -> Vec<String> {
 fn reference_binary() -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mgrflags/run.sh");
     let out = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().expect("run tests/mgrflags/run.sh");
-    assert!(
-        out.status.success(),
-        "building the Go reference failed: it needs Go on PATH"
-    );
+    assert!(out.status.success(), "building the Go reference failed: it needs Go on PATH");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
     stdout.lines().last().expect("binary path").trim().to_string()
 }

@@ -234,6 +234,27 @@ async fn readiness_follows_serving_and_cluster_sync() {
 }
 
 #[tokio::test]
+async fn wrongly_typed_objects_are_refused_naming_the_field() {
+    let base: Value = serde_json::from_slice(&fixture("pod-create.json")).unwrap();
+    for (pointer, value, field) in [
+        ("/request/object/metadata", json!("x"), "/metadata"),
+        ("/request/object/spec/runtimeClassName", json!(42), "/spec/runtimeClassName"),
+        ("/request/object/metadata", json!({"name": "p", "annotations": ["a"]}), "/metadata/annotations"),
+        ("/request/object/metadata", json!({"name": "p", "labels": {"app": 1}}), "/metadata/labels/app"),
+    ] {
+        let mut review = base.clone();
+        *review.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        let (status, body) = post("/mutate", serde_json::to_vec(&review).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let response = &body["response"];
+        assert_eq!(response["allowed"], false, "{pointer}: {body}");
+        assert!(response.get("patch").is_none(), "{pointer}: {body}");
+        let message = response["status"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{pointer}: {message}");
+    }
+}
+
+#[tokio::test]
 async fn metrics_say_who_set_the_node_labels_and_what_waits_for_a_restart() {
     let policy = Policy::default();
     let metrics = Arc::new(Metrics::new());

@@ -1,8 +1,12 @@
 //! The `-f` arguments resolved into an ordered list of sources: files as
 //! named, folders walked recursively for `*.yaml`, `*.yml` and `*.json`
-//! (sorted by name, so reports are stable), and `-` for stdin. Every path is
-//! checked for readability before anything is judged, so an unusable argument
-//! stops the run (exit 2) before any report is written.
+//! (sorted by name, so reports are stable), and `-` for stdin. A path that
+//! cannot be read (missing, a symbolic link loop, a dangling link, a folder
+//! that cannot be listed) becomes a [`Origin::Unreadable`] source of its own,
+//! reported where it was found, and the run goes on, so every output format
+//! still gets a whole report. Named paths that are not folders are read as
+//! streams whatever they are (regular files, `/dev/stdin`, FIFOs); inside
+//! folders only regular files are read.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -14,6 +18,12 @@ use std::path::{Path, PathBuf};
 pub enum Origin {
     Stdin,
     File(PathBuf),
+    /// A path that cannot be read, and why. `named`: given with `-f` (an
+    /// unusable argument, exit 2), rather than found inside a folder.
+    Unreadable {
+        message: String,
+        named: bool,
+    },
 }
 
 /// One input stream of manifests.
@@ -35,16 +45,25 @@ pub const STDIN_MIRROR: &str = "stdin.yaml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {}: {source}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{}: not a file or folder", path.display())]
-    NotAFile { path: PathBuf },
     #[error("`-f -` (stdin) is given more than once")]
     StdinTwice,
+}
+
+/// Why a path cannot be read, in words.
+fn describe(e: &io::Error) -> String {
+    // ELOOP: too many levels of symbolic links.
+    if e.raw_os_error() == Some(40) {
+        return "a symbolic link loop".to_owned();
+    }
+    e.to_string()
+}
+
+fn unreadable(path: &Path, rel: PathBuf, message: String, named: bool) -> Source {
+    Source {
+        origin: Origin::Unreadable { message: format!("cannot read: {message}"), named },
+        display: path.display().to_string(),
+        mirror: rel,
+    }
 }
 
 /// Whether a file found while walking a folder is a manifest.
@@ -73,22 +92,32 @@ pub fn resolve(args: &[PathBuf]) -> Result<Vec<Source>, InputError> {
             });
             continue;
         }
-        let meta = fs::metadata(arg).map_err(|source| InputError::Unreadable { path: arg.clone(), source })?;
+        let name = arg.file_name().map(PathBuf::from).unwrap_or_else(|| arg.clone());
+        let meta = match fs::metadata(arg) {
+            Ok(meta) => meta,
+            Err(e) => {
+                sources.push(unreadable(arg, name, describe(&e), true));
+                continue;
+            }
+        };
         if meta.is_dir() {
             let mut visited = HashSet::new();
-            walk(arg, Path::new(""), &mut visited, &mut |path, rel| {
-                if seen_files.insert(canonical(&path)) {
-                    sources.push(Source {
-                        display: path.display().to_string(),
-                        origin: Origin::File(path),
-                        mirror: rel,
-                    });
+            walk(arg, Path::new(""), &mut visited, &mut |found| match found {
+                Found::File(path, rel) => {
+                    if seen_files.insert(canonical(&path)) {
+                        sources.push(Source {
+                            display: path.display().to_string(),
+                            origin: Origin::File(path),
+                            mirror: rel,
+                        });
+                    }
                 }
-            })?;
+                Found::Problem(path, rel, message) => sources.push(unreadable(&path, rel, message, false)),
+            });
         } else if meta.is_file() {
-            File::open(arg).map_err(|source| InputError::Unreadable { path: arg.clone(), source })?;
-            if seen_files.insert(canonical(arg)) {
-                let name = arg.file_name().map(PathBuf::from).unwrap_or_else(|| arg.clone());
+            if let Err(e) = File::open(arg) {
+                sources.push(unreadable(arg, name, describe(&e), true));
+            } else if seen_files.insert(canonical(arg)) {
                 sources.push(Source {
                     origin: Origin::File(arg.clone()),
                     display: arg.display().to_string(),
@@ -96,10 +125,24 @@ pub fn resolve(args: &[PathBuf]) -> Result<Vec<Source>, InputError> {
                 });
             }
         } else {
-            return Err(InputError::NotAFile { path: arg.clone() });
+            // `/dev/stdin`, a FIFO, a character device: read as a stream when
+            // its turn comes (opening a FIFO waits for its writer, as `cat`
+            // does). Such a stream can be read once only.
+            sources.push(Source {
+                origin: Origin::File(arg.clone()),
+                display: arg.display().to_string(),
+                mirror: name,
+            });
         }
     }
     Ok(sources)
+}
+
+/// What a folder walk finds.
+enum Found {
+    File(PathBuf, PathBuf),
+    /// A path that cannot be read, its name under the folder, and why.
+    Problem(PathBuf, PathBuf, String),
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -107,42 +150,54 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// Walks `dir` depth-first in name order. Symbolic links are followed; a
-/// folder already being walked (a link cycle) is not entered again.
-fn walk(
-    dir: &Path,
-    rel: &Path,
-    visited: &mut HashSet<PathBuf>,
-    found: &mut dyn FnMut(PathBuf, PathBuf),
-) -> Result<(), InputError> {
+/// folder already being walked (a link cycle) is not entered again. What
+/// cannot be read is handed over as a problem and the walk goes on: a link
+/// loop anywhere, a dangling link named like a manifest, a folder that
+/// cannot be listed, a manifest that cannot be opened or is not a regular file.
+fn walk(dir: &Path, rel: &Path, visited: &mut HashSet<PathBuf>, found: &mut dyn FnMut(Found)) {
     if !visited.insert(canonical(dir)) {
-        return Ok(());
+        return;
     }
-    let unreadable = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| InputError::Unreadable { path, source }
+    let listed: io::Result<Vec<(std::ffi::OsString, PathBuf)>> =
+        fs::read_dir(dir).and_then(|d| d.map(|e| e.map(|e| (e.file_name(), e.path()))).collect());
+    let mut entries = match listed {
+        Ok(entries) => entries,
+        Err(e) => return found(Found::Problem(dir.to_path_buf(), rel.to_path_buf(), describe(&e))),
     };
-    let mut entries: Vec<(std::ffi::OsString, PathBuf)> = fs::read_dir(dir)
-        .map_err(unreadable(dir))?
-        .map(|e| e.map(|e| (e.file_name(), e.path())))
-        .collect::<Result<_, _>>()
-        .map_err(unreadable(dir))?;
     entries.sort();
     for (name, path) in entries {
         let child_rel = rel.join(&name);
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
-            // A dangling link inside a folder names nothing to check.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(InputError::Unreadable { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A dangling link: worth saying only when it names a manifest.
+                if is_manifest_name(&path) {
+                    let target = fs::read_link(&path).map(|t| t.display().to_string()).unwrap_or_default();
+                    found(Found::Problem(path, child_rel, format!("a dangling symbolic link (to {target:?})")));
+                }
+                continue;
+            }
+            Err(e) => {
+                found(Found::Problem(path, child_rel, describe(&e)));
+                continue;
+            }
         };
         if meta.is_dir() {
-            walk(&path, &child_rel, visited, found)?;
-        } else if meta.is_file() && is_manifest_name(&path) {
-            File::open(&path).map_err(unreadable(&path))?;
-            found(path, child_rel);
+            walk(&path, &child_rel, visited, found);
+        } else if is_manifest_name(&path) {
+            if !meta.is_file() {
+                found(Found::Problem(
+                    path,
+                    child_rel,
+                    "not a regular file (inside a folder only files are read)".into(),
+                ));
+            } else if let Err(e) = File::open(&path) {
+                found(Found::Problem(path, child_rel, describe(&e)));
+            } else {
+                found(Found::File(path, child_rel));
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -175,8 +230,12 @@ mod tests {
 
     #[test]
     fn missing_path_and_double_stdin_fail() {
-        let err = resolve(&[PathBuf::from("/nonexistent/manifests")]).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/manifests"), "{err}");
+        let missing = resolve(&[PathBuf::from("/nonexistent/manifests")]).unwrap();
+        assert!(
+            matches!(&missing[0].origin, Origin::Unreadable { named: true, message } if message.contains("No such file")),
+            "{missing:?}"
+        );
+        assert_eq!(missing[0].display, "/nonexistent/manifests");
         let err = resolve(&[PathBuf::from("-"), PathBuf::from("-")]).unwrap_err();
         assert!(matches!(err, InputError::StdinTwice));
         let one = resolve(&[PathBuf::from("-")]).unwrap();
@@ -192,5 +251,49 @@ mod tests {
         std::os::unix::fs::symlink("..", dir.path().join("a/up")).unwrap();
         let sources = resolve(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(sources.len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn link_loops_and_dangling_links_are_reported_per_path_and_the_walk_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/deep")).unwrap();
+        fs::write(root.join("a/deep/p.yaml"), "a: 1\n").unwrap();
+        fs::write(root.join("z.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink("loop1", root.join("a/loop2")).unwrap();
+        std::os::unix::fs::symlink("loop2", root.join("a/loop1")).unwrap();
+        std::os::unix::fs::symlink("gone.yaml", root.join("a/x.yaml")).unwrap();
+        std::os::unix::fs::symlink("gone", root.join("a/notes")).unwrap();
+        let sources = resolve(&[root.to_path_buf()]).unwrap();
+        let got: Vec<(String, Option<String>)> = sources
+            .iter()
+            .map(|s| {
+                let problem = match &s.origin {
+                    Origin::Unreadable { message, named: false } => Some(message.clone()),
+                    Origin::Unreadable { named: true, .. } => panic!("found in a folder, not named"),
+                    _ => None,
+                };
+                (s.mirror.display().to_string(), problem)
+            })
+            .collect();
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a/deep/p.yaml", "a/loop1", "a/loop2", "a/x.yaml", "z.yaml"], "{got:?}");
+        assert!(got[1].1.as_deref().unwrap().contains("loop"), "{got:?}");
+        assert!(got[3].1.as_deref().unwrap().contains("dangling"), "{got:?}");
+        assert!(got[0].1.is_none() && got[4].1.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn named_streams_that_are_not_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        let sources = resolve(&[fifo.clone(), PathBuf::from("/dev/null")]).unwrap();
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[0].origin, Origin::File(fifo));
+        assert_eq!(sources[1].origin, Origin::File(PathBuf::from("/dev/null")));
     }
 }

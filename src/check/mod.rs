@@ -291,11 +291,20 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
         );
         return record;
     }
-    if kind.is_empty() {
-        record.verdict = Verdict::Skip;
-        record.name = meta_str(object, "name").map(str::to_owned);
-        record.message = "no apiVersion/kind: not a Kubernetes object".into();
-        return record;
+    // As kubectl: an object without a string apiVersion and kind cannot be
+    // applied, so it is an error, never a silent skip.
+    for field in ["apiVersion", "kind"] {
+        let problem = match object.get(field) {
+            None | Some(Value::Null) => Some("is missing".to_owned()),
+            Some(Value::String(s)) if s.is_empty() => Some("is empty".to_owned()),
+            Some(Value::String(_)) => None,
+            Some(other) => Some(format!("must be a string, not a {}", json_type(other))),
+        };
+        if let Some(problem) = problem {
+            record.name = meta_str(object, "name").map(str::to_owned);
+            record.message = format!("not a Kubernetes object: {field} {problem}");
+            return record;
+        }
     }
     record.api_version = Some(api_version.to_owned()).filter(|s| !s.is_empty());
     record.kind = Some(kind.to_owned());
@@ -347,53 +356,74 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Judges one document: its records and, when patched, its new text for
-/// `--mutated-out` (`None`: write the original text).
-/// With `render` false the patched text is not built (no `--mutated-out`).
+/// Judges one document, reporting each object's record as it is judged (so
+/// the items of a `List` are never all held), and returns, when patched, its
+/// new text for `--mutated-out` (`None`: write the original text). With
+/// `render` (`--mutated-out`) the document's records are kept until its
+/// patches have been applied, so a patch that cannot be applied marks them.
 fn judge_document(
     doc: &manifest::Document,
     file: &str,
     ctx: &Context,
     totals: &mut Totals,
+    report: &mut dyn Report,
     render: bool,
-) -> (Vec<Record>, Option<String>) {
-    let value = match doc.parse() {
-        Ok(v) => v,
+) -> io::Result<Option<String>> {
+    let mut kept: Vec<Record> = Vec::new();
+    let mut failed: Option<io::Error> = None;
+    let mut emit = |r: Record, totals: &mut Totals, report: &mut dyn Report| {
+        if failed.is_none() {
+            totals.count(&r);
+            if let Err(e) = report.object(&r) {
+                failed = Some(e);
+            }
+        }
+    };
+    let read = doc.for_each_object(&mut |object, item, line| {
+        let r = judge_object(&object, (file, doc.index, item, line), ctx);
+        if render {
+            kept.push(r);
+        } else {
+            emit(r, totals, report);
+        }
+    });
+    let text = match read {
         Err(e) => {
             let message = match e {
                 ManifestError::Parse { message, .. } => format!("document does not parse: {message}"),
                 other => other.to_string(),
             };
-            return (vec![Record::error(file, doc.index, doc.line, message)], None);
+            kept.push(Record::error(file, doc.index, doc.line, message));
+            None
+        }
+        Ok(_) => {
+            totals.parsed_documents += 1;
+            let patches: Vec<(Option<usize>, &[PatchOperation])> =
+                kept.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
+            if patches.is_empty() {
+                None
+            } else {
+                match mutated::rewrite(&doc.text, &patches) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        // Cannot happen for patches computed from this very document; if
+                        // it does, say so rather than write a half-patched file.
+                        for r in kept.iter_mut().filter(|r| !r.patch.is_empty()) {
+                            r.verdict = Verdict::Error;
+                            r.message = format!("the patch cannot be applied to the manifest text: {e}");
+                        }
+                        None
+                    }
+                }
+            }
         }
     };
-    totals.parsed_documents += 1;
-    if value.is_null() {
-        return (Vec::new(), None);
+    for r in kept {
+        emit(r, totals, report);
     }
-    let list = manifest::is_list(&value);
-    let objects = manifest::expand_lists(value);
-    let mut records: Vec<Record> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, o)| judge_object(o, (file, doc.index, list.then_some(i), doc.line), ctx))
-        .collect();
-    let patches: Vec<(Option<usize>, &[PatchOperation])> =
-        records.iter().filter(|r| !r.patch.is_empty()).map(|r| (r.item, r.patch.as_slice())).collect();
-    if patches.is_empty() || !render {
-        return (records, None);
-    }
-    match mutated::rewrite(&doc.text, &patches) {
-        Ok(text) => (records, Some(text)),
-        Err(e) => {
-            // Cannot happen for patches computed from this very document; if
-            // it does, say so rather than write a half-patched file.
-            for r in records.iter_mut().filter(|r| !r.patch.is_empty()) {
-                r.verdict = Verdict::Error;
-                r.message = format!("the patch cannot be applied to the manifest text: {e}");
-            }
-            (records, None)
-        }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(text),
     }
 }
 
@@ -427,12 +457,8 @@ pub fn check_reader<R: BufRead>(
         };
         totals.documents += 1;
         next_index = doc.index + 1;
-        let (records, text) = judge_document(&doc, file, ctx, totals, out.wants_documents());
+        let text = judge_document(&doc, file, ctx, totals, report, out.wants_documents())?;
         out.document(text.as_deref().unwrap_or(&doc.text))?;
-        for r in &records {
-            totals.count(r);
-            report.object(r)?;
-        }
     }
     report.end_file(file)
 }
@@ -475,7 +501,7 @@ fn mutated_target(config: &CheckConfig, sources: &[Source]) -> Result<MutatedTar
     }
     std::fs::create_dir_all(dir).map_err(|source| CheckError::MutatedOut { path: dir.clone(), source })?;
     let mut taken: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
-    for s in sources {
+    for s in sources.iter().filter(|s| !matches!(s.origin, Origin::Unreadable { .. })) {
         let out = dir.join(&s.mirror);
         if let Some(first) = taken.insert(out.clone(), &s.display) {
             return Err(CheckError::MutatedCollision { first: first.to_owned(), second: s.display.clone(), out });
@@ -605,6 +631,9 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     let sources = input::resolve(&config.files)?;
     let target = mutated_target(config, &sources)?;
     let (cluster, cluster_source) = load_cluster(config)?;
+    // A view without nodes (an allowed empty snapshot, an empty live
+    // cluster) evaluates no node pool; reports must not claim otherwise.
+    let pools_evaluated = cluster.as_ref().is_some_and(|c| c.nodes.node_count() > 0);
     let ctx = Context { policy: config.policy.clone(), cluster, default_namespace: config.default_namespace.clone() };
 
     // With the mutated manifests on stdout, the report goes to stderr.
@@ -617,7 +646,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         report_out,
         use_color(config.color, terminal),
         config.fail_on,
-        ctx.cluster.is_some(),
+        pools_evaluated,
         config.rule_docs_url.as_deref(),
     );
     let mut stdout_docs = match target {
@@ -625,6 +654,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         _ => None,
     };
     let mut totals = Totals::new(cluster_source);
+    totals.node_pools_evaluated = pools_evaluated;
     if let Some(cluster) = &ctx.cluster {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let now = i64::try_from(now).unwrap_or(i64::MAX);
@@ -632,7 +662,21 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     }
     let fatal = |e: io::Error| CheckError::Report(e);
 
+    let mut unusable_arguments = false;
     for src in &sources {
+        if let Origin::Unreadable { message, named } = &src.origin {
+            // Reported where it was found; the run goes on. A named path
+            // that cannot be read is an unusable argument (exit 2).
+            totals.files += 1;
+            let r = Record::error(&src.display, 0, 1, message.clone());
+            totals.count(&r);
+            report_one(report.as_mut(), &r).map_err(fatal)?;
+            if *named {
+                unusable_arguments = true;
+                eprintln!("error: {}: {message}", src.display);
+            }
+            continue;
+        }
         let mut dir_docs = match &target {
             MutatedTarget::Dir(dir) => Some(open_mirror(dir, &src.mirror)?),
             _ => None,
@@ -645,6 +689,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         let name = src.display.as_str();
         match &src.origin {
             Origin::Stdin => check_reader(io::stdin().lock(), name, &ctx, report.as_mut(), sink, &mut totals),
+            Origin::Unreadable { .. } => Ok(()),
             Origin::File(path) => match File::open(path) {
                 Ok(f) => {
                     check_reader(BufReader::with_capacity(1 << 16, f), name, &ctx, report.as_mut(), sink, &mut totals)
@@ -666,7 +711,7 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
     if let Some(w) = stdout_docs {
         w.into_inner().map_err(fatal)?;
     }
-    totals.exit_code = totals.status(config.fail_on);
+    totals.exit_code = if unusable_arguments { EXIT_USAGE } else { totals.status(config.fail_on) };
     report.finish(&totals).map_err(fatal)?;
     drop(report);
     if totals.parsed_documents == 0 {

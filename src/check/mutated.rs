@@ -11,7 +11,7 @@ use std::io::{self, Write};
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::PatchOperation;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 /// Where the documents of one output stream go.
 pub trait DocSink {
@@ -76,7 +76,7 @@ pub fn is_json(text: &str) -> bool {
 /// item of a `List` document (`None` for the document itself) with the
 /// operations for that object.
 pub fn rewrite(text: &str, patches: &[(Option<usize>, &[PatchOperation])]) -> Result<String, String> {
-    let mut root: Yaml = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    let mut root: Yaml = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     for (item, ops) in patches {
         let target = match item {
             None => &mut root,
@@ -92,7 +92,7 @@ pub fn rewrite(text: &str, patches: &[(Option<usize>, &[PatchOperation])]) -> Re
         json.push('\n');
         return Ok(json);
     }
-    let body = serde_yaml::to_string(&root).map_err(|e| e.to_string())?;
+    let body = serde_norway::to_string(&root).map_err(|e| e.to_string())?;
     Ok(format!("{}{body}", leading_comments(text)))
 }
 
@@ -116,7 +116,7 @@ fn tokens(path: &PointerBuf) -> Vec<String> {
 }
 
 fn to_yaml(value: &serde_json::Value) -> Result<Yaml, String> {
-    serde_yaml::to_value(value).map_err(|e| e.to_string())
+    serde_norway::to_value(value).map_err(|e| e.to_string())
 }
 
 fn index(tok: &str, len: usize, allow_end: bool) -> Result<usize, String> {
@@ -226,7 +226,7 @@ mod tests {
         let out = rewrite(text, &[(None, &patch)]).unwrap();
         assert!(out.starts_with("# Source: chart/templates/pod.yaml\nkind: Pod\napiVersion: v1\n"), "{out}");
         assert!(out.find("z: '1'").unwrap() < out.find("a: '2'").unwrap(), "{out}");
-        let back: serde_json::Value = serde_yaml::from_str(&out).unwrap();
+        let back: serde_json::Value = serde_norway::from_str(&out).unwrap();
         assert_eq!(back["metadata"]["annotations"]["k/x"], "true");
     }
 
@@ -257,7 +257,7 @@ mod tests {
             let p = ops(case.clone());
             let mut want = base.clone();
             json_patch::patch(&mut want, &p).unwrap();
-            let mut got = serde_yaml::to_value(&base).unwrap();
+            let mut got = serde_norway::to_value(&base).unwrap();
             apply(&mut got, &p).unwrap();
             assert_eq!(serde_json::to_value(&got).unwrap(), want, "{case}");
         }
@@ -267,7 +267,7 @@ mod tests {
             json!([{"op": "add", "path": "/a/b/01", "value": 1}]),
             json!([{"op": "test", "path": "/c", "value": "z"}]),
         ] {
-            let mut doc = serde_yaml::to_value(&base).unwrap();
+            let mut doc = serde_norway::to_value(&base).unwrap();
             assert!(apply(&mut doc, &ops(bad.clone())).is_err(), "{bad}");
             assert_eq!(serde_json::to_value(&doc).unwrap(), base, "all or nothing: {bad}");
         }

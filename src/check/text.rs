@@ -74,6 +74,9 @@ impl Report for TextReport<'_> {
         .map(|(n, v)| format!("{n} {}", self.verdict(v)))
         .join(", ");
         let pools = match t.cluster_state {
+            ClusterSource::File | ClusterSource::Live if !t.node_pools_evaluated => {
+                "node-pool verdict not evaluated (the cluster view holds no Node)"
+            }
             ClusterSource::File => "node pools evaluated against --cluster-state",
             ClusterSource::Live => "node pools evaluated against the live cluster",
             ClusterSource::None => "node-pool verdict not evaluated (no --cluster-state or --live)",

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::services::ServiceIndex;
 use super::{provenance, ClusterState};
-use crate::manifest::{expand_lists, type_of, Documents, ManifestError};
+use crate::manifest::{expand_lists, json, type_of, yaml, ManifestError};
 use crate::policy::NodePolicy;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,12 @@ pub enum SnapshotError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "cluster state {}: no Node found; a cluster state without nodes cannot place any pod (pass \
+         --allow-empty-cluster to accept it)",
+        files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NoNodes { files: Vec<PathBuf> },
     #[error("cluster state {path}: document {index} (line {line}): {}", .source)]
     Object {
         path: PathBuf,
@@ -36,6 +42,8 @@ pub enum SnapshotError {
         #[source]
         source: Malformed,
     },
+    #[error("cluster state {path}: document {index} (line {line}): its items were read as a List's, but its kind {kind:?} is not a List")]
+    NotAList { path: PathBuf, index: usize, line: usize, kind: String },
 }
 
 /// An object of a kind the view reads whose fields do not fit that kind.
@@ -79,28 +87,103 @@ impl Objects {
         self.read(BufReader::new(file), path, policy)
     }
 
+    /// Reads a stream of YAML documents, or one JSON object, straight from
+    /// `reader`: the items of a `List` are read and kept (slimmed) one at a
+    /// time, so a file costs the objects kept, not its size.
     pub fn read(
+        &mut self,
+        mut reader: impl std::io::BufRead,
+        path: &Path,
+        policy: &NodePolicy,
+    ) -> Result<(), SnapshotError> {
+        let read_err = |source| SnapshotError::Read { path: path.into(), source };
+        if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[')
+        {
+            return self.read_json(reader, path, policy);
+        }
+        let chars = Chars::new(reader, MAX_FILE_BYTES);
+        let failure = chars.failure();
+        let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
+        let mut index = 0;
+        loop {
+            let mut bad: Option<SnapshotError> = None;
+            let mut each = |object: Value, _: usize, line: usize| {
+                self.add(object, policy).map_err(|source| {
+                    bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
+                    String::from("malformed object")
+                })
+            };
+            let next = loader.next_document(&mut yaml::Items::Stream { assume_list: true, each: &mut each });
+            if let Some(e) = failure.take() {
+                return Err(read_err(ManifestError::Io(e)));
+            }
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            let doc = match next {
+                Ok(Some(doc)) => doc,
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    let message = format!("{} at line {} column {}", e.message, e.line, e.col);
+                    return Err(read_err(ManifestError::Parse { index, line: loader.document_line(), message }));
+                }
+            };
+            let line = doc.line;
+            if doc.streamed.is_some() {
+                let (_, kind) = type_of(&doc.value);
+                if !kind.ends_with("List") {
+                    return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
+                }
+            } else if !doc.value.is_null() {
+                for object in expand_lists(doc.value) {
+                    self.add(object, policy).map_err(|source| SnapshotError::Object {
+                        path: path.into(),
+                        index,
+                        line,
+                        source,
+                    })?;
+                }
+            }
+            index += 1;
+        }
+    }
+
+    fn read_json(
         &mut self,
         reader: impl std::io::BufRead,
         path: &Path,
         policy: &NodePolicy,
     ) -> Result<(), SnapshotError> {
-        for doc in Documents::new(reader) {
-            let doc = doc.map_err(|source| SnapshotError::Read { path: path.into(), source })?;
-            let value = doc.parse().map_err(|source| SnapshotError::Read { path: path.into(), source })?;
-            if value.is_null() {
-                continue;
-            }
-            for object in expand_lists(value) {
-                self.add(object, policy).map_err(|source| SnapshotError::Object {
-                    path: path.into(),
-                    index: doc.index,
-                    line: doc.line,
-                    source,
-                })?;
-            }
+        let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
+        let mut bad = None;
+        let mut each = |object: Value, _: usize| {
+            self.add(object, policy).map_err(|source| {
+                bad = Some(object_err(source));
+                String::from("malformed object")
+            })
+        };
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        let result =
+            serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
+                de.end()?;
+                Ok(top)
+            });
+        if let Some(e) = bad {
+            return Err(e);
         }
-        Ok(())
+        let (fields, streamed) = result.map_err(|e| SnapshotError::Read {
+            path: path.into(),
+            source: ManifestError::Parse { index: 0, line: e.line(), message: e.to_string() },
+        })?;
+        let object = Value::Object(fields);
+        if streamed.is_some() {
+            let (_, kind) = type_of(&object);
+            if !kind.ends_with("List") {
+                return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
+            }
+            return Ok(());
+        }
+        self.add(object, policy).map_err(object_err)
     }
 
     fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
@@ -165,6 +248,9 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     for path in paths {
         objects.read_file(path, policy)?;
     }
+    if objects.nodes.is_empty() && !policy.allow_empty_snapshot {
+        return Err(SnapshotError::NoNodes { files: paths.to_vec() });
+    }
     let mut notes = std::mem::take(&mut objects.notes);
     if objects.services.is_none() {
         notes.push("no Service objects: Services whose service links give SYSBOX_* variables are not checked".into());
@@ -173,4 +259,104 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
         notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));
     }
     Ok((objects.into_state(policy), notes))
+}
+
+/// The most a cluster-state file may hold.
+pub const MAX_FILE_BYTES: usize = 4 << 30;
+
+/// The first byte that is not white space, without consuming it.
+fn first_byte(reader: &mut impl std::io::BufRead) -> std::io::Result<Option<u8>> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => return Ok(Some(buf[i])),
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
+/// The characters of a UTF-8 reader, for the YAML parser. A read error,
+/// invalid UTF-8 or more than `limit` bytes end the characters and are kept
+/// in [`Chars::failure`], which the reader checks after every document, so
+/// a cut-off input is never taken for a complete one.
+struct Chars<R> {
+    reader: R,
+    decoded: std::collections::VecDeque<char>,
+    carry: Vec<u8>,
+    read: usize,
+    limit: usize,
+    failure: std::rc::Rc<std::cell::Cell<Option<std::io::Error>>>,
+}
+
+#[derive(Clone)]
+struct Failure(std::rc::Rc<std::cell::Cell<Option<std::io::Error>>>);
+
+impl Failure {
+    fn take(&self) -> Option<std::io::Error> {
+        self.0.take()
+    }
+}
+
+impl<R: std::io::BufRead> Chars<R> {
+    fn new(reader: R, limit: usize) -> Self {
+        Chars { reader, decoded: Default::default(), carry: Vec::new(), read: 0, limit, failure: Default::default() }
+    }
+
+    fn failure(&self) -> Failure {
+        Failure(self.failure.clone())
+    }
+
+    fn fail(&mut self, e: std::io::Error) -> Option<char> {
+        self.failure.set(Some(e));
+        self.limit = 0;
+        None
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Chars<R> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        use std::io::{Error, ErrorKind};
+        loop {
+            if let Some(c) = self.decoded.pop_front() {
+                return Some(c);
+            }
+            if self.limit == 0 {
+                return None;
+            }
+            let chunk = match self.reader.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(e),
+            };
+            if chunk.is_empty() {
+                if !self.carry.is_empty() {
+                    return self.fail(Error::new(ErrorKind::InvalidData, "stream did not contain valid UTF-8"));
+                }
+                return None;
+            }
+            let n = chunk.len().min(1 << 16);
+            self.carry.extend_from_slice(&chunk[..n]);
+            self.reader.consume(n);
+            self.read += n;
+            if self.read > self.limit {
+                return self.fail(Error::new(ErrorKind::InvalidData, format!("larger than {} GiB", self.limit >> 30)));
+            }
+            let valid = match std::str::from_utf8(&self.carry) {
+                Ok(s) => s.len(),
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => return self.fail(Error::new(ErrorKind::InvalidData, "stream did not contain valid UTF-8")),
+            };
+            let text = std::str::from_utf8(&self.carry[..valid]).unwrap_or_default();
+            self.decoded.extend(text.chars());
+            self.carry.drain(..valid);
+        }
+    }
 }

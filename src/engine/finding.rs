@@ -22,6 +22,8 @@ pub enum Rule {
     RuntimeClassConflict,
     /// Node pools were not evaluated (no cluster state).
     PoolsNotEvaluated,
+    /// The cluster view holds no Node, so node pools were not evaluated.
+    ClusterViewEmpty,
     /// A `SYSBOX_*` environment variable sysbox-runc refuses.
     SysboxEnv,
     /// `SYSBOX_*` variables whose names or values cannot be read from the spec.
@@ -44,7 +46,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::FlagMissing,
         Rule::FlagPartial,
         Rule::DaemonSetFlagMissing,
@@ -53,6 +55,7 @@ impl Rule {
         Rule::NoCandidateNodes,
         Rule::RuntimeClassConflict,
         Rule::PoolsNotEvaluated,
+        Rule::ClusterViewEmpty,
         Rule::SysboxEnv,
         Rule::SysboxEnvUnverified,
         Rule::ServiceLinks,
@@ -79,6 +82,7 @@ impl Rule {
             Rule::NoCandidateNodes => "no-candidate-nodes",
             Rule::RuntimeClassConflict => "runtime-class-conflict",
             Rule::PoolsNotEvaluated => "pools-not-evaluated",
+            Rule::ClusterViewEmpty => "cluster-view-empty",
             Rule::SysboxEnv => "sysbox-env",
             Rule::SysboxEnvUnverified => "sysbox-env-unverified",
             Rule::ServiceLinks => "sysbox-service-links",
@@ -106,6 +110,7 @@ impl Rule {
                 "The pod's nodeSelector contradicts its RuntimeClass's scheduling.nodeSelector, so the pod is refused"
             }
             Rule::PoolsNotEvaluated => "Node pools were not evaluated because no cluster state was given",
+            Rule::ClusterViewEmpty => "The cluster view holds no Node, so node pools were not evaluated",
             Rule::SysboxEnv => "A SYSBOX_* environment variable that sysbox-runc refuses",
             Rule::SysboxEnvUnverified => "SYSBOX_* environment variables whose names or values cannot be checked",
             Rule::ServiceLinks => {
@@ -136,6 +141,7 @@ impl Rule {
             Rule::NoCandidateNodes => include_str!("../../docs/rules/no-candidate-nodes.md"),
             Rule::RuntimeClassConflict => include_str!("../../docs/rules/runtime-class-conflict.md"),
             Rule::PoolsNotEvaluated => include_str!("../../docs/rules/pools-not-evaluated.md"),
+            Rule::ClusterViewEmpty => include_str!("../../docs/rules/cluster-view-empty.md"),
             Rule::SysboxEnv => include_str!("../../docs/rules/sysbox-env.md"),
             Rule::SysboxEnvUnverified => include_str!("../../docs/rules/sysbox-env-unverified.md"),
             Rule::ServiceLinks => include_str!("../../docs/rules/sysbox-service-links.md"),

@@ -262,6 +262,7 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         return Ok(Decision::skip(None, Skip::OperationNotJudged(review.operation), None));
     }
     let subject = Subject { kind, namespace: review.namespace.to_owned(), name: review.name.to_owned() };
+    subject::check_shape(kind, review.object)?;
     let (mode, mode_note) = resolve_mode(review.namespace, cluster, policy);
     let Some(mode) = mode else {
         return Ok(Decision::skip(Some(subject), Skip::Exempt(review.namespace.to_owned()), None));
@@ -334,6 +335,16 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         );
     } else {
         match &landing {
+            // An empty view (a live cluster whose Node list came back empty, or
+            // a snapshot explicitly allowed to be empty) says nothing about
+            // where the pod lands: say so on every verdict rather than judge.
+            Some(_) if cluster.is_some_and(|c| c.nodes.node_count() == 0) => findings.push(Finding::new(
+                Rule::ClusterViewEmpty,
+                "the cluster view holds no Node, so where the pod can land and whether those nodes run sysbox-mgr with \
+                 --relaxed-read-only were not evaluated"
+                    .into(),
+                "sysbox-ro: the cluster view has no nodes; node pools were not checked".into(),
+            )),
             Some((landing, unpinned)) => {
                 let ctx = verdict::Context {
                     subject: &subject,

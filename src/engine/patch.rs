@@ -19,10 +19,14 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
 
 /// Sets `metadata.annotations[key] = value` on the object at `base`.
 pub fn annotate(object: &Value, base: &[&str], key: &str, value: &str) -> Vec<PatchOperation> {
-    let template = at(object, base);
-    let metadata = template.and_then(|t| t.get("metadata")).filter(|m| m.is_object());
-    let Some(metadata) = metadata else {
-        return vec![add(pointer(base, &["metadata"]), json!({ "annotations": { key: value } }))];
+    let Some(template) = at(object, base).filter(|t| t.is_object()) else { return vec![] };
+    let metadata = match template.get("metadata") {
+        None | Some(Value::Null) => {
+            return vec![add(pointer(base, &["metadata"]), json!({ "annotations": { key: value } }))];
+        }
+        Some(m @ Value::Object(_)) => m,
+        // Never replace a member that is not a mapping: that would drop it.
+        Some(_) => return vec![],
     };
     match metadata.get("annotations") {
         Some(Value::Object(annotations)) => match annotations.get(key) {
@@ -33,8 +37,8 @@ pub fn annotate(object: &Value, base: &[&str], key: &str, value: &str) -> Vec<Pa
             })],
             None => vec![add(pointer(base, &["metadata", "annotations", key]), json!(value))],
         },
-        // absent or null: create the map
-        _ => vec![add(pointer(base, &["metadata", "annotations"]), json!({ key: value }))],
+        None | Some(Value::Null) => vec![add(pointer(base, &["metadata", "annotations"]), json!({ key: value }))],
+        Some(_) => vec![],
     }
 }
 

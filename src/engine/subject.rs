@@ -218,6 +218,86 @@ pub struct SubjectError {
     pub message: String,
 }
 
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// Checks the types of the members the engine reads or patches before any of
+/// them is read, so a wrongly typed object is an error naming the field
+/// rather than taken for one without it: the object and every step to the pod
+/// (template) are mappings; `metadata` (of the object and of the template) is
+/// a mapping whose `name`, `generateName` and `namespace` are strings and
+/// whose `labels` and `annotations` map to strings; `runtimeClassName` is a
+/// string. `null` counts as absent, as the API server reads it.
+pub fn check_shape(kind: Kind, object: &Value) -> Result<(), SubjectError> {
+    let fail = |path: &[&str], expected: &str, found: &Value| SubjectError {
+        kind: kind.as_str(),
+        path: format!("/{}", path.join("/")),
+        message: format!("must be {expected}, not a {}", json_type(found)),
+    };
+    if !object.is_object() {
+        return Err(fail(&[], "a mapping", object));
+    }
+    fn join<'p>(base: &[&'p str], rest: &[&'p str]) -> Vec<&'p str> {
+        base.iter().chain(rest).copied().collect()
+    }
+    let check_metadata = |base: &[&str], holder: &Value| -> Result<(), SubjectError> {
+        let path = |rest: &[&'static str]| join(base, rest);
+        let meta = match holder.get("metadata") {
+            None | Some(Value::Null) => return Ok(()),
+            Some(m @ Value::Object(_)) => m,
+            Some(other) => return Err(fail(&path(&["metadata"]), "a mapping", other)),
+        };
+        for field in ["name", "generateName", "namespace"] {
+            match meta.get(field) {
+                None | Some(Value::Null) | Some(Value::String(_)) => {}
+                Some(other) => return Err(fail(&path(&["metadata", field]), "a string", other)),
+            }
+        }
+        for field in ["labels", "annotations"] {
+            match meta.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(map)) => {
+                    if let Some((k, v)) = map.iter().find(|(_, v)| !v.is_string()) {
+                        return Err(fail(&join(base, &["metadata", field, k.as_str()]), "a string", v));
+                    }
+                }
+                Some(other) => return Err(fail(&path(&["metadata", field]), "a mapping", other)),
+            }
+        }
+        Ok(())
+    };
+    check_metadata(&[], object)?;
+    let base = kind.template_path();
+    let mut node = object;
+    for (i, step) in base.iter().enumerate() {
+        match node.get(*step) {
+            None | Some(Value::Null) => return Ok(()),
+            Some(next @ Value::Object(_)) => node = next,
+            Some(other) => return Err(fail(&base[..=i], "a mapping", other)),
+        }
+    }
+    if !base.is_empty() {
+        check_metadata(base, node)?;
+    }
+    let spec_path = |rest: &[&'static str]| join(&join(base, &["spec"]), rest);
+    match node.get("spec") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(spec)) => match spec.get("runtimeClassName") {
+            None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
+            Some(other) => Err(fail(&spec_path(&["runtimeClassName"]), "a string", other)),
+        },
+        Some(other) => Err(fail(&spec_path(&[]), "a mapping", other)),
+    }
+}
+
 /// Reads the template's typed view. Fails only on a spec whose fields have the
 /// wrong JSON types; unknown fields are ignored.
 pub fn read_template<'a>(kind: Kind, object: &'a Value) -> Result<Option<Template<'a>>, SubjectError> {

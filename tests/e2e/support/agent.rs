@@ -147,8 +147,8 @@ pub fn rendered_agent_objects(kubectl: &Kubectl) -> Value {
     let overlay = repo_root().join("deploy/overlays/cert-manager");
     let run = kubectl.run(&["kustomize", overlay.to_str().expect("utf-8 path")], None).expect_ok();
     let mut items = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&run.stdout) {
-        let y: serde_yaml::Value = serde::Deserialize::deserialize(doc).expect("kustomize output is YAML");
+    for doc in serde_norway::Deserializer::from_str(&run.stdout) {
+        let y: serde_norway::Value = serde::Deserialize::deserialize(doc).expect("kustomize output is YAML");
         let v = serde_json::to_value(y).expect("YAML converts to JSON");
         let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         if name.starts_with("sysbox-ro-agent") && v["kind"] != "DaemonSet" {

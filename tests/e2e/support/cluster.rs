@@ -224,8 +224,8 @@ impl Run {
     /// stdout as YAML (`-o yaml`), converted to JSON values.
     #[track_caller]
     pub fn yaml(&self) -> Value {
-        let y: serde_yaml::Value =
-            serde_yaml::from_str(&self.stdout).unwrap_or_else(|e| panic!("not YAML ({e}): {}", self.describe()));
+        let y: serde_norway::Value =
+            serde_norway::from_str(&self.stdout).unwrap_or_else(|e| panic!("not YAML ({e}): {}", self.describe()));
         serde_json::to_value(y).expect("YAML converts to JSON")
     }
 }

@@ -112,8 +112,8 @@ impl Env {
         let base = repo_root().join("deploy/base");
         let run = self.kubectl.run(&["kustomize", base.to_str().expect("utf-8 path")], None).expect_ok();
         let mut found = None;
-        for doc in serde_yaml::Deserializer::from_str(&run.stdout) {
-            let y = serde_yaml::Value::deserialize(doc).expect("kustomize output is YAML");
+        for doc in serde_norway::Deserializer::from_str(&run.stdout) {
+            let y = serde_norway::Value::deserialize(doc).expect("kustomize output is YAML");
             let v = serde_json::to_value(y).expect("YAML converts to JSON");
             if v["kind"] == "MutatingWebhookConfiguration" {
                 assert!(found.is_none(), "deploy/base renders more than one MutatingWebhookConfiguration");

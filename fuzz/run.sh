@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzzes every target for SECONDS each (default 60) with cargo-afl and AFL++,
+# on stable Rust. Installs cargo-afl (crates.io) and builds AFL++ through it
+# the first time. Inputs that crash or hang are copied into
+# fuzz/corpus/<target>/ so that `cargo test --test fuzz_corpus` replays them
+# (and fails until they are fixed); new coverage stays in fuzz/out/.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+targets=(admission_review manifest_stream cluster_state flags)
+
+if ! cargo afl --version >/dev/null 2>&1; then
+  cargo install --locked cargo-afl
+fi
+cargo afl config --build >/dev/null 2>&1 || cargo afl config --build --force
+cargo afl build --release
+
+export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
+found=0
+for t in "${targets[@]}"; do
+  out="out/$t"
+  rm -rf "$out"
+  echo "== $t: ${seconds}s"
+  cargo afl fuzz -V "$seconds" -t 2000 -i "corpus/$t" -o "$out" "target/release/$t" >"out-$t.log" 2>&1 || true
+  stats="$out/default/fuzzer_stats"
+  if [[ -f "$stats" ]]; then
+    grep -E '^(execs_done|corpus_count|saved_crashes|saved_hangs) ' "$stats" | tr -s ' ' | sed 's/^/   /'
+  fi
+  for kind in crashes hangs; do
+    for f in "$out"/default/"$kind"/id:*; do
+      [[ -e "$f" ]] || continue
+      found=$((found + 1))
+      cp "$f" "corpus/$t/found-$kind-$(sha256sum "$f" | cut -c1-16)"
+    done
+  done
+done
+echo "inputs that crashed or hung: $found (copied into fuzz/corpus/<target>/found-*)"
+[[ "$found" -eq 0 ]]

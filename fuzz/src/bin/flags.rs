@@ -1,0 +1,8 @@
+//! AFL++ harness: `targets::flags` on each input (see `fuzz/run.sh`).
+
+#[path = "../../targets.rs"]
+mod targets;
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| targets::flags(data));
+}
