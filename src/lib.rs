@@ -13,4 +13,5 @@ pub mod engine;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;
+pub mod printable;
 pub mod serve;
