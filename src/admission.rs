@@ -37,7 +37,13 @@ pub enum RequestError {
     MissingRequest,
     #[error("AdmissionReview request has no uid")]
     MissingUid,
+    #[error("AdmissionReview request uid is {0} bytes long; at most {MAX_UID_BYTES} are accepted")]
+    UidTooLong(usize),
 }
+
+/// Longest request uid accepted. The apiserver sends a UUID (36 bytes); the
+/// uid is echoed and logged, so a longer one is refused rather than copied.
+pub const MAX_UID_BYTES: usize = 128;
 
 impl RequestError {
     /// Short label for metrics.
@@ -47,6 +53,7 @@ impl RequestError {
             RequestError::WrongType { .. } => "wrong_type",
             RequestError::MissingRequest => "missing_request",
             RequestError::MissingUid => "missing_uid",
+            RequestError::UidTooLong(_) => "uid_too_long",
         }
     }
 }
@@ -92,6 +99,8 @@ struct RequestIn {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub uid: String,
+    /// API group and kind of the request, as sent.
+    pub group: String,
     pub kind: String,
     pub operation: String,
     pub namespace: String,
@@ -117,6 +126,9 @@ pub fn review(
     }
     let req = input.request.ok_or(RequestError::MissingRequest)?;
     let uid = req.uid.filter(|u| !u.is_empty()).ok_or(RequestError::MissingUid)?;
+    if uid.len() > MAX_UID_BYTES {
+        return Err(RequestError::UidTooLong(uid.len()));
+    }
 
     let namespace = req
         .namespace
@@ -182,6 +194,7 @@ pub fn review(
     }
     let outcome = Outcome {
         uid,
+        group: req.kind.group,
         kind: if req.kind.kind.is_empty() { "unknown".into() } else { req.kind.kind },
         operation,
         namespace,

@@ -203,6 +203,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (at least 8 MiB).
     #[arg(long, env = "SYSBOXRO_MAX_BODY_BYTES", default_value_t = 16 << 20, value_parser = parse_body_limit)]
     pub max_body_bytes: usize,
+    /// Request bodies read or judged at once, in bytes: a review waits (within its timeout) for room.
+    #[arg(long, env = "SYSBOXRO_MAX_INFLIGHT_BODY_BYTES", default_value_t = 32 << 20, value_parser = parse_body_limit)]
+    pub max_inflight_body_bytes: usize,
     /// Time a client has to send its TLS handshake and request headers (seconds).
     #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
@@ -249,6 +252,7 @@ impl ServeArgs {
             tls_key: self.tls_key.clone(),
             tls_reload_interval: seconds("tls-reload-interval", self.tls_reload_interval)?,
             max_body_bytes: self.max_body_bytes,
+            max_inflight_body_bytes: self.max_inflight_body_bytes.max(self.max_body_bytes),
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,

@@ -11,12 +11,25 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// Every label value is from a closed set, so that no client can grow the
+/// exposition: `kind` is a kind the engine judges or `other`, `operation` an
+/// admission operation or `other`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub endpoint: &'static str,
-    pub kind: String,
-    pub operation: String,
+    pub kind: &'static str,
+    pub operation: &'static str,
     pub verdict: &'static str,
+}
+
+/// The `kind` label of a request for `kind` in API `group`.
+pub fn kind_label(group: &str, kind: &str) -> &'static str {
+    crate::engine::Kind::from_group_kind(group, kind).map_or("other", crate::engine::Kind::as_str)
+}
+
+/// The `operation` label of a request.
+pub fn operation_label(operation: &str) -> &'static str {
+    crate::engine::Operation::parse(operation).map_or("other", crate::engine::Operation::as_str)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -84,6 +84,7 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         tls_key: key.into(),
         tls_reload_interval: Duration::from_millis(100),
         max_body_bytes: MIN_BODY_LIMIT,
+        max_inflight_body_bytes: 2 * MIN_BODY_LIMIT,
         header_read_timeout: Duration::from_millis(500),
         default_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(2),

@@ -1,6 +1,8 @@
 //! `serve`: the HTTPS admission webhook and its plain-HTTP admin port.
 //! A thin shell: TLS, HTTP and lifecycle here; every decision in the engine.
 
+pub mod budget;
+pub mod guard;
 pub mod tls;
 pub mod webhook;
 
@@ -26,6 +28,8 @@ use tls::ReloadingCert;
 /// Smallest body limit accepted: the apiserver sends objects of up to 3 MiB,
 /// and a review can embed both object and oldObject.
 pub const MIN_BODY_LIMIT: usize = 8 << 20;
+/// Default `--max-body-bytes`.
+pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -35,6 +39,8 @@ pub struct ServeConfig {
     pub tls_key: PathBuf,
     pub tls_reload_interval: Duration,
     pub max_body_bytes: usize,
+    /// Bytes of request bodies read or judged at once, across all requests.
+    pub max_inflight_body_bytes: usize,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
     /// Deadline for a request that carries no `?timeout=`.
@@ -66,14 +72,37 @@ pub struct AppState {
     pub default_timeout: Duration,
     /// False until the webhook listener is bound, and again while draining.
     pub serving: Arc<AtomicBool>,
+    /// Memory held by the bodies of reviews in progress.
+    pub body_budget: budget::BodyBudget,
+    /// Webhook requests being handled.
+    pub in_flight: guard::InFlight,
+}
+
+impl AppState {
+    /// A state with the default limits: `--max-body-bytes` 16 MiB, twice that
+    /// in flight, 10 s when the request names no timeout.
+    pub fn new(policy: Policy, cluster: Arc<dyn ClusterView>, metrics: Arc<Metrics>) -> AppState {
+        AppState {
+            policy: Arc::new(policy),
+            cluster,
+            metrics,
+            max_body_bytes: DEFAULT_BODY_LIMIT,
+            default_timeout: Duration::from_secs(10),
+            serving: Arc::new(AtomicBool::new(false)),
+            body_budget: budget::BodyBudget::new(2 * DEFAULT_BODY_LIMIT),
+            in_flight: guard::InFlight::default(),
+        }
+    }
 }
 
 pub fn admin_router(state: AppState) -> Router {
-    Router::new()
+    let metrics = state.metrics.clone();
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(state)
+        .with_state(state);
+    guard::guard(routes, metrics)
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -115,12 +144,10 @@ pub async fn start(
     let certs = ReloadingCert::load(&config.tls_cert, &config.tls_key, provider.clone(), &metrics)?;
     let tls = tls::server_config(provider, certs.clone())?;
     let state = AppState {
-        policy: Arc::new(config.policy.clone()),
-        cluster,
-        metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
         default_timeout: config.default_timeout,
-        serving: Arc::new(AtomicBool::new(false)),
+        body_budget: budget::BodyBudget::new(config.max_inflight_body_bytes.max(config.max_body_bytes)),
+        ..AppState::new(config.policy.clone(), cluster, metrics.clone())
     };
 
     let bind = |addr: SocketAddr| -> Result<std::net::TcpListener, ServeError> {
