@@ -288,3 +288,99 @@ async fn plain_http_gets_no_answer() {
     assert!(!reply.starts_with(b"HTTP/"), "plain HTTP must not be served: {:?}", String::from_utf8_lossy(&reply));
     running.shutdown(Duration::from_secs(1)).await;
 }
+
+/// `GET` on the admin port over plain HTTP; the status code, or an error.
+async fn admin_get(addr: std::net::SocketAddr, path: &str) -> Result<u16, String> {
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await?;
+        conn.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes()).await?;
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| "no answer within 2 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let head = String::from_utf8_lossy(&reply[..reply.len().min(12)]).into_owned();
+    head.strip_prefix("HTTP/1.1 ").and_then(|s| s.get(..3)).and_then(|s| s.parse().ok()).ok_or(head)
+}
+
+fn reload_failures(running: &serve::Running) -> usize {
+    let text = running.state.metrics.encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"sysbox_ro_tls_reloads_total{result="failure"} "#))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_a_huge_certificate_file_never_stalls_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = issue(&tmp.path().join("first"), None);
+    let dir = tmp.path().join("volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut volume = SecretVolume::new(&dir, &first);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let client = client(&first);
+    let key = std::fs::read(first.join("tls.key")).unwrap();
+
+    // tls.crt becomes a FIFO nobody writes to: opening it for reading
+    // would block for ever.
+    volume.publish_files(b"placeholder", &key);
+    let fifo = dir.join("..data").join("tls.crt");
+    std::fs::remove_file(&fifo).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let waited = Instant::now();
+    while reload_failures(&running) == 0 && waited.elapsed() < Duration::from_secs(5) {
+        assert_eq!(admin_get(running.admin_addr, "/healthz").await, Ok(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reload_failures(&running) >= 1, "a FIFO is refused, not waited on");
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+        assert_eq!(admin_get(running.admin_addr, "/metrics").await, Ok(200));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A 100 MB file (sparse: it costs no disk) is refused by its size.
+    volume.publish_files(b"placeholder", &key);
+    let huge = dir.join("..data").join("tls.crt");
+    std::fs::File::create(&huge).unwrap().set_len(100 << 20).unwrap();
+    let before = reload_failures(&running);
+    let waited = Instant::now();
+    while reload_failures(&running) == before && waited.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reload_failures(&running) > before, "a huge file is refused");
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn certificate_reads_refuse_fifos_devices_and_huge_files_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let m = Metrics::new();
+    let fifo = tmp.path().join("fifo.crt");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = tmp.path().join("huge.crt");
+    std::fs::File::create(&huge).unwrap().set_len(100 << 20).unwrap();
+    for (cert, words) in [
+        (fifo.as_path(), "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (huge.as_path(), "larger than"),
+    ] {
+        let started = Instant::now();
+        let err = ReloadingCert::load(cert, &dir.join("tls.key"), provider(), &m).unwrap_err().to_string();
+        assert!(err.contains(&cert.display().to_string()) && err.contains(words), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}

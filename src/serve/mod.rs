@@ -141,7 +141,8 @@ pub async fn start(
     metrics: Arc<Metrics>,
     provider: Arc<CryptoProvider>,
 ) -> Result<Running, ServeError> {
-    let certs = ReloadingCert::load(&config.tls_cert, &config.tls_key, provider.clone(), &metrics)?;
+    let certs =
+        ReloadingCert::load_off_runtime(&config.tls_cert, &config.tls_key, provider.clone(), metrics.clone()).await?;
     let tls = tls::server_config(provider, certs.clone())?;
     let state = AppState {
         max_body_bytes: config.max_body_bytes,
