@@ -209,7 +209,11 @@ pub struct ServeArgs {
     /// Time a client has to send its TLS handshake and request headers (seconds).
     #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
-    /// Drain time for in-flight requests after SIGTERM (seconds).
+    /// Connections open at once on the webhook port; more are closed at once.
+    #[arg(long, env = "SYSBOXRO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Drain time for in-flight requests after SIGTERM (seconds). A second signal ends the drain; the exit
+    /// status is 3 when requests were left unanswered.
     #[arg(long, env = "SYSBOXRO_SHUTDOWN_GRACE", default_value_t = 15.0)]
     pub shutdown_grace: f64,
     /// The webhook's own namespace, exempted from the policy (set from the downward API).
@@ -254,6 +258,7 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes.max(self.max_body_bytes),
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
+            max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             policy: self.policy.to_policy(self.namespace.as_deref()),

@@ -40,7 +40,11 @@ fn main() -> ExitCode {
                 }
             };
             match runtime.block_on(serve::run(&args, provider)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(serve::Stopped::Clean) => ExitCode::SUCCESS,
+                Ok(serve::Stopped::Dropped(n)) => {
+                    eprintln!("error: stopped with {n} request(s) unanswered");
+                    ExitCode::from(3)
+                }
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE

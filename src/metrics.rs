@@ -55,6 +55,12 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PortLabels {
+    /// webhook or admin.
+    pub port: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: &'static str,
 }
@@ -66,6 +72,8 @@ pub struct Metrics {
     pub findings: Family<FindingLabels, Counter>,
     pub request_errors: Family<ErrorLabels, Counter>,
     pub tls_reloads: Family<ResultLabels, Counter>,
+    pub open_connections: Family<PortLabels, Gauge>,
+    pub connections_refused: Family<PortLabels, Counter>,
     pub tls_expiry: Gauge<i64, AtomicI64>,
     pub cluster_nodes: Gauge,
     pub cluster_node_classes: Gauge,
@@ -103,6 +111,14 @@ impl Metrics {
         registry.register("request_errors", "Requests answered with an HTTP error, by reason", request_errors.clone());
         let tls_reloads = Family::<ResultLabels, Counter>::default();
         registry.register("tls_reloads", "Serving certificate reloads, by result", tls_reloads.clone());
+        let open_connections = Family::<PortLabels, Gauge>::default();
+        registry.register("open_connections", "Connections open, by port", open_connections.clone());
+        let connections_refused = Family::<PortLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the port's connection limit was reached",
+            connections_refused.clone(),
+        );
         let tls_expiry = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "tls_certificate_expiry_timestamp_seconds",
@@ -136,6 +152,8 @@ impl Metrics {
             findings,
             request_errors,
             tls_reloads,
+            open_connections,
+            connections_refused,
             tls_expiry,
             cluster_nodes,
             cluster_node_classes,
