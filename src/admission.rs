@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cluster::ClusterState;
 use crate::engine::{self, Decision, Kind, Operation, Review};
+use crate::limits;
 use crate::policy::Policy;
 
 /// Which endpoint answered: the mutating one patches, the validating one never does.
@@ -168,10 +169,10 @@ pub fn review(
         Ok(d) => {
             response["allowed"] = json!(d.allowed());
             if let Some(message) = &d.message {
-                response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": message });
+                response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": limits::message(message) });
             }
             if !d.warnings.is_empty() {
-                response["warnings"] = json!(d.warnings);
+                response["warnings"] = json!(limits::warnings(&d.warnings));
             }
             if endpoint == Endpoint::Mutate && d.allowed() && !d.patch.is_empty() {
                 let patch = serde_json::to_vec(&d.patch).expect("patch operations serialise");
@@ -179,8 +180,8 @@ pub fn review(
                 response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
             }
             if !d.findings.is_empty() || d.verdict != engine::Verdict::Skip {
-                let rules: Vec<&str> = d.findings.iter().map(|f| f.rule.id()).collect();
-                response["auditAnnotations"] = json!({ "verdict": d.verdict.as_str(), "findings": rules.join(",") });
+                let rules = limits::audit_list(d.findings.iter().map(|f| f.rule.id()));
+                response["auditAnnotations"] = json!({ "verdict": d.verdict.as_str(), "findings": rules });
             }
         }
         Err(message) => {
@@ -188,7 +189,7 @@ pub fn review(
             response["status"] = json!({
                 "code": 400,
                 "reason": "BadRequest",
-                "message": format!("sysbox-ro-webhook cannot read this request: {message}"),
+                "message": limits::message(&format!("sysbox-ro-webhook cannot read this request: {message}")),
             });
         }
     }

@@ -41,7 +41,7 @@ pub fn printable(s: &str) -> String {
 
 /// C0 and C1 controls, DEL, and the bidirectional and zero-width format
 /// characters that make a terminal show text other than what is there.
-fn needs_escape(c: char) -> bool {
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'

@@ -419,3 +419,71 @@ async fn names_cannot_forge_log_lines_or_reach_a_terminal_raw() {
     assert_eq!(logs.lines().filter(|l| l.contains("admission decision")).count(), 2, "{logs}");
     assert!(!logs.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{logs:?}");
 }
+
+/// A review of a read-only Sysbox pod with `n` containers, each with its own
+/// `SYSBOX_` variable that sysbox-runc refuses.
+fn review_with_bad_env_in_containers(n: usize, mode_warn: bool) -> Vec<u8> {
+    review_with(|r| {
+        let containers: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "name": format!("c{i}"),
+                    "image": "busybox",
+                    "env": [{ "name": format!("SYSBOX_BAD_{i}"), "value": "1" }],
+                    "securityContext": { "readOnlyRootFilesystem": true }
+                })
+            })
+            .collect();
+        r["request"]["object"]["spec"]["containers"] = json!(containers);
+        if mode_warn {
+            r["request"]["object"]["metadata"]["name"] = json!("many\u{1b}[2J");
+        }
+    })
+}
+
+fn assert_bounded(review: &Value) {
+    let r = &review["response"];
+    let size = review.to_string().len();
+    assert!(size < 32 << 10, "response of {size} bytes");
+    if let Some(message) = r["status"]["message"].as_str() {
+        assert!(message.len() <= 4096, "message of {} bytes", message.len());
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+    }
+    let warnings: Vec<&str> = r["warnings"].as_array().into_iter().flatten().map(|w| w.as_str().unwrap()).collect();
+    let mut unique = warnings.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), warnings.len(), "duplicate warnings");
+    assert!(warnings.iter().all(|w| w.chars().count() <= 256 && !w.chars().any(char::is_control)), "{warnings:?}");
+    assert!(warnings.iter().map(|w| w.chars().count()).sum::<usize>() <= 4096, "{warnings:?}");
+    for (key, value) in r["auditAnnotations"].as_object().into_iter().flatten() {
+        let value = value.as_str().unwrap();
+        assert!(key.len() <= 63 && value.len() <= 10 << 10, "{key}: {} bytes", value.len());
+        let mut parts: Vec<&str> = value.split(',').collect();
+        let n = parts.len();
+        parts.sort_unstable();
+        parts.dedup();
+        assert_eq!(parts.len(), n, "{key}: repeated items in {value:?}");
+    }
+}
+
+#[tokio::test]
+async fn responses_stay_small_however_many_findings() {
+    let (status, review) = post("/mutate", review_with_bad_env_in_containers(20_000, false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(review["response"]["allowed"], false);
+    let message = review["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("SYSBOX_BAD_0"), "the first offenders are named: {message}");
+    assert_bounded(&review);
+
+    let mut s = state();
+    let mut policy = (*s.policy).clone();
+    policy.mode = sysbox_ro_webhook::policy::Mode::Warn;
+    s.policy = Arc::new(policy);
+    let (status, review) =
+        send(s, Method::POST, "/mutate", Some("application/json"), review_with_bad_env_in_containers(20_000, true))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(review["response"]["allowed"], true);
+    assert_bounded(&review);
+}
