@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use sysbox_ro_webhook::check::mutated::{Discard, DocSink, DocWriter};
-use sysbox_ro_webhook::check::{self, ClusterSource, Context, Totals};
-use sysbox_ro_webhook::cli::{FailOn, OutputFormat};
+use sysbox_ro_webhook::check::{self, ClusterSource, Context, FailOn, OutputFormat, Totals};
 use sysbox_ro_webhook::cluster::snapshot;
 use sysbox_ro_webhook::policy::{Mode, Policy};
 

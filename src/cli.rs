@@ -1,16 +1,52 @@
 //! The command line: flags (each also settable from a `SYSBOXRO_*`
-//! environment variable) and their conversion to typed configuration.
+//! environment variable) and their conversion to the plain configurations
+//! the library runs with ([`Config`]). Nothing below this module knows clap.
+//!
+//! A subcommand is a [`Command`] variant with its `Args`, a `to_config`
+//! that turns them into the library's configuration, and a [`Config`]
+//! variant that `main` hands to the library.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::certs::CertsConfig;
+use crate::check::{CheckConfig, ColorChoice, FailOn, OutputFormat};
+use crate::cluster::live::Connection;
+use crate::cluster::Source;
 use crate::policy::{HygieneRules, MgrConfigMap, Mode, NodePolicy, Policy, DEFAULT_POOL_LABELS};
-use crate::serve::ServeConfig;
+use crate::serve::{ServeConfig, MIN_BODY_LIMIT};
+
+/// Lets clap parse a library enum: its variants, their names on the command
+/// line and, optionally, a line of help for each.
+macro_rules! value_enum {
+    ($ty:ident { $($variant:ident => $name:literal $(: $help:literal)?),+ $(,)? }) => {
+        impl ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$($ty::$variant),+]
+            }
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                Some(match self {
+                    $($ty::$variant => PossibleValue::new($name)$(.help($help))?),+
+                })
+            }
+        }
+    };
+}
+
+value_enum!(Mode {
+    Enforce => "enforce": "Deny pods whose nodes all lack the flag, and pods that break Sysbox's rules",
+    Warn => "warn": "Admit them with a warning that kubectl shows",
+    Audit => "audit": "Admit them silently; the finding is only logged and counted",
+    Off => "off": "Skip the pod entirely: no checks, no annotation",
+});
+value_enum!(OutputFormat { Text => "text", Json => "json", Junit => "junit", Sarif => "sarif" });
+value_enum!(FailOn { Deny => "deny", Warn => "warn" });
+value_enum!(ColorChoice { Auto => "auto", Always => "always", Never => "never" });
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +84,27 @@ pub enum Command {
     Certs(CertsArgs),
     /// Print the version.
     Version,
+}
+
+/// What `main` runs: one plain configuration per subcommand.
+#[derive(Debug)]
+pub enum Config {
+    Serve(Box<ServeConfig>),
+    Check(Box<CheckConfig>),
+    Certs(CertsConfig),
+    Version,
+}
+
+impl Command {
+    /// The configuration the library runs with; `Err` says which flag is unusable.
+    pub fn to_config(&self) -> Result<Config, String> {
+        Ok(match self {
+            Command::Serve(args) => Config::Serve(Box::new(args.to_config()?)),
+            Command::Check(args) => Config::Check(Box::new(args.to_config()?)),
+            Command::Certs(args) => Config::Certs(args.to_config()),
+            Command::Version => Config::Version,
+        })
+    }
 }
 
 /// Hygiene rules that can be turned off.
@@ -183,6 +240,12 @@ pub struct ClusterArgs {
     pub context: Option<String>,
 }
 
+impl ClusterArgs {
+    fn connection(&self) -> Connection {
+        Connection { kubeconfig: self.kubeconfig.clone(), context: self.context.clone() }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// HTTPS address of the webhook.
@@ -227,8 +290,8 @@ pub struct ServeArgs {
 
 fn parse_body_limit(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|_| format!("{s:?} is not a number of bytes"))?;
-    if n < crate::serve::MIN_BODY_LIMIT {
-        return Err(format!("must be at least {} (8 MiB)", crate::serve::MIN_BODY_LIMIT));
+    if n < MIN_BODY_LIMIT {
+        return Err(format!("must be at least {MIN_BODY_LIMIT} (8 MiB)"));
     }
     Ok(n)
 }
@@ -262,22 +325,13 @@ impl ServeArgs {
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             policy: self.policy.to_policy(self.namespace.as_deref()),
+            cluster: if self.cluster.cluster_state.is_empty() {
+                Source::Live { connection: self.cluster.connection(), probe: None }
+            } else {
+                Source::Snapshot(self.cluster.cluster_state.clone())
+            },
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-    Junit,
-    Sarif,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    Deny,
-    Warn,
 }
 
 /// Exit statuses of `check`, shown in its `--help`.
@@ -333,11 +387,28 @@ pub struct CheckArgs {
     pub policy: PolicyArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
+impl CheckArgs {
+    pub fn to_config(&self) -> Result<CheckConfig, String> {
+        let live_timeout = seconds("live-timeout", self.live_timeout)?;
+        let cluster = if !self.cluster.cluster_state.is_empty() {
+            Some(Source::Snapshot(self.cluster.cluster_state.clone()))
+        } else if self.live {
+            Some(Source::Live { connection: self.cluster.connection(), probe: Some(live_timeout) })
+        } else {
+            None
+        };
+        Ok(CheckConfig {
+            files: self.files.clone(),
+            cluster,
+            live_timeout,
+            default_namespace: self.namespace.clone(),
+            output: self.output,
+            mutated_out: self.mutated_out.clone(),
+            fail_on: self.fail_on,
+            color: self.color,
+            policy: self.policy.to_policy(None),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

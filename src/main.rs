@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use sysbox_ro_webhook::cli::{Cli, Command, LogFormat};
+use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
 use sysbox_ro_webhook::{certs, check, serve};
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -26,12 +26,19 @@ fn init_logging(format: LogFormat, filter: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
+    let config = match cli.command.to_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // One crypto provider for the server and the Kubernetes client alike.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let _ = provider.as_ref().clone().install_default();
 
-    match cli.command {
-        Command::Serve(args) => {
+    match config {
+        Config::Serve(config) => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -39,7 +46,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(serve::run(&args, provider)) {
+            match runtime.block_on(serve::run(*config, provider)) {
                 Ok(serve::Stopped::Clean) => ExitCode::SUCCESS,
                 Ok(serve::Stopped::Dropped(n)) => {
                     eprintln!("error: stopped with {n} request(s) unanswered");
@@ -51,8 +58,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check(args) => check::run(&args),
-        Command::Certs(args) => match certs::generate(&args.to_config()) {
+        Config::Check(config) => check::run(&config),
+        Config::Certs(config) => match certs::generate(&config) {
             Ok(written) => {
                 for f in &written.files {
                     eprintln!("wrote {}", f.display());
@@ -67,7 +74,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Version => {
+        Config::Version => {
             println!("sysbox-ro-webhook {} (Kubernetes API types v1.33+)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }

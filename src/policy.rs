@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What happens when a pod's nodes lack the flag (design.md, "Verdicts").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Deny pods whose nodes all lack the flag, and pods that break Sysbox's rules.

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sysbox_ro_webhook::admission::{self, Endpoint};
 use sysbox_ro_webhook::cli::{Cli, Command as Sub};
-use sysbox_ro_webhook::cluster::{snapshot, ClusterState, StaticView};
+use sysbox_ro_webhook::cluster::{snapshot, ClusterState, Source, StaticView};
 use sysbox_ro_webhook::manifest::{self, Documents};
 use sysbox_ro_webhook::metrics::Metrics;
 use sysbox_ro_webhook::policy::Policy;
@@ -42,10 +42,12 @@ fn serve_side(args: &[&str]) -> (Policy, Option<ClusterState>) {
     let Sub::Serve(serve) = Cli::try_parse_from(&argv).expect("serve accepts the same policy flags").command else {
         unreachable!()
     };
-    let policy = serve.to_config().unwrap().policy;
-    let cluster = (!serve.cluster.cluster_state.is_empty())
-        .then(|| snapshot::load(&serve.cluster.cluster_state, &policy.nodes).unwrap().0);
-    (policy, cluster)
+    let config = serve.to_config().unwrap();
+    let cluster = match &config.cluster {
+        Source::Snapshot(paths) => Some(snapshot::load(paths, &config.policy.nodes).unwrap().0),
+        Source::Live { .. } => None,
+    };
+    (config.policy, cluster)
 }
 
 /// The object a check record is about, from its file, document and item.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use sysbox_ro_webhook::certs::{self, CertsConfig};
-use sysbox_ro_webhook::cluster::{snapshot, StaticView};
+use sysbox_ro_webhook::cluster::{snapshot, Source, StaticView};
 use sysbox_ro_webhook::metrics::Metrics;
 use sysbox_ro_webhook::policy::Policy;
 use sysbox_ro_webhook::serve::{self, tls::ReloadingCert, ServeConfig, MIN_BODY_LIMIT};
@@ -92,6 +92,7 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         default_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
+        cluster: Source::Snapshot(vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")]),
     }
 }
 

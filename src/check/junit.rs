@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::FailOn;
 use super::{Record, Report, Totals, Verdict};
-use crate::cli::FailOn;
 
 pub struct JunitReport<'w> {
     out: Box<dyn Write + 'w>,

@@ -14,6 +14,7 @@
 //! warning); 2 for unusable arguments or input, including an input in which
 //! no document at all could be read.
 
+pub mod config;
 pub mod input;
 pub mod json;
 pub mod junit;
@@ -26,17 +27,17 @@ use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use json_patch::PatchOperation;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::{CheckArgs, ColorChoice, FailOn, OutputFormat};
-use crate::cluster::{ClusterState, ClusterView};
+use crate::cluster::{self, ClusterState};
 use crate::engine::{self, Decision, Finding, Kind, Operation, Review, Rule};
 use crate::manifest::{self, Documents, ManifestError};
+use crate::metrics::Metrics;
 use crate::policy::{Mode, Policy};
+pub use config::{CheckConfig, ColorChoice, FailOn, OutputFormat};
 use input::{Origin, Source};
 use mutated::{Discard, DocSink, DocWriter};
 
@@ -497,7 +498,7 @@ pub enum CheckError {
     #[error(transparent)]
     ClusterState(#[from] crate::cluster::snapshot::SnapshotError),
     #[error("live cluster: {0}")]
-    Live(#[from] crate::cluster::live::LiveError),
+    Live(#[source] cluster::OpenError),
     #[error("live cluster: {0}")]
     LiveUnusable(String),
     #[error("--mutated-out {}: {source}", path.display())]
@@ -521,8 +522,8 @@ enum MutatedTarget {
     Dir(PathBuf),
 }
 
-fn mutated_target(args: &CheckArgs, sources: &[Source]) -> Result<MutatedTarget, CheckError> {
-    let Some(dir) = &args.mutated_out else { return Ok(MutatedTarget::None) };
+fn mutated_target(config: &CheckConfig, sources: &[Source]) -> Result<MutatedTarget, CheckError> {
+    let Some(dir) = &config.mutated_out else { return Ok(MutatedTarget::None) };
     if dir.as_os_str() == "-" {
         return Ok(MutatedTarget::Stdout);
     }
@@ -542,46 +543,45 @@ fn mutated_target(args: &CheckArgs, sources: &[Source]) -> Result<MutatedTarget,
     Ok(MutatedTarget::Dir(dir.clone()))
 }
 
-fn load_cluster(args: &CheckArgs, policy: &Policy) -> Result<(Option<Arc<ClusterState>>, ClusterSource), CheckError> {
-    let view: Arc<dyn ClusterView> = if !args.cluster.cluster_state.is_empty() {
-        let (state, notes) = crate::cluster::snapshot::load(&args.cluster.cluster_state, &policy.nodes)?;
-        for note in notes {
-            tracing::debug!(%note, "cluster state");
+fn load_cluster(config: &CheckConfig) -> Result<(Option<Arc<ClusterState>>, ClusterSource), CheckError> {
+    let nodes = &config.policy.nodes;
+    match &config.cluster {
+        None => Ok((None, ClusterSource::None)),
+        Some(source @ cluster::Source::Snapshot(_)) => {
+            // Loading files needs no runtime: the future completes at its first poll.
+            let opened = futures::executor::block_on(cluster::open(source, nodes, Arc::new(Metrics::new()))).map_err(
+                |e| match e {
+                    cluster::OpenError::Snapshot(e) => CheckError::ClusterState(e),
+                    other => CheckError::Live(other),
+                },
+            )?;
+            for note in opened.notes {
+                tracing::debug!(%note, "cluster state");
+            }
+            Ok((Some(opened.view.state()), ClusterSource::File))
         }
-        Arc::new(crate::cluster::StaticView(Arc::new(state)))
-    } else if args.live {
-        live_view(args, policy)?
-    } else {
-        return Ok((None, ClusterSource::None));
-    };
-    let source = if args.live { ClusterSource::Live } else { ClusterSource::File };
-    Ok((Some(view.state()), source))
+        Some(source @ cluster::Source::Live { .. }) => Ok((Some(live_state(source, config)?), ClusterSource::Live)),
+    }
 }
 
 /// The live cluster through the same view `serve` uses, synced once.
-fn live_view(args: &CheckArgs, policy: &Policy) -> Result<Arc<dyn ClusterView>, CheckError> {
-    use crate::cluster::live;
-    let timeout = Duration::from_secs_f64(args.live_timeout);
+fn live_state(source: &cluster::Source, config: &CheckConfig) -> Result<Arc<ClusterState>, CheckError> {
+    let timeout = config.live_timeout;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CheckError::LiveUnusable(format!("cannot start the async runtime: {e}")))?;
-    let conn = live::Connection { kubeconfig: args.cluster.kubeconfig.clone(), context: args.cluster.context.clone() };
     let result = runtime.block_on(async {
-        let client = live::client(&conn).await?;
-        match tokio::time::timeout(timeout, client.apiserver_version()).await {
-            Err(_) => {
-                return Err(CheckError::LiveUnusable(format!(
+        let opened =
+            cluster::open(source, &config.policy.nodes, Arc::new(Metrics::new())).await.map_err(|e| match e {
+                cluster::OpenError::NoAnswer(t) => CheckError::LiveUnusable(format!(
                     "the API server did not answer within {}s (--live-timeout)",
-                    timeout.as_secs_f64()
-                )))
-            }
-            Ok(Err(e)) => return Err(CheckError::LiveUnusable(format!("the API server cannot be reached: {e}"))),
-            Ok(Ok(_)) => {}
-        }
-        let view = live::start(client, policy.nodes.clone(), Arc::new(crate::metrics::Metrics::new()));
-        if !view.wait_ready(timeout).await {
+                    t.as_secs_f64()
+                )),
+                other => CheckError::Live(other),
+            })?;
+        if !cluster::wait_ready(opened.view.as_ref(), timeout).await {
             return Err(CheckError::LiveUnusable(format!(
                 "the cluster view did not sync within {}s (can this identity list and watch Nodes, RuntimeClasses, \
                  Namespaces and the sysbox-mgr ConfigMap?)",
@@ -589,8 +589,7 @@ fn live_view(args: &CheckArgs, policy: &Policy) -> Result<Arc<dyn ClusterView>, 
             )));
         }
         // A snapshot of the synced view; the watches stop with the runtime.
-        let state: Arc<dyn ClusterView> = Arc::new(crate::cluster::StaticView(view.state()));
-        Ok(state)
+        Ok(opened.view.state())
     });
     runtime.shutdown_background();
     result
@@ -633,9 +632,9 @@ fn open_mirror(dir: &Path, rel: &Path) -> Result<DocWriter<BufWriter<File>>, Che
     Ok(DocWriter::new(BufWriter::new(File::create(&path).map_err(err)?)))
 }
 
-/// `check` from the command line.
-pub fn run(args: &CheckArgs) -> ExitCode {
-    match run_checked(args) {
+/// Runs `check`; the exit status is the run's (see the module docs).
+pub fn run(config: &CheckConfig) -> ExitCode {
+    match run_checked(config) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
@@ -644,20 +643,24 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     }
 }
 
-fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
-    let policy = args.policy.to_policy(None);
-    let sources = input::resolve(&args.files)?;
-    let target = mutated_target(args, &sources)?;
-    let (cluster, cluster_source) = load_cluster(args, &policy)?;
-    let ctx = Context { policy, cluster, default_namespace: args.namespace.clone() };
+fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
+    let sources = input::resolve(&config.files)?;
+    let target = mutated_target(config, &sources)?;
+    let (cluster, cluster_source) = load_cluster(config)?;
+    let ctx = Context { policy: config.policy.clone(), cluster, default_namespace: config.default_namespace.clone() };
 
     // With the mutated manifests on stdout, the report goes to stderr.
     let (report_out, terminal): (Box<dyn Write>, bool) = match target {
         MutatedTarget::Stdout => (Box::new(BufWriter::new(io::stderr().lock())), io::stderr().is_terminal()),
         _ => (Box::new(BufWriter::new(io::stdout().lock())), io::stdout().is_terminal()),
     };
-    let mut report =
-        make_report(args.output, report_out, use_color(args.color, terminal), args.fail_on, ctx.cluster.is_some());
+    let mut report = make_report(
+        config.output,
+        report_out,
+        use_color(config.color, terminal),
+        config.fail_on,
+        ctx.cluster.is_some(),
+    );
     let mut stdout_docs = match target {
         MutatedTarget::Stdout => Some(DocWriter::new(BufWriter::new(io::stdout().lock()))),
         _ => None,
@@ -699,7 +702,7 @@ fn run_checked(args: &CheckArgs) -> Result<u8, CheckError> {
     if let Some(w) = stdout_docs {
         w.into_inner().map_err(fatal)?;
     }
-    totals.exit_code = totals.status(args.fail_on);
+    totals.exit_code = totals.status(config.fail_on);
     report.finish(&totals).map_err(fatal)?;
     drop(report);
     if totals.parsed_documents == 0 {

@@ -3,8 +3,8 @@
 
 use std::io::{self, Write};
 
+use super::FailOn;
 use super::{ClusterSource, Record, Report, Totals, Verdict};
-use crate::cli::FailOn;
 
 pub struct TextReport<'w> {
     out: Box<dyn Write + 'w>,

@@ -43,7 +43,7 @@ pub enum LiveError {
 }
 
 /// Where to find the API server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Connection {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
@@ -74,20 +74,6 @@ impl ClusterView for LiveView {
     }
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
-    }
-}
-
-impl LiveView {
-    /// Waits until every watch has synced, up to `timeout`; returns whether it did.
-    pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.is_ready() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        true
     }
 }
 

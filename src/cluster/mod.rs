@@ -7,6 +7,7 @@ pub mod mgr_config;
 pub mod pools;
 pub mod scheduling;
 pub mod snapshot;
+pub mod source;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use crate::policy::NodePolicy;
 use pools::{Candidates, FlagLabel, NodeIndex, PoolId};
 use scheduling::Placement;
+pub use source::{open, wait_ready, OpenError, Opened, Source};
 
 /// A source of cluster state: a snapshot loaded from files or a live cache.
 pub trait ClusterView: Send + Sync {

@@ -55,6 +55,8 @@ pub struct ServeConfig {
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     pub policy: Policy,
+    /// Where the cluster view comes from.
+    pub cluster: crate::cluster::Source,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -321,11 +323,10 @@ impl Default for Signals {
     }
 }
 
-/// `serve` from the command line: build the cluster view, serve until
-/// SIGTERM/SIGINT, then drain; a second signal ends the drain at once.
-pub async fn run(args: &crate::cli::ServeArgs, provider: Arc<CryptoProvider>) -> anyhow::Result<Stopped> {
+/// Runs `serve`: opens the cluster view, serves until SIGTERM/SIGINT, then
+/// drains; a second signal ends the drain at once.
+pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::Result<Stopped> {
     use anyhow::Context as _;
-    let config = args.to_config().map_err(anyhow::Error::msg)?;
     let policy = &config.policy;
     tracing::info!(
         mode = %policy.mode,
@@ -338,33 +339,26 @@ pub async fn run(args: &crate::cli::ServeArgs, provider: Arc<CryptoProvider>) ->
         "policy"
     );
     let metrics = Arc::new(Metrics::new());
-    let cluster: Arc<dyn ClusterView> = if args.cluster.cluster_state.is_empty() {
-        let conn = crate::cluster::live::Connection {
-            kubeconfig: args.cluster.kubeconfig.clone(),
-            context: args.cluster.context.clone(),
-        };
-        let client = crate::cluster::live::client(&conn).await?;
+    if let crate::cluster::Source::Live { .. } = &config.cluster {
         tracing::info!("watching the live cluster");
-        crate::cluster::live::start(client, policy.nodes.clone(), metrics.clone())
-    } else {
-        let (state, notes) = crate::cluster::snapshot::load(&args.cluster.cluster_state, &policy.nodes)?;
-        for note in notes {
-            tracing::info!(%note, "cluster state");
-        }
+    }
+    let opened = crate::cluster::open(&config.cluster, &policy.nodes, metrics.clone()).await?;
+    for note in &opened.notes {
+        tracing::info!(%note, "cluster state");
+    }
+    if let crate::cluster::Source::Snapshot(files) = &config.cluster {
+        let state = opened.view.state();
         tracing::info!(
-            files = ?args.cluster.cluster_state,
+            ?files,
             nodes = state.nodes.node_count(),
             node_classes = state.nodes.classes.len(),
             runtime_classes = state.runtime_class_count(),
             "cluster state loaded from files"
         );
-        metrics.cluster_nodes.set(state.nodes.node_count() as i64);
-        metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
-        Arc::new(crate::cluster::StaticView(Arc::new(state)))
-    };
+    }
     let grace = config.shutdown_grace;
     let mut signals = Signals::new();
-    let running = start(config, cluster, metrics, provider).await.context("cannot start serving")?;
+    let running = start(config, opened.view, metrics, provider).await.context("cannot start serving")?;
     signals.next().await;
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutdown signal: draining");
     let second = async {
