@@ -300,8 +300,11 @@ pub fn conclude(mode: Mode, findings: Vec<Finding>, never_deny: bool, subject: &
         findings.iter().filter(|f| mode == Mode::Enforce && !never_deny && f.rule.enforceable()).collect();
     let mut warnings: Vec<String> = Vec::new();
     if mode != Mode::Audit {
+        // Linear in the findings: an object can carry a finding per container.
+        let denied: std::collections::HashSet<*const Finding> = denials.iter().map(|d| *d as *const Finding).collect();
+        let mut seen = std::collections::HashSet::new();
         for f in findings.iter().filter(shown) {
-            if !denials.iter().any(|d| std::ptr::eq(*d, f)) && !warnings.contains(&f.warning) {
+            if !denied.contains(&(f as *const Finding)) && seen.insert(f.warning.as_str()) {
                 warnings.push(f.warning.clone());
             }
         }
