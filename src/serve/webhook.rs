@@ -12,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use tokio::time::Instant;
 
+use super::budget::Held;
 use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
@@ -187,7 +188,8 @@ async fn handle(
             return http_error(metrics, StatusCode::REQUEST_TIMEOUT, "request_timeout", &message);
         }
     };
-    let response = match decide(&state, endpoint, bytes, deadline).await {
+    let (answer, permit) = decide(&state, endpoint, bytes, deadline, permit).await;
+    let response = match answer {
         Ok(Ok((review, outcome))) => {
             record(&state, endpoint, &outcome, started.elapsed());
             (StatusCode::OK, Json(review)).into_response()
@@ -195,7 +197,8 @@ async fn handle(
         Ok(Err(e)) => http_error(metrics, StatusCode::BAD_REQUEST, e.label(), &e.to_string()),
         Err(response) => response,
     };
-    // The permit is held until the answer is serialised.
+    // The permit is held until the answer is serialised (or, when the
+    // deadline passed first, until the judging that still runs is done).
     drop(permit);
     response
 }
@@ -203,25 +206,35 @@ async fn handle(
 type Answer = Result<(serde_json::Value, Outcome), admission::RequestError>;
 
 /// Judges the body: small ones here, large ones on the blocking pool within
-/// the deadline. `Err` is the HTTP answer when that did not work out.
-async fn decide(state: &AppState, endpoint: Endpoint, bytes: Bytes, deadline: Instant) -> Result<Answer, Response> {
+/// the deadline. `Err` is the HTTP answer when that did not work out. The
+/// budget `permit` comes back with the answer; a judging that outlives the
+/// deadline keeps it until it ends, so its memory stays counted.
+async fn decide(
+    state: &AppState,
+    endpoint: Endpoint,
+    bytes: Bytes,
+    deadline: Instant,
+    permit: Held,
+) -> (Result<Answer, Response>, Option<Held>) {
     let cluster = state.cluster.state();
     if bytes.len() <= INLINE_DECISION_BYTES {
-        return Ok(admission::review(&bytes, endpoint, Some(&cluster), &state.policy));
+        return (Ok(admission::review(&bytes, endpoint, Some(&cluster), &state.policy)), Some(permit));
     }
     let policy = state.policy.clone();
-    let job = tokio::task::spawn_blocking(move || admission::review(&bytes, endpoint, Some(&cluster), &policy));
-    match tokio::time::timeout_at(deadline, job).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(e)) if e.is_panic() => Err(guard::panic_response(&state.metrics, e.into_panic().as_ref())),
-        Ok(Err(e)) => Err(http_error(&state.metrics, StatusCode::SERVICE_UNAVAILABLE, "cancelled", &e.to_string())),
-        Err(_) => Err(http_error(
+    let job =
+        tokio::task::spawn_blocking(move || (admission::review(&bytes, endpoint, Some(&cluster), &policy), permit));
+    let answer = match tokio::time::timeout_at(deadline, job).await {
+        Ok(Ok((answer, permit))) => return (Ok(answer), Some(permit)),
+        Ok(Err(e)) if e.is_panic() => guard::panic_response(&state.metrics, e.into_panic().as_ref()),
+        Ok(Err(e)) => http_error(&state.metrics, StatusCode::SERVICE_UNAVAILABLE, "cancelled", &e.to_string()),
+        Err(_) => http_error(
             &state.metrics,
             StatusCode::GATEWAY_TIMEOUT,
             "deadline_exceeded",
             "the review was not judged within its timeout",
-        )),
-    }
+        ),
+    };
+    (Err(answer), None)
 }
 
 fn too_large(state: &AppState, limit: usize) -> Response {
