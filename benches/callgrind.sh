@@ -20,7 +20,14 @@ LOW=${CALLGRIND_LOW:-20}
 HIGH=${CALLGRIND_HIGH:-220}
 MAX_RATIO=2.0
 
-command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
+# valgrind comes from the distribution: installed here when missing (Debian/Ubuntu).
+if ! command -v valgrind >/dev/null && command -v apt-get >/dev/null; then
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "installing valgrind with apt-get" >&2
+  $SUDO apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >&2
+fi
+command -v valgrind >/dev/null || { echo "valgrind is not installed and apt-get cannot install it" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-callgrind.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -22,7 +22,8 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 use sysbox_ro_webhook::admission::{self, Endpoint};
 use sysbox_ro_webhook::cluster::ClusterState;
-use sysbox_ro_webhook::engine::{self, patch, Kind, Operation, Review};
+use sysbox_ro_webhook::engine::{self, patch, Kind, Review};
+use sysbox_ro_webhook::intake;
 use sysbox_ro_webhook::policy::Policy;
 
 /// A cluster state of `nodes` generated nodes. Built from the generated
@@ -44,15 +45,11 @@ fn state(nodes: usize, policy: &Policy) -> ClusterState {
     ClusterState::build(&all, &rcs, &nss, cm.as_ref(), &policy.nodes)
 }
 
+/// The review `check` and `serve` derive for the object (namespace `ci` when it names none).
 fn review<'a>(kind: Kind, object: &'a Value) -> Review<'a> {
-    Review {
-        kind: Some(kind),
-        operation: Operation::Create,
-        namespace: "ci",
-        name: object["metadata"]["name"].as_str().unwrap_or(""),
-        object,
-        old_object: None,
-    }
+    let review = intake::from_manifest(object, "ci");
+    assert_eq!(review.kind, Some(kind));
+    review
 }
 
 /// The function callgrind counts: `n` decisions, each on the same input.
@@ -80,7 +77,7 @@ fn callgrind(spec: &str) {
         "{nodes} nodes, {} node classes; decision: {} ({}), {} patch operations",
         cluster.nodes.classes.len(),
         d.verdict.as_str(),
-        d.reason,
+        d.summary(engine::Rule::id),
         d.patch.len()
     );
     for n in counts.split(',') {

@@ -1,13 +1,14 @@
 //! AdmissionReview (`admission.k8s.io/v1`) in and out: parsing with clear
-//! errors, the engine call, and the response (uid echoed, base64 JSON Patch,
+//! errors (`parse`), the engine call on the subject [`crate::intake`]
+//! derives, and the response (`respond`: uid echoed, base64 JSON Patch,
 //! warnings, 403 denials, audit annotations).
 
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterState;
-use crate::engine::{self, Decision, Kind, Operation, Review};
+use crate::engine::{self, Decision, SubjectError};
+use crate::intake::{self, AdmissionRequest, IntakeError};
 use crate::limits;
 use crate::policy::Policy;
 
@@ -64,36 +65,17 @@ impl RequestError {
 struct ReviewIn {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<RequestIn>,
+    request: Option<AdmissionRequest>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct GroupVersionKind {
-    group: String,
-    kind: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestIn {
-    uid: Option<String>,
-    #[serde(default)]
-    kind: GroupVersionKind,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    operation: Option<String>,
-    #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    old_object: Option<Value>,
-    #[serde(default)]
-    dry_run: Option<bool>,
+/// Why the engine could not be asked about a request that has a uid (the
+/// answer is a 400 AdmissionReview, not an HTTP error).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreadable {
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
 }
 
 /// What was decided, for logs and metrics.
@@ -107,8 +89,57 @@ pub struct Outcome {
     pub namespace: String,
     pub name: String,
     pub dry_run: bool,
-    /// `Err` holds the message of a request the engine could not read.
-    pub decision: Result<Decision, String>,
+    pub decision: Result<Decision, Unreadable>,
+}
+
+/// The AdmissionReview sent back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewOut {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: Response,
+}
+
+/// `response` of the AdmissionReview (`admission.k8s.io/v1` AdmissionResponse).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<PatchType>,
+    /// The JSON Patch, base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_annotations: Option<AuditAnnotations>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PatchType {
+    #[serde(rename = "JSONPatch")]
+    JsonPatch,
+}
+
+/// The `metav1.Status` of a refused request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Recorded in the API server's audit log with the request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditAnnotations {
+    pub verdict: &'static str,
+    /// Rule ids, comma-separated.
+    pub findings: String,
 }
 
 /// Answers one AdmissionReview body. `Err` means no usable review (no uid):
@@ -118,91 +149,82 @@ pub fn review(
     endpoint: Endpoint,
     cluster: Option<&ClusterState>,
     policy: &Policy,
-) -> Result<(Value, Outcome), RequestError> {
+) -> Result<(ReviewOut, Outcome), RequestError> {
+    let (uid, request) = parse(body)?;
+    let decision = intake::from_admission(&request)
+        .map_err(Unreadable::from)
+        .and_then(|review| engine::decide(&review, cluster, policy).map_err(Unreadable::from));
+    let response = respond(uid.clone(), &decision, endpoint);
+    let (namespace, name) =
+        intake::identify(request.object.as_ref(), request.namespace.as_deref(), request.name.as_deref(), "");
+    let outcome = Outcome {
+        uid,
+        group: request.kind.group.clone(),
+        kind: if request.kind.kind.is_empty() { "unknown".into() } else { request.kind.kind.clone() },
+        operation: request.operation.clone().unwrap_or_default(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        dry_run: request.dry_run.unwrap_or(false),
+        decision,
+    };
+    Ok((ReviewOut { api_version: "admission.k8s.io/v1", kind: "AdmissionReview", response }, outcome))
+}
+
+/// The request of a well-formed AdmissionReview, and its uid.
+fn parse(body: &[u8]) -> Result<(String, AdmissionRequest), RequestError> {
     let input: ReviewIn = serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
     let api_version = input.api_version.unwrap_or_default();
     let kind = input.kind.unwrap_or_default();
     if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {
         return Err(RequestError::WrongType { api_version, kind });
     }
-    let req = input.request.ok_or(RequestError::MissingRequest)?;
-    let uid = req.uid.filter(|u| !u.is_empty()).ok_or(RequestError::MissingUid)?;
+    let mut request = input.request.ok_or(RequestError::MissingRequest)?;
+    let uid = request.uid.take().filter(|u| !u.is_empty()).ok_or(RequestError::MissingUid)?;
     if uid.len() > MAX_UID_BYTES {
         return Err(RequestError::UidTooLong(uid.len()));
     }
+    Ok((uid, request))
+}
 
-    let namespace = req
-        .namespace
-        .filter(|n| !n.is_empty())
-        .or_else(|| req.object.as_ref()?.pointer("/metadata/namespace")?.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let name = req
-        .name
-        .filter(|n| !n.is_empty())
-        .or_else(|| req.object.as_ref().and_then(engine::subject::object_name).map(str::to_owned))
-        .unwrap_or_default();
-    let operation = req.operation.unwrap_or_default();
-    let judged_kind = match req.sub_resource.as_deref() {
-        None | Some("") => Kind::from_group_kind(&req.kind.group, &req.kind.kind),
-        Some(_) => None,
+/// The response for a decision: the mutating endpoint sends the patch of an
+/// admitted object, the validating one never does.
+fn respond(uid: String, decision: &Result<Decision, Unreadable>, endpoint: Endpoint) -> Response {
+    let mut response = Response {
+        uid,
+        allowed: true,
+        status: None,
+        warnings: Vec::new(),
+        patch_type: None,
+        patch: None,
+        audit_annotations: None,
     };
-    let decision = match (Operation::parse(&operation), req.object.as_ref()) {
-        (None, _) => Err(format!("unknown operation {operation:?}")),
-        (Some(op @ (Operation::Create | Operation::Update)), None) if judged_kind.is_some() => {
-            Err(format!("{} request has no object", op.as_str()))
-        }
-        (Some(op), object) => {
-            let null = Value::Null;
-            let review = Review {
-                kind: judged_kind,
-                operation: op,
-                namespace: &namespace,
-                name: &name,
-                object: object.unwrap_or(&null),
-                old_object: req.old_object.as_ref(),
-            };
-            engine::decide(&review, cluster, policy).map_err(|e| e.to_string())
-        }
-    };
-    let mut response = json!({ "uid": uid, "allowed": true });
-    match &decision {
+    match decision {
         Ok(d) => {
-            response["allowed"] = json!(d.allowed());
-            if let Some(message) = &d.message {
-                response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": limits::message(message) });
-            }
-            if !d.warnings.is_empty() {
-                response["warnings"] = json!(limits::warnings(&d.warnings));
-            }
+            response.allowed = d.allowed();
+            response.status = d.message.as_ref().map(|message| Status {
+                code: 403,
+                reason: "Forbidden",
+                message: limits::message(message),
+            });
+            response.warnings = limits::warnings(&d.warnings);
             if endpoint == Endpoint::Mutate && d.allowed() && !d.patch.is_empty() {
                 let patch = serde_json::to_vec(&d.patch).expect("patch operations serialise");
-                response["patchType"] = json!("JSONPatch");
-                response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
+                response.patch_type = Some(PatchType::JsonPatch);
+                response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
             }
             if !d.findings.is_empty() || d.verdict != engine::Verdict::Skip {
                 let rules = limits::audit_list(d.findings.iter().map(|f| f.rule.id()));
-                response["auditAnnotations"] = json!({ "verdict": d.verdict.as_str(), "findings": rules });
+                response.audit_annotations = Some(AuditAnnotations { verdict: d.verdict.as_str(), findings: rules });
             }
         }
-        Err(message) => {
-            response["allowed"] = json!(false);
-            response["status"] = json!({
-                "code": 400,
-                "reason": "BadRequest",
-                "message": limits::message(&format!("sysbox-ro-webhook cannot read this request: {message}")),
+        Err(e) => {
+            response.allowed = false;
+            response.status = Some(Status {
+                code: 400,
+                reason: "BadRequest",
+                message: limits::message(&format!("sysbox-ro-webhook cannot read this request: {e}")),
             });
         }
     }
-    let outcome = Outcome {
-        uid,
-        group: req.kind.group,
-        kind: if req.kind.kind.is_empty() { "unknown".into() } else { req.kind.kind },
-        operation,
-        namespace,
-        name,
-        dry_run: req.dry_run.unwrap_or(false),
-        decision,
-    };
-    let out = json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response });
-    Ok((out, outcome))
+    response
 }

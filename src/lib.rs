@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod intake;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;

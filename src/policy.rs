@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-/// What happens when a pod's nodes lack the flag (design.md, "Verdicts").
+/// What happens when a pod's nodes lack the flag (README, "How it decides", Verdict).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -49,7 +49,7 @@ impl FromStr for Mode {
     }
 }
 
-/// The Sysbox hygiene rules (sysbox.md), each of which can be turned off.
+/// The Sysbox hygiene rules (`docs/sysbox-facts.md`, "Pods"), each of which can be turned off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HygieneRules {
     /// `SYSBOX_*` environment variables that sysbox-runc refuses.

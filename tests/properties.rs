@@ -105,7 +105,7 @@ proptest! {
         let policy = Policy { steer, mode, ..Policy::default() };
         let first = decide(&object, Some(&state), &policy);
         match first.verdict {
-            Verdict::Skip | Verdict::Deny => prop_assert!(first.patch.is_empty()),
+            Verdict::Skip | Verdict::Deny | Verdict::Error => prop_assert!(first.patch.is_empty()),
             Verdict::Allow | Verdict::Warn => {
                 let out = patched(&object, &first);
                 prop_assert_eq!(&out["metadata"]["annotations"][ANNOTATION], &json!("true"));

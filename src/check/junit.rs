@@ -110,7 +110,7 @@ impl Report for JunitReport<'_> {
         };
         let mut inner = String::new();
         match r.verdict {
-            Verdict::Deny | Verdict::Warn if r.verdict.fails(self.fail_on) => {
+            Verdict::Deny | Verdict::Warn if self.fail_on.fails(r.verdict) => {
                 self.counts.failures += 1;
                 let summary = if r.verdict == Verdict::Deny {
                     r.message.as_str()

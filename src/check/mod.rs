@@ -1,7 +1,8 @@
-//! `check`: the CI policy dry-run. The same engine call as `serve`
-//! ([`crate::admission::review`]) over manifest files, so a CI run and the
-//! live webhook give the same verdict and patch for the same object and
-//! cluster state.
+//! `check`: the CI policy dry-run. Each object of the manifest files becomes
+//! a review through [`crate::intake`] and is decided by
+//! [`crate::engine::decide`], as `serve` does for an AdmissionReview, so a CI
+//! run and the live webhook give the same verdict and patch for the same
+//! object and cluster state.
 //!
 //! Input is streamed document by document ([`check_reader`]): each document
 //! is parsed, each object in it (the items of a `List`) judged, the result
@@ -33,7 +34,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{self, ClusterState};
-use crate::engine::{self, Decision, Finding, Kind, Operation, Review, Rule};
+pub use crate::engine::Verdict;
+use crate::engine::{self, Action, Decision, Kind, Rule};
+use crate::intake;
 use crate::manifest::{self, Documents, ManifestError};
 use crate::metrics::Metrics;
 use crate::policy::{Mode, Policy};
@@ -55,66 +58,30 @@ pub struct Context {
     pub default_namespace: String,
 }
 
-/// A check verdict: the engine's four plus `error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Allow,
-    Warn,
-    Deny,
-    Skip,
-    /// The document does not parse, or the engine cannot read the object.
-    Error,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Warn => "warn",
-            Verdict::Deny => "deny",
-            Verdict::Skip => "skip",
-            Verdict::Error => "error",
-        }
-    }
-
-    fn from_engine(v: engine::Verdict) -> Verdict {
-        match v {
-            engine::Verdict::Allow => Verdict::Allow,
-            engine::Verdict::Warn => Verdict::Warn,
-            engine::Verdict::Deny => Verdict::Deny,
-            engine::Verdict::Skip => Verdict::Skip,
-        }
-    }
-
-    /// Whether this verdict makes the run fail (exit 1).
-    pub fn fails(self, fail_on: FailOn) -> bool {
-        match self {
+impl FailOn {
+    /// Whether an object with this verdict makes the run fail (exit 1).
+    pub fn fails(self, verdict: Verdict) -> bool {
+        match verdict {
             Verdict::Deny | Verdict::Error => true,
-            Verdict::Warn => fail_on == FailOn::Warn,
+            Verdict::Warn => self == FailOn::Warn,
             Verdict::Allow | Verdict::Skip => false,
         }
     }
 }
 
-/// What a finding did: denied the object, was shown as a warning, or only
-/// recorded (audit mode, and notes about the evaluation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Error,
-    Warning,
-    Note,
+/// How reports grade what a finding did: it denied the object (`error`),
+/// was shown as a warning (`warning`), or was only recorded (`note`: audit
+/// mode, and notes about the evaluation).
+pub fn level(action: Action) -> &'static str {
+    match action {
+        Action::Deny => "error",
+        Action::Warn => "warning",
+        Action::Audit | Action::Note => "note",
+    }
 }
 
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Error => "error",
-            Level::Warning => "warning",
-            Level::Note => "note",
-        }
-    }
+fn serialize_level<S: serde::Serializer>(action: &Action, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(level(*action))
 }
 
 /// One finding of one object.
@@ -125,7 +92,9 @@ pub struct FindingRecord {
     /// The rule's stable id ([`Rule::id`]).
     #[serde(rename = "rule")]
     pub rule_id: &'static str,
-    pub level: Level,
+    /// What the decision did with it, reported as its [`level`].
+    #[serde(rename = "level", serialize_with = "serialize_level")]
+    pub action: Action,
     pub message: String,
 }
 
@@ -293,33 +262,15 @@ impl Report for Collect {
     }
 }
 
-fn finding_level(f: &Finding, d: &Decision) -> Level {
-    match d.action(f) {
-        engine::Action::Deny => Level::Error,
-        engine::Action::Warn => Level::Warning,
-        engine::Action::Audit | engine::Action::Note => Level::Note,
-    }
-}
-
 fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object.get("metadata")?.get(key)?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Judges one object exactly as `serve` would on CREATE.
 pub fn judge(object: &Value, ctx: &Context) -> Result<(Decision, String, String), engine::SubjectError> {
-    let (api_version, kind) = manifest::type_of(object);
-    let namespace = meta_str(object, "namespace").unwrap_or(&ctx.default_namespace);
-    let name = engine::subject::object_name(object).unwrap_or("");
-    let review = Review {
-        kind: Kind::from_type(api_version, kind),
-        operation: Operation::Create,
-        namespace,
-        name,
-        object,
-        old_object: None,
-    };
+    let review = intake::from_manifest(object, &ctx.default_namespace);
     let decision = engine::decide(&review, ctx.cluster.as_deref(), &ctx.policy)?;
-    Ok((decision, namespace.to_owned(), name.to_owned()))
+    Ok((decision, review.namespace.to_owned(), review.name.to_owned()))
 }
 
 fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &Context) -> Record {
@@ -354,24 +305,14 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
             // Judged kinds are namespaced; for other kinds only the manifest knows.
             record.namespace = if judged { Some(namespace) } else { meta_str(object, "namespace").map(str::to_owned) };
             record.name = Some(name).filter(|n| !n.is_empty());
-            record.verdict = Verdict::from_engine(decision.verdict);
+            record.verdict = decision.verdict;
             record.mode = decision.mode;
-            record.message = match decision.verdict {
-                engine::Verdict::Deny => decision.message.clone().unwrap_or_else(|| decision.reason.clone()),
-                engine::Verdict::Skip => decision.reason.clone(),
-                engine::Verdict::Allow | engine::Verdict::Warn => {
-                    let subject = format!(
-                        "{kind} {}/{}",
-                        record.namespace.as_deref().unwrap_or(""),
-                        record.name.as_deref().unwrap_or("<unnamed>")
-                    );
-                    decision
-                        .reason
-                        .strip_prefix(subject.as_str())
-                        .and_then(|r| r.strip_prefix(": "))
-                        .unwrap_or(&decision.reason)
-                        .replace(Rule::PoolsNotEvaluated.id(), "node pools not evaluated")
-                }
+            record.message = match (&decision.message, decision.verdict) {
+                (Some(denial), Verdict::Deny) => denial.clone(),
+                _ => decision.summary(|rule| match rule {
+                    Rule::PoolsNotEvaluated => "node pools not evaluated",
+                    other => other.id(),
+                }),
             };
             record.findings = decision
                 .findings
@@ -379,7 +320,7 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
                 .map(|f| FindingRecord {
                     rule: f.rule,
                     rule_id: f.rule.id(),
-                    level: finding_level(f, &decision),
+                    action: f.action,
                     message: f.message.clone(),
                 })
                 .collect();

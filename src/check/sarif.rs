@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::input::STDIN_DISPLAY;
 use super::json::indented;
-use super::{ClusterSource, Level, Record, Report, Totals, Verdict};
-use crate::engine::Rule;
+use super::{level, ClusterSource, Record, Report, Totals, Verdict};
+use crate::engine::{Action, Rule};
 
 /// The rule of results for documents that do not parse or objects the engine cannot read.
 pub const MANIFEST_ERROR: &str = "manifest-error";
@@ -76,23 +76,12 @@ fn sentence(s: &str) -> String {
     }
 }
 
-fn default_level(rule: Rule) -> Level {
-    if rule.is_note() {
-        Level::Note
-    } else if rule.enforceable() {
-        Level::Error
-    } else {
-        Level::Warning
-    }
-}
-
+/// What the rule's findings do, by the action `enforce` mode takes on them.
 fn treatment(rule: Rule) -> &'static str {
-    if rule.is_note() {
-        "A note about the evaluation itself; never shown by the webhook."
-    } else if rule.enforceable() {
-        "Denied in enforce mode, a warning in warn mode, recorded only in audit mode."
-    } else {
-        "A warning in enforce and warn mode, recorded only in audit mode."
+    match rule.default_action() {
+        Action::Note | Action::Audit => "A note about the evaluation itself; never shown by the webhook.",
+        Action::Deny => "Denied in enforce mode, a warning in warn mode, recorded only in audit mode.",
+        Action::Warn => "A warning in enforce and warn mode, recorded only in audit mode.",
     }
 }
 
@@ -107,7 +96,7 @@ pub fn rules() -> Vec<Value> {
                 "shortDescription": { "text": sentence(r.summary()) },
                 "fullDescription": { "text": format!("{} {}", sentence(r.summary()), treatment(r)) },
                 "help": { "text": format!("{} The result's message says which pools and how to fix it.", treatment(r)) },
-                "defaultConfiguration": { "level": default_level(r).as_str() },
+                "defaultConfiguration": { "level": level(r.default_action()) },
                 "properties": { "enforceable": r.enforceable() },
             })
         })
@@ -127,8 +116,9 @@ pub fn rules() -> Vec<Value> {
     rules
 }
 
-fn rule_index(id: &str) -> usize {
-    Rule::ALL.iter().position(|r| r.id() == id).unwrap_or(Rule::ALL.len())
+/// The position of a rule's descriptor in [`rules`].
+fn rule_index(rule: Rule) -> usize {
+    Rule::ALL.iter().position(|r| *r == rule).unwrap_or(Rule::ALL.len())
 }
 
 /// A URI reference for a reported file name: relative paths stay relative
@@ -192,8 +182,8 @@ impl Report for SarifReport<'_> {
         for f in &r.findings {
             self.result(json!({
                 "ruleId": f.rule_id,
-                "ruleIndex": rule_index(f.rule_id),
-                "level": f.level.as_str(),
+                "ruleIndex": rule_index(f.rule),
+                "level": level(f.action),
                 "message": { "text": sentence(&f.message) },
                 "locations": [location(r)],
                 "properties": properties(r),
@@ -254,7 +244,7 @@ mod tests {
         assert_eq!(rules.len(), Rule::ALL.len() + 1);
         for (i, r) in Rule::ALL.iter().enumerate() {
             assert_eq!(rules[i]["id"], r.id());
-            assert_eq!(rule_index(r.id()), i);
+            assert_eq!(rule_index(*r), i);
         }
         assert_eq!(rules[Rule::ALL.len()]["id"], MANIFEST_ERROR);
         assert_eq!(pascal("relaxed-read-only-missing"), "RelaxedReadOnlyMissing");

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use super::FailOn;
 use super::{ClusterSource, Record, Report, Totals, Verdict};
+use crate::engine::messages::plural;
 
 pub struct TextReport<'w> {
     out: Box<dyn Write + 'w>,
@@ -37,15 +38,6 @@ impl<'w> TextReport<'w> {
     }
 }
 
-/// "1 object", "2 objects".
-fn count(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 impl Report for TextReport<'_> {
     fn object(&mut self, r: &Record) -> io::Result<()> {
         let subject = r.subject();
@@ -56,7 +48,7 @@ impl Report for TextReport<'_> {
         }
         let mut message = r.message.clone();
         if !r.patch.is_empty() {
-            message.push_str(&format!(" (patch: {})", count(r.patch.len(), "operation")));
+            message.push_str(&format!(" (patch: {})", plural(r.patch.len(), "operation")));
         }
         let line = format!("{line}: {}: {message}", self.verdict(r.verdict));
         writeln!(self.out, "{line}")?;
@@ -97,9 +89,9 @@ impl Report for TextReport<'_> {
         writeln!(
             self.out,
             "summary: {} ({parts}) in {} from {}; {pools}; {status}",
-            count(t.objects, "object"),
-            count(t.documents, "document"),
-            count(t.files, "file"),
+            plural(t.objects, "object"),
+            plural(t.documents, "document"),
+            plural(t.files, "file"),
         )?;
         self.out.flush()
     }

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
+use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::{ClusterState, ClusterView};
@@ -102,16 +103,25 @@ impl Stores {
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-fn drive<K>(
+/// One watched kind: a reflector store and the task that drives its watch.
+/// `slim` drops what the view never reads before an object is stored, so
+/// memory stays flat; every event marks the view `dirty`.
+fn reflect<K>(
     kind: &'static str,
-    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-    dirty: Arc<Notify>,
-    metrics: Arc<Metrics>,
-) -> Task
+    api: Api<K>,
+    config: watcher::Config,
+    slim: impl FnMut(&mut K) + Send + 'static,
+    dirty: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+) -> (Store<K>, Task)
 where
-    K: Send + 'static,
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
-    Box::pin(async move {
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, config).default_backoff().modify(slim).reflect(writer);
+    let (dirty, metrics) = (dirty.clone(), metrics.clone());
+    let task: Task = Box::pin(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             match event {
@@ -124,7 +134,8 @@ where
                 }
             }
         }
-    })
+    });
+    (store, task)
 }
 
 /// Starts the watches and returns the view at once; it becomes ready when
@@ -136,46 +147,52 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     });
     let dirty = Arc::new(Notify::new());
     let cfg = watcher::Config::default();
+    let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
 
-    let (nodes, nodes_w) = reflector::store();
-    let node_stream = watcher(Api::<Node>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|n: &mut Node| {
-            // Only name, labels, taints and cordoning matter: keep memory flat.
+    // Only name, labels, taints and cordoning of a node matter.
+    let (nodes, node_task) = reflect(
+        "Node",
+        Api::<Node>::all(client.clone()),
+        cfg.clone(),
+        |n: &mut Node| {
             n.status = None;
             n.metadata.managed_fields = None;
             n.metadata.annotations = None;
-        })
-        .reflect(nodes_w);
-    let (runtime_classes, rc_w) = reflector::store();
-    let rc_stream = watcher(Api::<RuntimeClass>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|r: &mut RuntimeClass| r.metadata.managed_fields = None)
-        .reflect(rc_w);
-    let (namespaces, ns_w) = reflector::store();
-    let ns_stream = watcher(Api::<Namespace>::all(client.clone()), cfg.clone())
-        .default_backoff()
-        .modify(|n: &mut Namespace| {
+        },
+        &dirty,
+        &metrics,
+    );
+    let (runtime_classes, rc_task) = reflect(
+        "RuntimeClass",
+        Api::<RuntimeClass>::all(client.clone()),
+        cfg.clone(),
+        |r: &mut RuntimeClass| r.metadata.managed_fields = None,
+        &dirty,
+        &metrics,
+    );
+    let (namespaces, ns_task) = reflect(
+        "Namespace",
+        Api::<Namespace>::all(client.clone()),
+        cfg,
+        |n: &mut Namespace| {
             n.metadata.managed_fields = None;
             n.metadata.annotations = None;
             n.spec = None;
             n.status = None;
-        })
-        .reflect(ns_w);
-    let (config_maps, cm_w) = reflector::store();
-    let cm_cfg = cfg.fields(&format!("metadata.name={}", policy.mgr_config.name));
-    let cm_stream = watcher(Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace), cm_cfg)
-        .default_backoff()
-        .reflect(cm_w);
-
-    let tasks: Vec<Task> = vec![
-        drive("Node", node_stream, dirty.clone(), metrics.clone()),
-        drive("RuntimeClass", rc_stream, dirty.clone(), metrics.clone()),
-        drive("Namespace", ns_stream, dirty.clone(), metrics.clone()),
-        drive("ConfigMap", cm_stream, dirty.clone(), metrics.clone()),
-    ];
-    for t in tasks {
-        tokio::spawn(t);
+        },
+        &dirty,
+        &metrics,
+    );
+    let (config_maps, cm_task) = reflect(
+        "ConfigMap",
+        Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace),
+        cm_cfg,
+        |_: &mut ConfigMap| {},
+        &dirty,
+        &metrics,
+    );
+    for task in [node_task, rc_task, ns_task, cm_task] {
+        tokio::spawn(task);
     }
 
     let stores = Stores { nodes, runtime_classes, namespaces, config_maps };

@@ -78,31 +78,19 @@ pub enum FlagSource {
     Default,
 }
 
-/// How the candidate nodes of one pool stand.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PoolReport {
-    pub with_flag: usize,
-    pub without_flag: usize,
-    /// Nodes whose state rests on the ConfigMap (no usable label).
-    pub via_configmap: usize,
-    /// Nodes labelled `false`.
-    pub labelled_false: usize,
-    /// Nodes that lack the flag because nothing says they have it.
-    pub unlabelled_default: usize,
-    /// Flag label values that are neither "true" nor "false".
-    pub invalid_labels: BTreeSet<String>,
-    /// Nodes with the flag that a label (not the ConfigMap) vouches for.
-    pub with_flag_by_label: usize,
-}
-
-/// What some nodes of one flag state add to their pool's [`PoolReport`].
+/// How many nodes have the flag or lack it, and on what grounds: what a
+/// node class adds to its pool, and a pool's sum over its candidate nodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlagTally {
     pub with_flag: u32,
     pub without_flag: u32,
+    /// Nodes whose state rests on the ConfigMap (no usable label).
     pub via_configmap: u32,
+    /// Nodes labelled `false`.
     pub labelled_false: u32,
+    /// Nodes that lack the flag because nothing says they have it.
     pub unlabelled_default: u32,
+    /// Nodes with the flag that a label (not the ConfigMap) vouches for.
     pub with_flag_by_label: u32,
 }
 
@@ -127,28 +115,36 @@ impl FlagTally {
         }
         t
     }
+
+    #[inline(always)]
+    pub fn add(&mut self, t: &FlagTally) {
+        self.with_flag += t.with_flag;
+        self.without_flag += t.without_flag;
+        self.via_configmap += t.via_configmap;
+        self.labelled_false += t.labelled_false;
+        self.unlabelled_default += t.unlabelled_default;
+        self.with_flag_by_label += t.with_flag_by_label;
+    }
+
+    /// Candidate nodes counted.
+    pub fn nodes(&self) -> usize {
+        self.with_flag as usize + self.without_flag as usize
+    }
+}
+
+/// How the candidate nodes of one pool stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolReport {
+    pub tally: FlagTally,
+    /// Flag label values that are neither "true" nor "false".
+    pub invalid_labels: BTreeSet<String>,
 }
 
 impl PoolReport {
-    #[inline(always)]
-    fn add(&mut self, t: &FlagTally) {
-        self.with_flag += t.with_flag as usize;
-        self.without_flag += t.without_flag as usize;
-        self.via_configmap += t.via_configmap as usize;
-        self.labelled_false += t.labelled_false as usize;
-        self.unlabelled_default += t.unlabelled_default as usize;
-        self.with_flag_by_label += t.with_flag_by_label as usize;
-    }
-
-    /// Adds another tally of the same pool.
-    fn absorb(&mut self, other: PoolReport) {
-        self.with_flag += other.with_flag;
-        self.without_flag += other.without_flag;
-        self.via_configmap += other.via_configmap;
-        self.labelled_false += other.labelled_false;
-        self.unlabelled_default += other.unlabelled_default;
+    /// Adds another report of the same pool.
+    fn merge(&mut self, other: PoolReport) {
+        self.tally.add(&other.tally);
         self.invalid_labels.extend(other.invalid_labels);
-        self.with_flag_by_label += other.with_flag_by_label;
     }
 }
 
@@ -161,13 +157,13 @@ pub struct Landing<'a> {
 
 impl Landing<'_> {
     pub fn nodes(&self) -> usize {
-        self.reports().map(|p| p.with_flag + p.without_flag).sum()
+        self.reports().map(|p| p.tally.nodes()).sum()
     }
     pub fn with_flag(&self) -> usize {
-        self.reports().map(|p| p.with_flag).sum()
+        self.reports().map(|p| p.tally.with_flag as usize).sum()
     }
     pub fn without_flag(&self) -> usize {
-        self.reports().map(|p| p.without_flag).sum()
+        self.reports().map(|p| p.tally.without_flag as usize).sum()
     }
     pub fn reports(&self) -> impl Iterator<Item = &PoolReport> {
         self.pools.iter().map(|(_, r)| r)
@@ -194,7 +190,7 @@ impl Runs {
             }
         }
         let Some((_, r)) = self.runs.last_mut() else { return };
-        r.add(tally);
+        r.tally.add(tally);
         if let Some(FlagLabel::Invalid(v)) = flag {
             r.invalid_labels.insert(v.clone());
         }
@@ -337,7 +333,7 @@ impl ClusterState {
             let mut merged: Vec<(usize, PoolReport)> = Vec::with_capacity(runs.len());
             for (i, r) in runs {
                 match merged.last_mut() {
-                    Some((last, report)) if *last == i => report.absorb(r),
+                    Some((last, report)) if *last == i => report.merge(r),
                     _ => merged.push((i, r)),
                 }
             }

@@ -142,6 +142,100 @@ impl ClassSet {
     }
 }
 
+/// Phase 1: nodes that agree on every label but the identity labels, on
+/// their scheduling taints and on cordoning form one class. Returns the
+/// classes (members' pool positions not yet set) and the node count.
+fn group_classes<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePolicy) -> (Vec<NodeClass>, usize) {
+    let mut classes: Vec<NodeClass> = Vec::new();
+    let mut by_key: HashMap<ClassKey, usize> = HashMap::new();
+    let mut node_count = 0;
+    for node in nodes {
+        let Some(name) = node.metadata.name.clone() else { continue };
+        node_count += 1;
+        let mut labels = node.metadata.labels.clone().unwrap_or_default();
+        let identity: Vec<(String, String)> =
+            policy.identity_labels.iter().filter_map(|k| labels.remove_entry(k)).collect();
+        let spec = node.spec.as_ref();
+        let mut taints: Vec<Taint> = spec
+            .and_then(|s| s.taints.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|t| scheduler_filters_effect(&t.effect))
+            .map(|t| Taint { time_added: None, ..t.clone() })
+            .collect();
+        taints.sort_by(|a, b| (&a.key, &a.value, &a.effect).cmp(&(&b.key, &b.value, &b.effect)));
+        let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let key: ClassKey = (
+            labels,
+            taints.iter().map(|t| (t.key.clone(), t.value.clone(), t.effect.clone())).collect(),
+            unschedulable,
+        );
+        let member = Member { name, identity, pool: 0 };
+        if let Some(&i) = by_key.get(&key) {
+            classes[i].members.push(member);
+            continue;
+        }
+        let labels = key.0.clone();
+        let pool_key = policy.pool_labels.iter().find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())));
+        let flag = match labels.get(&policy.flag_label).map(String::as_str) {
+            None => FlagLabel::Absent,
+            Some("true") => FlagLabel::True,
+            Some("false") => FlagLabel::False,
+            Some(other) => FlagLabel::Invalid(other.to_owned()),
+        };
+        by_key.insert(key, classes.len());
+        classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
+    }
+    (classes, node_count)
+}
+
+/// Phase 2: every pool, sorted; each member gets its pool's position, and
+/// the classes are sorted by pool so that one pool's classes are adjacent.
+fn number_pools(classes: &mut [NodeClass]) -> Vec<PoolId> {
+    let mut pool_ids: BTreeMap<PoolId, usize> =
+        classes.iter().flat_map(|c| c.members.iter().map(|m| (c.pool_of(m), 0))).collect();
+    for (i, position) in pool_ids.values_mut().enumerate() {
+        *position = i;
+    }
+    for class in classes.iter_mut() {
+        for m in 0..class.members.len() {
+            class.members[m].pool = pool_ids[&class.pool_of(&class.members[m])];
+        }
+    }
+    classes.sort_by_key(|c| c.members[0].pool);
+    pool_ids.into_keys().collect()
+}
+
+/// Phase 3: the classes by label key and value, and the groups of classes
+/// that look alike to the taint and cordon filters.
+fn index_classes(classes: &[NodeClass]) -> (HashMap<String, KeyIndex>, Vec<TaintGroup>) {
+    let n = classes.len();
+    let mut labels: HashMap<String, KeyIndex> = HashMap::new();
+    let mut taint_groups: Vec<TaintGroup> = Vec::new();
+    for (i, class) in classes.iter().enumerate() {
+        for (k, v) in &class.labels {
+            let key = labels
+                .entry(k.clone())
+                .or_insert_with(|| KeyIndex { any: ClassSet::empty(n), by_value: HashMap::new() });
+            key.any.insert(i);
+            key.by_value.entry(v.clone()).or_insert_with(|| ClassSet::empty(n)).insert(i);
+        }
+        match taint_groups.iter_mut().find(|g| g.taints == class.taints && g.unschedulable == class.unschedulable) {
+            Some(group) => group.classes.insert(i),
+            None => {
+                let mut set = ClassSet::empty(n);
+                set.insert(i);
+                taint_groups.push(TaintGroup {
+                    taints: class.taints.clone(),
+                    unschedulable: class.unschedulable,
+                    classes: set,
+                });
+            }
+        }
+    }
+    (labels, taint_groups)
+}
+
 /// The classes that carry a label key, in all and by value.
 #[derive(Debug, Clone, Default)]
 struct KeyIndex {
@@ -173,86 +267,14 @@ pub struct NodeIndex {
 }
 
 impl NodeIndex {
+    /// Indexes the nodes in three phases: group like nodes into classes,
+    /// number the pools (and sort the classes by pool), then index the
+    /// classes by label value and by taints.
     pub fn build<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePolicy) -> NodeIndex {
-        let mut classes: Vec<NodeClass> = Vec::new();
-        let mut by_key: HashMap<ClassKey, usize> = HashMap::new();
-        let mut node_count = 0;
-        for node in nodes {
-            let Some(name) = node.metadata.name.clone() else { continue };
-            node_count += 1;
-            let mut labels = node.metadata.labels.clone().unwrap_or_default();
-            let identity: Vec<(String, String)> =
-                policy.identity_labels.iter().filter_map(|k| labels.remove_entry(k)).collect();
-            let spec = node.spec.as_ref();
-            let mut taints: Vec<Taint> = spec
-                .and_then(|s| s.taints.as_ref())
-                .into_iter()
-                .flatten()
-                .filter(|t| scheduler_filters_effect(&t.effect))
-                .map(|t| Taint { time_added: None, ..t.clone() })
-                .collect();
-            taints.sort_by(|a, b| (&a.key, &a.value, &a.effect).cmp(&(&b.key, &b.value, &b.effect)));
-            let unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-            let key: ClassKey = (
-                labels,
-                taints.iter().map(|t| (t.key.clone(), t.value.clone(), t.effect.clone())).collect(),
-                unschedulable,
-            );
-            let member = Member { name, identity, pool: 0 };
-            if let Some(&i) = by_key.get(&key) {
-                classes[i].members.push(member);
-                continue;
-            }
-            let labels = key.0.clone();
-            let pool_key = policy.pool_labels.iter().find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())));
-            let flag = match labels.get(&policy.flag_label).map(String::as_str) {
-                None => FlagLabel::Absent,
-                Some("true") => FlagLabel::True,
-                Some("false") => FlagLabel::False,
-                Some(other) => FlagLabel::Invalid(other.to_owned()),
-            };
-            by_key.insert(key, classes.len());
-            classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
-        }
-
-        // Pools, sorted, and each member's position among them.
-        let mut pool_ids: BTreeMap<PoolId, usize> =
-            classes.iter().flat_map(|c| c.members.iter().map(|m| (c.pool_of(m), 0))).collect();
-        for (i, position) in pool_ids.values_mut().enumerate() {
-            *position = i;
-        }
-        for class in &mut classes {
-            for m in 0..class.members.len() {
-                class.members[m].pool = pool_ids[&class.pool_of(&class.members[m])];
-            }
-        }
-        classes.sort_by_key(|c| c.members[0].pool);
-        let pools: Vec<PoolId> = pool_ids.into_keys().collect();
-
-        let n = classes.len();
-        let mut labels: HashMap<String, KeyIndex> = HashMap::new();
-        let mut taint_groups: Vec<TaintGroup> = Vec::new();
-        for (i, class) in classes.iter().enumerate() {
-            for (k, v) in &class.labels {
-                let key = labels
-                    .entry(k.clone())
-                    .or_insert_with(|| KeyIndex { any: ClassSet::empty(n), by_value: HashMap::new() });
-                key.any.insert(i);
-                key.by_value.entry(v.clone()).or_insert_with(|| ClassSet::empty(n)).insert(i);
-            }
-            match taint_groups.iter_mut().find(|g| g.taints == class.taints && g.unschedulable == class.unschedulable) {
-                Some(group) => group.classes.insert(i),
-                None => {
-                    let mut set = ClassSet::empty(n);
-                    set.insert(i);
-                    taint_groups.push(TaintGroup {
-                        taints: class.taints.clone(),
-                        unschedulable: class.unschedulable,
-                        classes: set,
-                    });
-                }
-            }
-        }
+        let (mut classes, node_count) = group_classes(nodes, policy);
+        let pools = number_pools(&mut classes);
+        let (labels, taint_groups) = index_classes(&classes);
+        let all = ClassSet::full(classes.len());
         NodeIndex {
             classes,
             pools,
@@ -260,7 +282,7 @@ impl NodeIndex {
             node_count,
             labels,
             taint_groups,
-            all: ClassSet::full(n),
+            all,
         }
     }
 

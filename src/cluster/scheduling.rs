@@ -1,8 +1,10 @@
 //! Where a pod can land: the kube-scheduler's node filters that depend only on
 //! the pod and the node object (NodeName, NodeUnschedulable, NodeAffinity,
 //! TaintToleration), written to agree with `k8s.io/component-helpers`.
-//! `tests/scheduling_reference.rs` checks that agreement case by case against
-//! Kubernetes' own Go code.
+//! `tests/scheduling_reference.rs` checks the NodeAffinity and TaintToleration
+//! filters case by case against Kubernetes' own Go code; NodeName,
+//! NodeUnschedulable and the RuntimeClass merge are held by the unit tests
+//! below.
 
 use std::collections::BTreeMap;
 

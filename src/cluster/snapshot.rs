@@ -27,8 +27,24 @@ pub enum SnapshotError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cluster state {path}: document {index} (line {line}): {kind} {name:?} is malformed: {message}")]
-    Object { path: PathBuf, index: usize, line: usize, kind: String, name: String, message: String },
+    #[error("cluster state {path}: document {index} (line {line}): {}", .source)]
+    Object {
+        path: PathBuf,
+        index: usize,
+        line: usize,
+        #[source]
+        source: Malformed,
+    },
+}
+
+/// An object of a kind the view reads whose fields do not fit that kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {name:?} is malformed: {source}")]
+pub struct Malformed {
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: serde_json::Error,
 }
 
 /// The objects read from snapshot files, before indexing.
@@ -66,24 +82,22 @@ impl Objects {
                 continue;
             }
             for object in expand_lists(value) {
-                self.add(object, policy).map_err(|(kind, name, message)| SnapshotError::Object {
+                self.add(object, policy).map_err(|source| SnapshotError::Object {
                     path: path.into(),
                     index: doc.index,
                     line: doc.line,
-                    kind,
-                    name,
-                    message,
+                    source,
                 })?;
             }
         }
         Ok(())
     }
 
-    fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), (String, String, String)> {
+    fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
         let (api_version, kind) = type_of(&object);
         let (api_version, kind) = (api_version.to_owned(), kind.to_owned());
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
-        let fail = |e: serde_json::Error| (kind.clone(), name.clone(), e.to_string());
+        let fail = |source: serde_json::Error| Malformed { kind: kind.clone(), name: name.clone(), source };
         match (api_version.as_str(), kind.as_str()) {
             ("v1", "Node") => self.nodes.push(serde_json::from_value(slim_node(object)).map_err(fail)?),
             ("node.k8s.io/v1", "RuntimeClass") => {

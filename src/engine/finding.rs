@@ -76,6 +76,17 @@ impl Rule {
     pub fn is_note(self) -> bool {
         matches!(self, Rule::PoolsNotEvaluated)
     }
+
+    /// What `enforce` mode does with the finding.
+    pub fn default_action(self) -> Action {
+        if self.is_note() {
+            Action::Note
+        } else if self.enforceable() {
+            Action::Deny
+        } else {
+            Action::Warn
+        }
+    }
 }
 
 impl std::fmt::Display for Rule {
@@ -84,14 +95,63 @@ impl std::fmt::Display for Rule {
     }
 }
 
+/// What a decision did with one of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The finding is (part of) the denial.
+    Deny,
+    /// Shown to the user as a warning.
+    Warn,
+    /// Recorded only (audit mode).
+    Audit,
+    /// A note about the evaluation, never shown to kubectl.
+    Note,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+            Action::Audit => "audit",
+            Action::Note => "note",
+        }
+    }
+}
+
 /// One thing the engine noticed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub rule: Rule,
+    /// What the decision did with it (the rule's [`Rule::default_action`]
+    /// until the mode decides).
+    pub action: Action,
+    /// The pools the finding is about, in pool order: at most
+    /// [`super::messages::LIST_LIMIT`] named, `pool_count` in all.
+    pub pools: Vec<String>,
+    pub pool_count: usize,
+    /// The candidate nodes the finding counts (0 when it is not about nodes).
+    pub nodes: usize,
     /// The full explanation with the fix; a denial's message is built from these.
     pub message: String,
     /// The same in at most [`WARNING_LIMIT`] characters, as kubectl shows it.
     pub warning: String,
+}
+
+impl Finding {
+    /// A finding about the pod itself (no pools or nodes).
+    pub fn new(rule: Rule, message: String, warning: String) -> Finding {
+        Finding { rule, action: rule.default_action(), pools: Vec::new(), pool_count: 0, nodes: 0, message, warning }
+    }
+
+    /// The same finding about `pools` (all of them, `pool_count` in all) and `nodes` candidate nodes.
+    pub fn about(mut self, pools: Vec<String>, pool_count: usize, nodes: usize) -> Finding {
+        self.pools = pools;
+        self.pool_count = pool_count;
+        self.nodes = nodes;
+        self
+    }
 }
 
 /// kubectl prints a warning whole up to this length (the apiserver cuts at 256).

@@ -1,6 +1,5 @@
-//! Sysbox pod hygiene (sysbox.md, "No per-pod switch" and "Sysbox on
-//! Kubernetes"): settings that make a Sysbox container fail to start or that
-//! Sysbox does not support.
+//! Sysbox pod hygiene (`docs/sysbox-facts.md`, "Pods"): settings that make a
+//! Sysbox container fail to start or that Sysbox does not support.
 
 use super::finding::{Finding, Rule};
 use super::messages::fit;
@@ -46,16 +45,16 @@ pub fn check(template: &Template<'_>, rules: &HygieneRules) -> Vec<Finding> {
             let cname = c.name.as_deref().unwrap_or("?");
             for env in c.env.iter().flatten() {
                 if let Some(problem) = sysbox_env_problem(&env.name, env.value.as_deref(), env.value_from.is_some()) {
-                    findings.push(Finding {
-                        rule: Rule::SysboxEnv,
-                        message: format!(
+                    findings.push(Finding::new(
+                        Rule::SysboxEnv,
+                        format!(
                             "{} {cname:?}: {problem}; sysbox-runc refuses to create the container. \
                              Remove it or use one of SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, \
                              SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths)",
                             kind.label()
                         ),
-                        warning: fit(&format!("sysbox-ro: {cname}: {problem}; the container will not start")),
-                    });
+                        fit(&format!("sysbox-ro: {cname}: {problem}; the container will not start")),
+                    ));
                 }
             }
         }
@@ -75,25 +74,25 @@ pub fn check(template: &Template<'_>, rules: &HygieneRules) -> Vec<Finding> {
         }
         if !unsupported.is_empty() {
             let list = unsupported.join(", ");
-            findings.push(Finding {
-                rule: Rule::UnsupportedSetting,
-                message: format!(
+            findings.push(Finding::new(
+                Rule::UnsupportedSetting,
+                format!(
                     "Sysbox pods do not support {list}; Sysbox isolates the pod with a user namespace instead. \
                      Remove the setting (Docker and systemd run inside Sysbox without privileged)"
                 ),
-                warning: fit(&format!("sysbox-ro: Sysbox pods do not support {list}")),
-            });
+                fit(&format!("sysbox-ro: Sysbox pods do not support {list}")),
+            ));
         }
     }
     if rules.user_namespace && spec.host_users != Some(false) && template.annotation(CRIO_USERNS_ANNOTATION).is_none() {
-        findings.push(Finding {
-            rule: Rule::NoUserNamespace,
-            message: format!(
+        findings.push(Finding::new(
+            Rule::NoUserNamespace,
+            format!(
                 "the pod has no user namespace, which Sysbox requires: set spec.hostUsers: false \
                  (containerd 2.0.5+) or, on CRI-O nodes, the annotation {CRIO_USERNS_ANNOTATION}: \"auto:size=65536\""
             ),
-            warning: "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
-        });
+            "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
+        ));
     }
     findings
 }

@@ -41,6 +41,7 @@ pub fn fit(text: &str) -> String {
     cut
 }
 
+/// "1 node", "2 nodes".
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")

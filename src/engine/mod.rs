@@ -10,8 +10,14 @@
 //! - the node-pool verdict and its messages: [`verdict`], on top of
 //!   [`crate::cluster`] (where a pod can land, pools, flag state);
 //! - mode resolution (global, namespace label, exemptions): [`resolve_mode`];
-//! - how findings become allow / warn / deny: [`conclude`];
+//! - how findings become allow / warn / deny, and what each finding's
+//!   [`Action`] is: [`conclude`];
 //! - the JSON Patch: [`patch`].
+//!
+//! A [`Decision`] carries facts, not prose to re-read: the subject, the
+//! verdict, why an object was skipped, each finding with its rule, action
+//! and the pools and nodes it is about, and the patch. Every renderer (the
+//! admission response, `check`'s reports, logs, metrics) reads those.
 
 pub mod finding;
 pub mod hygiene;
@@ -26,7 +32,7 @@ use serde_json::Value;
 use crate::cluster::scheduling::Placement;
 use crate::cluster::ClusterState;
 use crate::policy::{Mode, Policy};
-pub use finding::{Finding, Rule};
+pub use finding::{Action, Finding, Rule};
 pub use subject::{Kind, SubjectError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -71,8 +77,9 @@ pub struct Review<'a> {
     pub old_object: Option<&'a Value>,
 }
 
-/// The outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// The outcome, for every shell: what the webhook answers, what `check`
+/// reports, what logs and metrics count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// In scope and nothing to say.
@@ -82,6 +89,10 @@ pub enum Verdict {
     Deny,
     /// Not in scope (or mode off, or exempt): admitted untouched.
     Skip,
+    /// The object cannot be read (a document that does not parse, a spec
+    /// with fields of the wrong type, a request without its object). The
+    /// engine never decides this; the shells report it.
+    Error,
 }
 
 impl Verdict {
@@ -91,68 +102,88 @@ impl Verdict {
             Verdict::Warn => "warn",
             Verdict::Deny => "deny",
             Verdict::Skip => "skip",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+/// The object a decision is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub kind: Kind,
+    pub namespace: String,
+    /// `metadata.name`, else `metadata.generateName`; empty when neither.
+    pub name: String,
+}
+
+impl std::fmt::Display for Subject {
+    /// "Pod default/web"; an object without a name is `<unnamed>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = if self.name.is_empty() { "<unnamed>" } else { &self.name };
+        write!(f, "{} {}/{name}", self.kind.as_str(), self.namespace)
+    }
+}
+
+/// Why an object was not judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    KindNotJudged,
+    OperationNotJudged(Operation),
+    /// The namespace is exempt.
+    Exempt(String),
+    NoRuntimeClass,
+    /// The RuntimeClass does not mean Sysbox.
+    NotSysbox(String),
+    NoPodTemplate,
+    NoReadOnlyRoot,
+    ModeOff,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::KindNotJudged => f.write_str("kind is not judged"),
+            Skip::OperationNotJudged(op) => write!(f, "{} is not judged", op.as_str()),
+            Skip::Exempt(ns) => write!(f, "namespace {ns} is exempt"),
+            Skip::NoRuntimeClass => f.write_str("no runtimeClassName"),
+            Skip::NotSysbox(rc) => write!(f, "RuntimeClass {rc} is not Sysbox"),
+            Skip::NoPodTemplate => f.write_str("no pod template"),
+            Skip::NoReadOnlyRoot => f.write_str("no container has readOnlyRootFilesystem: true"),
+            Skip::ModeOff => f.write_str("mode off"),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// What was judged; `None` when the kind or operation is not judged.
+    pub subject: Option<Subject>,
     pub verdict: Verdict,
     /// The mode the decision was made in (`None` when skipped before one applied).
     pub mode: Option<Mode>,
-    /// Why the object was skipped, or a one-line summary of the decision.
-    pub reason: String,
-    /// The denial message, saying what is wrong and how to fix it.
+    /// Why the object was skipped (with [`Verdict::Skip`]).
+    pub skipped: Option<Skip>,
+    /// Notes on the evaluation itself, e.g. an unusable namespace mode label.
+    pub notes: Vec<String>,
+    /// The denial message, saying what is wrong and how to fix it: the
+    /// messages of the findings that deny.
     pub message: Option<String>,
     pub patch: Vec<PatchOperation>,
+    /// The warnings kubectl shows: those of the findings that warn, once each.
     pub warnings: Vec<String>,
-    /// Everything noticed, including what audit mode keeps silent.
+    /// Everything noticed, each with what was done with it, including what
+    /// audit mode keeps silent.
     pub findings: Vec<Finding>,
 }
 
-/// What a decision did with one of its findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// The finding is (part of) the denial.
-    Deny,
-    /// Shown to the user as a warning.
-    Warn,
-    /// Recorded only (audit mode).
-    Audit,
-    /// A note about the evaluation, never shown to kubectl.
-    Note,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Audit => "audit",
-            Action::Note => "note",
-        }
-    }
-}
-
 impl Decision {
-    /// What this decision did with `finding`, by the rules of [`conclude`].
-    pub fn action(&self, finding: &Finding) -> Action {
-        if finding.rule.is_note() {
-            Action::Note
-        } else if self.verdict == Verdict::Deny && finding.rule.enforceable() {
-            Action::Deny
-        } else if self.mode == Some(Mode::Audit) {
-            Action::Audit
-        } else {
-            Action::Warn
-        }
-    }
-
-    fn skip(reason: impl Into<String>, mode: Option<Mode>) -> Decision {
+    fn skip(subject: Option<Subject>, why: Skip, mode: Option<Mode>) -> Decision {
         Decision {
+            subject,
             verdict: Verdict::Skip,
             mode,
-            reason: reason.into(),
+            skipped: Some(why),
+            notes: Vec::new(),
             message: None,
             patch: Vec::new(),
             warnings: Vec::new(),
@@ -162,6 +193,27 @@ impl Decision {
 
     pub fn allowed(&self) -> bool {
         self.verdict != Verdict::Deny
+    }
+
+    /// The rule ids of the findings, comma-separated.
+    pub fn rule_ids(&self) -> String {
+        let ids: Vec<&str> = self.findings.iter().map(|f| f.rule.id()).collect();
+        ids.join(",")
+    }
+
+    /// One line on the decision: why it was skipped, or its findings by rule
+    /// (`render` names each rule), then its notes.
+    pub fn summary(&self, render: impl Fn(Rule) -> &'static str) -> String {
+        let mut out = match &self.skipped {
+            Some(why) => why.to_string(),
+            None if self.findings.is_empty() => "in scope, no findings".to_owned(),
+            None => self.findings.iter().map(|f| render(f.rule)).collect::<Vec<_>>().join(","),
+        };
+        for note in &self.notes {
+            out.push_str("; ");
+            out.push_str(note);
+        }
+        out
     }
 }
 
@@ -203,14 +255,15 @@ pub fn is_sysbox_class(name: &str, cluster: Option<&ClusterState>, policy: &Poli
 
 pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Policy) -> Result<Decision, SubjectError> {
     let Some(kind) = review.kind else {
-        return Ok(Decision::skip("kind is not judged", None));
+        return Ok(Decision::skip(None, Skip::KindNotJudged, None));
     };
     if !matches!(review.operation, Operation::Create | Operation::Update) {
-        return Ok(Decision::skip(format!("{} is not judged", review.operation.as_str()), None));
+        return Ok(Decision::skip(None, Skip::OperationNotJudged(review.operation), None));
     }
+    let subject = Subject { kind, namespace: review.namespace.to_owned(), name: review.name.to_owned() };
     let (mode, mode_note) = resolve_mode(review.namespace, cluster, policy);
     let Some(mode) = mode else {
-        return Ok(Decision::skip(format!("namespace {} is exempt", review.namespace), None));
+        return Ok(Decision::skip(Some(subject), Skip::Exempt(review.namespace.to_owned()), None));
     };
     let base = kind.template_path();
     let runtime_class = subject::at(review.object, base)
@@ -218,22 +271,21 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         .and_then(Value::as_str)
         .unwrap_or("");
     if runtime_class.is_empty() {
-        return Ok(Decision::skip("no runtimeClassName", Some(mode)));
+        return Ok(Decision::skip(Some(subject), Skip::NoRuntimeClass, Some(mode)));
     }
     if !is_sysbox_class(runtime_class, cluster, policy) {
-        return Ok(Decision::skip(format!("RuntimeClass {runtime_class} is not Sysbox"), Some(mode)));
+        return Ok(Decision::skip(Some(subject), Skip::NotSysbox(runtime_class.to_owned()), Some(mode)));
     }
     let Some(template) = subject::read_template(kind, review.object)? else {
-        return Ok(Decision::skip("no pod template", Some(mode)));
+        return Ok(Decision::skip(Some(subject), Skip::NoPodTemplate, Some(mode)));
     };
     if !template.spec.has_read_only_root() {
-        return Ok(Decision::skip("no container has readOnlyRootFilesystem: true", Some(mode)));
+        return Ok(Decision::skip(Some(subject), Skip::NoReadOnlyRoot, Some(mode)));
     }
     if mode == Mode::Off {
-        return Ok(Decision::skip("mode off", Some(mode)));
+        return Ok(Decision::skip(Some(subject), Skip::ModeOff, Some(mode)));
     }
 
-    let subject = format!("{} {}/{}", kind.as_str(), review.namespace, display_name(review));
     let mut findings = hygiene::check(&template, &policy.hygiene);
     let mut steer = false;
     match cluster {
@@ -254,11 +306,11 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
             steer = pools.steer;
             findings.extend(pools.findings);
         }
-        None => findings.push(Finding {
-            rule: Rule::PoolsNotEvaluated,
-            message: "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
-            warning: String::new(),
-        }),
+        None => findings.push(Finding::new(
+            Rule::PoolsNotEvaluated,
+            "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
+            String::new(),
+        )),
     }
 
     // An update that leaves the pod template as it was cannot make anything
@@ -267,10 +319,9 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     let template_unchanged = review.operation == Operation::Update
         && review.old_object.is_some_and(|old| subject::at(old, base) == subject::at(review.object, base));
 
-    let mut decision = conclude(mode, findings, template_unchanged, &subject);
-    if let Some(note) = mode_note {
-        decision.reason = format!("{}; {note}", decision.reason);
-    }
+    let mut decision = conclude(mode, findings, template_unchanged);
+    decision.subject = Some(subject);
+    decision.notes.extend(mode_note);
     if decision.verdict != Verdict::Deny {
         if kind.is_pod() || policy.annotate_templates {
             decision.patch.extend(patch::annotate(review.object, base, &policy.annotation_key, "true"));
@@ -282,33 +333,32 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     Ok(decision)
 }
 
-fn display_name<'a>(review: &Review<'a>) -> &'a str {
-    if !review.name.is_empty() {
-        return review.name;
-    }
-    subject::object_name(review.object).unwrap_or("<unnamed>")
-}
-
 /// Turns findings into a verdict under a mode.
 ///
 /// - `enforce`: enforceable findings deny; the others warn.
 /// - `warn`: every finding warns.
 /// - `audit`: nothing is shown; findings stay in the decision for logs and metrics.
-pub fn conclude(mode: Mode, findings: Vec<Finding>, never_deny: bool, subject: &str) -> Decision {
-    let shown = |f: &&Finding| !f.rule.is_note();
-    let denials: Vec<&Finding> =
-        findings.iter().filter(|f| mode == Mode::Enforce && !never_deny && f.rule.enforceable()).collect();
+pub fn conclude(mode: Mode, mut findings: Vec<Finding>, never_deny: bool) -> Decision {
+    for f in &mut findings {
+        f.action = if f.rule.is_note() {
+            Action::Note
+        } else if mode == Mode::Enforce && !never_deny && f.rule.enforceable() {
+            Action::Deny
+        } else if mode == Mode::Audit {
+            Action::Audit
+        } else {
+            Action::Warn
+        };
+    }
     let mut warnings: Vec<String> = Vec::new();
-    if mode != Mode::Audit {
-        // Linear in the findings: an object can carry a finding per container.
-        let denied: std::collections::HashSet<*const Finding> = denials.iter().map(|d| *d as *const Finding).collect();
-        let mut seen = std::collections::HashSet::new();
-        for f in findings.iter().filter(shown) {
-            if !denied.contains(&(f as *const Finding)) && seen.insert(f.warning.as_str()) {
-                warnings.push(f.warning.clone());
-            }
+    // Linear in the findings: an object can carry a finding per container.
+    let mut seen = std::collections::HashSet::new();
+    for f in findings.iter().filter(|f| f.action == Action::Warn) {
+        if seen.insert(f.warning.as_str()) {
+            warnings.push(f.warning.clone());
         }
     }
+    let denials: Vec<&str> = findings.iter().filter(|f| f.action == Action::Deny).map(|f| f.message.as_str()).collect();
     let verdict = if !denials.is_empty() {
         Verdict::Deny
     } else if !warnings.is_empty() {
@@ -316,15 +366,16 @@ pub fn conclude(mode: Mode, findings: Vec<Finding>, never_deny: bool, subject: &
     } else {
         Verdict::Allow
     };
-    let message = (!denials.is_empty()).then(|| {
-        let parts: Vec<&str> = denials.iter().map(|f| f.message.as_str()).collect();
-        parts.join(" Also: ")
-    });
-    let rules: Vec<&str> = findings.iter().map(|f| f.rule.id()).collect();
-    let reason = if rules.is_empty() {
-        format!("{subject}: in scope, no findings")
-    } else {
-        format!("{subject}: {}", rules.join(","))
-    };
-    Decision { verdict, mode: Some(mode), reason, message, patch: Vec::new(), warnings, findings }
+    let message = (!denials.is_empty()).then(|| denials.join(" Also: "));
+    Decision {
+        subject: None,
+        verdict,
+        mode: Some(mode),
+        skipped: None,
+        notes: Vec::new(),
+        message,
+        patch: Vec::new(),
+        warnings,
+        findings,
+    }
 }

@@ -180,7 +180,7 @@ impl Template<'_> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {path}: {message}")]
 pub struct SubjectError {
     pub kind: &'static str,

@@ -8,8 +8,8 @@ use crate::policy::Policy;
 
 /// What the message needs to say about the pod.
 pub struct Context<'a> {
-    /// "Pod default/web", "Deployment prod/api".
-    pub subject: &'a str,
+    /// The object: "Pod default/web", "Deployment prod/api".
+    pub subject: &'a dyn std::fmt::Display,
     pub runtime_class: &'a str,
 }
 
@@ -19,14 +19,49 @@ pub struct PoolVerdict {
     pub steer: bool,
 }
 
+/// The pools among the candidates that lack the flag. Messages and warnings
+/// name at most [`LIST_LIMIT`] pools and only count the others ("and N
+/// more"), so only those are rendered: a cluster with many lacking pools
+/// costs no more per request.
+struct Lacking {
+    /// The first [`LIST_LIMIT`] names, then blanks.
+    names: Vec<String>,
+    /// The same with what each lacks, for full messages.
+    detailed: Vec<String>,
+}
+
+impl Lacking {
+    fn of(landing: &Landing<'_>, policy: &Policy) -> Lacking {
+        let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.tally.without_flag > 0).collect();
+        let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
+        Lacking {
+            names: lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect(),
+            detailed: lacking
+                .iter()
+                .enumerate()
+                .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
+                .collect(),
+        }
+    }
+
+    /// The named pools and how many there are, for the finding's facts.
+    fn into_named(self) -> (Vec<String>, usize) {
+        let Lacking { mut names, .. } = self;
+        let count = names.len();
+        names.truncate(LIST_LIMIT);
+        (names, count)
+    }
+}
+
 fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
     let mut parts = Vec::new();
-    if r.labelled_false > 0 {
-        parts.push(format!("{} labelled {flag}=false", plural(r.labelled_false, "node")));
+    let t = &r.tally;
+    if t.labelled_false > 0 {
+        parts.push(format!("{} labelled {flag}=false", plural(t.labelled_false as usize, "node")));
     }
-    let via_cm = r.without_flag - r.labelled_false - r.unlabelled_default;
+    let via_cm = (t.without_flag - t.labelled_false - t.unlabelled_default) as usize;
     if via_cm > 0 {
         parts.push(format!(
             "{} unlabelled, and {} in ConfigMap {cm} lacks --relaxed-read-only",
@@ -34,8 +69,11 @@ fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
             cm.key
         ));
     }
-    if r.unlabelled_default > 0 {
-        parts.push(format!("{} with no {flag} label and no ConfigMap {cm}", plural(r.unlabelled_default, "node")));
+    if t.unlabelled_default > 0 {
+        parts.push(format!(
+            "{} with no {flag} label and no ConfigMap {cm}",
+            plural(t.unlabelled_default as usize, "node")
+        ));
     }
     if !r.invalid_labels.is_empty() {
         let vals: Vec<String> = r.invalid_labels.iter().map(|v| format!("{v:?}")).collect();
@@ -56,114 +94,147 @@ fn fix(policy: &Policy) -> String {
     )
 }
 
-pub fn judge(landing: &Landing, ctx: &Context<'_>, policy: &Policy, can_steer: bool) -> PoolVerdict {
+/// The node-pool findings for a pod that can land on `landing`.
+pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_steer: bool) -> PoolVerdict {
+    let nodes = landing.nodes();
+    let partial = nodes > 0 && landing.with_flag() > 0 && landing.without_flag() > 0;
+    // Steering works only when the label tells the good nodes apart.
+    let steer = partial
+        && policy.steer
+        && can_steer
+        && landing.reports().all(|r| r.tally.with_flag == r.tally.with_flag_by_label);
     let mut findings = Vec::new();
-    let flag = &policy.nodes.flag_label;
-    // Messages and warnings name at most LIST_LIMIT pools and only count the
-    // others ("and N more"): the others are left blank rather than rendered,
-    // so a cluster with many lacking pools costs no more per request.
-    let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.without_flag > 0).collect();
-    let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
-    let lacking_names: Vec<String> =
-        lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
-    let detailed: Vec<String> = lacking
-        .iter()
-        .enumerate()
-        .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
-        .collect();
-
-    let invalid: Vec<String> =
-        landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
-    if !invalid.is_empty() {
-        findings.push(Finding {
-            rule: Rule::FlagLabelInvalid,
-            message: format!(
-                "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {})",
-                list(&invalid, LIST_LIMIT)
-            ),
-            warning: fit_list(&invalid, |l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
-        });
-    }
-
-    let mut steer = false;
-    if landing.nodes() == 0 {
-        findings.push(Finding {
-            rule: Rule::NoCandidateNodes,
-            message: format!(
-                "{} cannot be scheduled: no node matches its nodeSelector, required node affinity and tolerations \
-                 (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted",
-                ctx.subject, ctx.runtime_class
-            ),
-            warning: fit(&format!(
-                "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
-                ctx.runtime_class
-            )),
-        });
+    findings.extend(invalid_labels(landing, policy));
+    if nodes == 0 {
+        findings.push(no_candidate_nodes(ctx));
     } else if landing.with_flag() == 0 {
-        findings.push(Finding {
-            rule: Rule::FlagMissing,
-            message: format!(
-                "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but no node it can land on ({}) runs \
-                 sysbox-mgr with --relaxed-read-only, so /sys/fs/cgroup and /var/lib/docker would be read-only and \
-                 Docker inside would fail. Pools lacking the flag: {}. {}",
-                ctx.subject,
-                ctx.runtime_class,
-                plural(landing.nodes(), "node"),
-                list(&detailed, LIST_LIMIT),
-                fix(policy)
-            ),
-            warning: fit_list(&lacking_names, |l| {
-                format!(
-                    "sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail"
-                )
-            }),
-        });
-    } else if landing.without_flag() > 0 {
-        steer = policy.steer && can_steer && landing.reports().all(|r| r.with_flag == r.with_flag_by_label);
-        let message = format!(
-            "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}. {}",
-            plural(landing.without_flag(), "node"),
-            landing.nodes(),
-            ctx.subject,
-            list(&detailed, LIST_LIMIT),
-            if steer {
-                format!("The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag.")
-            } else {
-                fix(policy)
-            }
-        );
-        let warning = if steer {
-            fit_list(&lacking_names, |l| {
-                format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only")
-            })
-        } else {
-            fit_list(&lacking_names, |l| {
-                format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; the pod may land there and fail")
-            })
-        };
-        findings.push(Finding { rule: Rule::FlagPartial, message, warning });
+        findings.push(flag_missing(landing, Lacking::of(landing, policy), ctx, policy));
+    } else if partial {
+        findings.push(flag_partial(landing, Lacking::of(landing, policy), ctx, policy, steer));
     }
-
-    let from_cm: Vec<String> = landing
-        .pools
-        .iter()
-        .filter(|(_, r)| r.via_configmap > 0 && r.with_flag > r.with_flag_by_label)
-        .map(|(p, _)| p.to_string())
-        .collect();
-    if !from_cm.is_empty() && !steer {
-        let cm = &policy.nodes.mgr_config;
-        findings.push(Finding {
-            rule: Rule::FlagFromConfigMap,
-            message: format!(
-                "the flag state of pools {} rests on ConfigMap {cm} alone ({} has --relaxed-read-only), which reaches a \
-                 node only when its Sysbox installer pod restarts. Label the nodes {flag}=true once they run with the flag",
-                list(&from_cm, LIST_LIMIT),
-                cm.key
-            ),
-            warning: fit_list(&from_cm, |l| {
-                format!("sysbox-ro: flag on {l} known from ConfigMap only (applied on installer restart); label the nodes")
-            }),
-        });
+    if !steer {
+        findings.extend(flag_from_configmap(landing, policy));
     }
     PoolVerdict { findings, steer }
+}
+
+/// [`Rule::FlagLabelInvalid`]: pools with a flag label value other than true/false.
+fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+    let flag = &policy.nodes.flag_label;
+    let invalid: Vec<String> =
+        landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
+    if invalid.is_empty() {
+        return None;
+    }
+    let finding = Finding::new(
+        Rule::FlagLabelInvalid,
+        format!(
+            "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {})",
+            list(&invalid, LIST_LIMIT)
+        ),
+        fit_list(&invalid, |l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
+    );
+    let count = invalid.len();
+    Some(finding.about(invalid.into_iter().take(LIST_LIMIT).collect(), count, 0))
+}
+
+/// [`Rule::NoCandidateNodes`]: no node can take the pod.
+fn no_candidate_nodes(ctx: &Context<'_>) -> Finding {
+    Finding::new(
+        Rule::NoCandidateNodes,
+        format!(
+            "{} cannot be scheduled: no node matches its nodeSelector, required node affinity and tolerations \
+             (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted",
+            ctx.subject, ctx.runtime_class
+        ),
+        fit(&format!(
+            "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
+            ctx.runtime_class
+        )),
+    )
+}
+
+/// [`Rule::FlagMissing`]: none of the candidate nodes has the flag.
+fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy) -> Finding {
+    let finding = Finding::new(
+        Rule::FlagMissing,
+        format!(
+            "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but no node it can land on ({}) runs \
+             sysbox-mgr with --relaxed-read-only, so /sys/fs/cgroup and /var/lib/docker would be read-only and \
+             Docker inside would fail. Pools lacking the flag: {}. {}",
+            ctx.subject,
+            ctx.runtime_class,
+            plural(landing.nodes(), "node"),
+            list(&lacking.detailed, LIST_LIMIT),
+            fix(policy)
+        ),
+        fit_list(&lacking.names, |l| {
+            format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail")
+        }),
+    );
+    let (pools, count) = lacking.into_named();
+    finding.about(pools, count, landing.without_flag())
+}
+
+/// [`Rule::FlagPartial`]: some candidate nodes lack the flag; `steer` when
+/// the pod is steered onto those that have it.
+fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy, steer: bool) -> Finding {
+    let flag = &policy.nodes.flag_label;
+    let message = format!(
+        "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}. {}",
+        plural(landing.without_flag(), "node"),
+        landing.nodes(),
+        ctx.subject,
+        list(&lacking.detailed, LIST_LIMIT),
+        if steer {
+            format!(
+                "The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag."
+            )
+        } else {
+            fix(policy)
+        }
+    );
+    let warning = if steer {
+        fit_list(&lacking.names, |l| {
+            format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only")
+        })
+    } else {
+        fit_list(&lacking.names, |l| {
+            format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; the pod may land there and fail")
+        })
+    };
+    let (pools, count) = lacking.into_named();
+    Finding::new(Rule::FlagPartial, message, warning).about(pools, count, landing.without_flag())
+}
+
+/// [`Rule::FlagFromConfigMap`]: pools whose flag rests on the ConfigMap alone.
+fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+    let flag = &policy.nodes.flag_label;
+    let mut from_cm: Vec<String> = Vec::new();
+    let mut nodes = 0;
+    for (pool, r) in &landing.pools {
+        let t = &r.tally;
+        if t.via_configmap > 0 && t.with_flag > t.with_flag_by_label {
+            from_cm.push(pool.to_string());
+            nodes += (t.with_flag - t.with_flag_by_label) as usize;
+        }
+    }
+    if from_cm.is_empty() {
+        return None;
+    }
+    let cm = &policy.nodes.mgr_config;
+    let finding = Finding::new(
+        Rule::FlagFromConfigMap,
+        format!(
+            "the flag state of pools {} rests on ConfigMap {cm} alone ({} has --relaxed-read-only), which reaches a \
+             node only when its Sysbox installer pod restarts. Label the nodes {flag}=true once they run with the flag",
+            list(&from_cm, LIST_LIMIT),
+            cm.key
+        ),
+        fit_list(&from_cm, |l| {
+            format!("sysbox-ro: flag on {l} known from ConfigMap only (applied on installer restart); label the nodes")
+        }),
+    );
+    let count = from_cm.len();
+    Some(finding.about(from_cm.into_iter().take(LIST_LIMIT).collect(), count, nodes))
 }

@@ -16,7 +16,7 @@ use super::budget::Held;
 use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
-use crate::engine::Verdict;
+use crate::engine::{Action, Rule, Verdict};
 use crate::metrics::{self, EndpointLabels, FindingLabels, RequestLabels};
 use crate::printable::Printable;
 
@@ -203,7 +203,7 @@ async fn handle(
     response
 }
 
-type Answer = Result<(serde_json::Value, Outcome), admission::RequestError>;
+type Answer = Result<(admission::ReviewOut, Outcome), admission::RequestError>;
 
 /// Judges the body: small ones here, large ones on the blocking pool within
 /// the deadline. `Err` is the HTTP answer when that did not work out. The
@@ -256,12 +256,10 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
     m.requests.get_or_create(&RequestLabels { endpoint: endpoint.as_str(), kind, operation, verdict }).inc();
     match &outcome.decision {
         Ok(d) => {
-            for f in d.findings.iter().filter(|f| !f.rule.is_note()) {
-                let action = d.action(f).as_str();
-                m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action }).inc();
+            for f in d.findings.iter().filter(|f| f.action != Action::Note) {
+                m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action: f.action.as_str() }).inc();
             }
-            let mut rules: Vec<&str> = d.findings.iter().map(|f| f.rule.id()).collect();
-            rules.dedup();
+            let rules = d.rule_ids();
             let level_info = d.verdict != Verdict::Skip;
             macro_rules! log {
                 ($lvl:ident) => {
@@ -275,9 +273,9 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                         dry_run = outcome.dry_run,
                         verdict = d.verdict.as_str(),
                         mode = d.mode.map(|m| m.as_str()).unwrap_or("-"),
-                        findings = %rules.join(","),
+                        findings = %rules,
                         patch_ops = d.patch.len(),
-                        reason = %Printable(&d.reason),
+                        reason = %Printable(&d.summary(Rule::id)),
                         elapsed_us = elapsed.as_micros() as u64,
                         "admission decision"
                     )
@@ -289,10 +287,10 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 log!(debug);
             }
         }
-        Err(message) => {
+        Err(unreadable) => {
             tracing::warn!(uid = %Printable(&outcome.uid), kind = %Printable(&outcome.kind),
                 namespace = %Printable(&outcome.namespace), name = %Printable(&outcome.name),
-                error = %Printable(message), "admission request unreadable");
+                error = %Printable(&unreadable.to_string()), "admission request unreadable");
         }
     }
 }

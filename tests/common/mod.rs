@@ -7,14 +7,15 @@ use std::path::Path;
 use serde_json::{json, Value};
 use sysbox_ro_webhook::cluster::snapshot::Objects;
 use sysbox_ro_webhook::cluster::ClusterState;
-use sysbox_ro_webhook::engine::{self, Decision, Kind, Operation, Review};
+use sysbox_ro_webhook::engine::{self, Decision, Kind};
+use sysbox_ro_webhook::intake;
 use sysbox_ro_webhook::policy::Policy;
 
 pub const FLAG: &str = "sysbox-ro.dev/relaxed-read-only";
 pub const ANNOTATION: &str = "sysbox-ro.dev/relaxed-read-only";
 pub const POOL: &str = "cloud.google.com/gke-nodepool";
 
-/// A read-only Sysbox pod spec with a user namespace, as sysbox.md recommends.
+/// A read-only Sysbox pod spec with a user namespace (`docs/sysbox-facts.md`, "Pods").
 pub fn ro_spec() -> Value {
     json!({
         "runtimeClassName": "sysbox-runc",
@@ -93,17 +94,11 @@ pub fn cluster_with(docs: &[String], policy: &Policy) -> ClusterState {
     objects.into_state(&policy.nodes)
 }
 
+/// Decides on `object`, moved to `namespace`, as `check` and `serve` would.
 pub fn decide_in(object: &Value, namespace: &str, cluster: Option<&ClusterState>, policy: &Policy) -> Decision {
-    let (api_version, kind) = (object["apiVersion"].as_str().unwrap_or(""), object["kind"].as_str().unwrap_or(""));
-    let review = Review {
-        kind: Kind::from_type(api_version, kind),
-        operation: Operation::Create,
-        namespace,
-        name: "",
-        object,
-        old_object: None,
-    };
-    engine::decide(&review, cluster, policy).expect("engine reads the object")
+    let mut object = object.clone();
+    object["metadata"]["namespace"] = json!(namespace);
+    engine::decide(&intake::from_manifest(&object, "default"), cluster, policy).expect("engine reads the object")
 }
 
 pub fn decide(object: &Value, cluster: Option<&ClusterState>, policy: &Policy) -> Decision {
