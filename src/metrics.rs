@@ -22,16 +22,6 @@ pub struct RequestLabels {
     pub verdict: &'static str,
 }
 
-/// The `kind` label of a request for `kind` in API `group`.
-pub fn kind_label(group: &str, kind: &str) -> &'static str {
-    crate::engine::Kind::from_group_kind(group, kind).map_or("other", crate::engine::Kind::as_str)
-}
-
-/// The `operation` label of a request.
-pub fn operation_label(operation: &str) -> &'static str {
-    crate::engine::Operation::parse(operation).map_or("other", crate::engine::Operation::as_str)
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EndpointLabels {
     pub endpoint: &'static str,

@@ -16,8 +16,8 @@ use super::budget::Held;
 use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
-use crate::engine::{Action, Rule, Verdict};
-use crate::metrics::{self, EndpointLabels, FindingLabels, RequestLabels};
+use crate::engine::{Action, Kind, Operation, Rule, Verdict};
+use crate::metrics::{EndpointLabels, FindingLabels, RequestLabels};
 use crate::printable::Printable;
 
 /// The longest deadline a client may ask for: the apiserver's largest
@@ -242,13 +242,23 @@ fn too_large(state: &AppState, limit: usize) -> Response {
     http_error(&state.metrics, StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message)
 }
 
+/// The `kind` metric label: a kind the engine judges, or `other`.
+pub fn kind_label(group: &str, kind: &str) -> &'static str {
+    Kind::from_group_kind(group, kind).map_or("other", Kind::as_str)
+}
+
+/// The `operation` metric label: an admission operation, or `other`.
+pub fn operation_label(operation: &str) -> &'static str {
+    Operation::parse(operation).map_or("other", Operation::as_str)
+}
+
 /// One log line and the metrics for an answered review. Every text that came
 /// from the client is printed through [`Printable`].
 fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Duration) {
     let m = &state.metrics;
     m.latency.get_or_create(&EndpointLabels { endpoint: endpoint.as_str() }).observe(elapsed.as_secs_f64());
-    let kind = metrics::kind_label(&outcome.group, &outcome.kind);
-    let operation = metrics::operation_label(&outcome.operation);
+    let kind = kind_label(&outcome.group, &outcome.kind);
+    let operation = operation_label(&outcome.operation);
     let verdict = match &outcome.decision {
         Ok(d) => d.verdict.as_str(),
         Err(_) => "error",
