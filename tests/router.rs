@@ -474,6 +474,7 @@ async fn responses_stay_small_however_many_findings() {
     assert_eq!(review["response"]["allowed"], false);
     let message = review["response"]["status"]["message"].as_str().unwrap();
     assert!(message.contains("SYSBOX_BAD_0"), "the first offenders are named: {message}");
+    assert!(message.contains("and 19995 more"), "the rest are counted: {message}");
     assert_bounded(&review);
 
     let mut s = state();
