@@ -59,6 +59,10 @@ bench: ## Benchmarks: load against the bare stack, engine (criterion, callgrind)
 	$(CARGO) bench --locked --bench check_throughput
 	benches/callgrind.sh
 
+.PHONY: bench-memory
+bench-memory: ## RSS of serve around large reviews, per allocator (benches/memory.sh)
+	benches/memory.sh
+
 .PHONY: certs
 certs: build ## Make a CA and serving certificate for the self-signed overlay
 	$(BIN) certs --service sysbox-ro-webhook --namespace sysbox-ro-webhook --out $(OVERLAY)/certs
