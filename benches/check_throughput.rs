@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use sysbox_ro_webhook::check::mutated::{Discard, DocSink, DocWriter};
-use sysbox_ro_webhook::check::{self, ClusterSource, Context, FailOn, OutputFormat, Totals};
+use sysbox_ro_webhook::check::{self, ClusterSource, Context, FailOn, OutputFormat, Totals, Verdict};
 use sysbox_ro_webhook::cluster::snapshot;
 use sysbox_ro_webhook::policy::{Mode, Policy};
 
@@ -156,13 +156,68 @@ fn context() -> Context {
     Context { policy, cluster: Some(Arc::new(state)), default_namespace: "default".into() }
 }
 
+/// The JUnit report built with the `quick-junit` crate instead of the
+/// hand-written writer, to compare their cost (same cases, same verdicts).
+struct QuickJunit {
+    report: quick_junit::Report,
+    suite: Option<quick_junit::TestSuite>,
+}
+
+impl check::Report for QuickJunit {
+    fn begin_file(&mut self, file: &str) -> io::Result<()> {
+        self.suite = Some(quick_junit::TestSuite::new(file));
+        Ok(())
+    }
+    fn object(&mut self, r: &check::Record) -> io::Result<()> {
+        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+        let mut status = match r.verdict {
+            Verdict::Deny => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Verdict::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Verdict::Skip => TestCaseStatus::skipped(),
+            _ => TestCaseStatus::success(),
+        };
+        if r.verdict != Verdict::Allow && r.verdict != Verdict::Warn {
+            status.set_message(r.message.as_str()).set_type(r.verdict.as_str());
+        }
+        let mut case = TestCase::new(format!("doc {}: {}", r.document, r.subject()), status);
+        case.set_classname(r.file.as_str());
+        case.extra.insert("file".into(), r.file.as_str().into());
+        case.extra.insert("line".into(), r.line.to_string().into());
+        if !r.warnings.is_empty() {
+            let lines: Vec<String> = r.warnings.iter().map(|w| format!("warning: {w}")).collect();
+            case.set_system_out(lines.join("\n"));
+        }
+        self.suite.as_mut().expect("begin_file first").add_test_case(case);
+        Ok(())
+    }
+    fn end_file(&mut self, _file: &str) -> io::Result<()> {
+        self.report.add_test_suites(self.suite.take());
+        Ok(())
+    }
+    fn finish(&mut self, _: &Totals) -> io::Result<()> {
+        self.report.serialize(io::sink()).map_err(io::Error::other)
+    }
+}
+
 /// One pass over the whole stream; returns the totals.
 fn check_once(input: &[u8], ctx: &Context, format: OutputFormat, mutated: bool) -> Totals {
     let mut report = check::make_report(format, Box::new(io::sink()), false, FailOn::Deny, true);
+    check_with(input, ctx, report.as_mut(), mutated)
+}
+
+/// The same pass with the JUnit report of the `quick-junit` crate.
+fn check_quick_junit(input: &[u8], ctx: &Context) -> Totals {
+    let mut report = QuickJunit { report: quick_junit::Report::new("sysbox-ro-webhook check"), suite: None };
+    check_with(input, ctx, &mut report, false)
+}
+
+/// One pass with `report`: what callgrind counts with `SYSBOX_RO_CHECK_ONCE`.
+#[inline(never)]
+fn check_with(input: &[u8], ctx: &Context, report: &mut dyn check::Report, mutated: bool) -> Totals {
     let mut totals = Totals::new(ClusterSource::File);
     let mut writer = DocWriter::new(io::sink());
     let sink: &mut dyn DocSink = if mutated { &mut writer } else { &mut Discard };
-    check::check_reader(input, "bench.yaml", ctx, report.as_mut(), sink, &mut totals).expect("check runs");
+    check::check_reader(input, "bench.yaml", ctx, report, sink, &mut totals).expect("check runs");
     totals.exit_code = totals.status(FailOn::Deny);
     report.finish(&totals).expect("report renders");
     totals
@@ -179,6 +234,7 @@ fn bench(c: &mut Criterion) {
         ("text", OutputFormat::Text, false),
         ("json", OutputFormat::Json, false),
         ("sarif", OutputFormat::Sarif, false),
+        ("junit", OutputFormat::Junit, false),
         ("text+mutated-out", OutputFormat::Text, true),
     ];
     let mut group = c.benchmark_group("check_10k_documents");
@@ -189,21 +245,31 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(check_once(black_box(input.as_bytes()), &ctx, format, mutated)))
         });
     }
+    group.bench_function("junit (quick-junit crate)", |b| {
+        b.iter(|| black_box(check_quick_junit(black_box(input.as_bytes()), &ctx)))
+    });
     group.finish();
 
     println!("\ncheck throughput over {DOCUMENTS} documents ({} bytes), median of 5 runs:", input.len());
-    for (name, format, mutated) in cases {
+    let runs = cases
+        .iter()
+        .map(|&(name, format, mutated)| (name, Some((format, mutated))))
+        .chain([("junit (quick-junit)", None)]);
+    for (name, case) in runs {
         let mut runs: Vec<Duration> = (0..5)
             .map(|_| {
                 let start = Instant::now();
-                black_box(check_once(input.as_bytes(), &ctx, format, mutated));
+                match case {
+                    Some((format, mutated)) => black_box(check_once(input.as_bytes(), &ctx, format, mutated)),
+                    None => black_box(check_quick_junit(input.as_bytes(), &ctx)),
+                };
                 start.elapsed()
             })
             .collect();
         runs.sort();
         let median = runs[runs.len() / 2];
         println!(
-            "  {name:<18} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
+            "  {name:<20} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
             DOCUMENTS as f64 / median.as_secs_f64(),
             median.as_secs_f64() * 1e3
         );
@@ -211,6 +277,22 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
+    // `SYSBOX_RO_CHECK_ONCE=junit|quick-junit|text|json|sarif`: one pass, then
+    // exit; for instruction counts that a shared machine cannot blur:
+    //   valgrind --tool=callgrind --toggle-collect='*check_with*' BENCH_BINARY
+    if let Ok(format) = std::env::var("SYSBOX_RO_CHECK_ONCE") {
+        let (ctx, input) = (context(), stream());
+        let totals = match format.as_str() {
+            "quick-junit" => check_quick_junit(input.as_bytes(), &ctx),
+            "junit" => check_once(input.as_bytes(), &ctx, OutputFormat::Junit, false),
+            "text" => check_once(input.as_bytes(), &ctx, OutputFormat::Text, false),
+            "json" => check_once(input.as_bytes(), &ctx, OutputFormat::Json, false),
+            "sarif" => check_once(input.as_bytes(), &ctx, OutputFormat::Sarif, false),
+            other => panic!("SYSBOX_RO_CHECK_ONCE={other}: not a report format"),
+        };
+        eprintln!("{format}: {} documents, {} objects", totals.documents, totals.objects);
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

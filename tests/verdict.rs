@@ -328,3 +328,35 @@ fn runtime_class_scheduling_is_merged_for_templates() {
     let d = decide(&workload(Kind::Deployment, ro_spec()), Some(&state), &Policy::default());
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
 }
+
+#[test]
+fn findings_carry_their_action_pools_and_nodes() {
+    use sysbox_ro_webhook::engine::{Action, Kind, Rule, Subject};
+    let finding = |d: &sysbox_ro_webhook::engine::Decision, rule: Rule| {
+        let f = d.findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| panic!("{rule} in {:?}", d.findings));
+        (f.action, f.pools.clone(), f.pool_count, f.nodes)
+    };
+    let mixed = cluster(&with_rc(vec![
+        node("s1", "strict", Some("false")),
+        node("s2", "strict", Some("false")),
+        node("g1", "good", Some("true")),
+    ]));
+    let d = decide(&pod(ro_spec()), Some(&mixed), &Policy::default());
+    assert_eq!(
+        d.subject,
+        Some(Subject { kind: Kind::Pod, namespace: "default".into(), name: "p".into() }),
+        "the decision names its object"
+    );
+    assert_eq!(finding(&d, Rule::FlagPartial), (Action::Warn, vec!["strict".to_string()], 1, 2));
+
+    let strict = cluster(&with_rc(vec![node("s1", "strict", Some("false")), node("t1", "tight", None)]));
+    let d = decide(&pod(ro_spec()), Some(&strict), &Policy::default());
+    assert_eq!(d.verdict, Verdict::Deny);
+    assert_eq!(finding(&d, Rule::FlagMissing), (Action::Deny, vec!["strict".into(), "tight".into()], 2, 2));
+    let audit = Policy { mode: Mode::Audit, ..Policy::default() };
+    let d = decide(&pod(ro_spec()), Some(&strict), &audit);
+    assert_eq!((d.verdict, finding(&d, Rule::FlagMissing).0), (Verdict::Allow, Action::Audit));
+
+    let d = decide(&pod(ro_spec()), None, &Policy::default());
+    assert_eq!(finding(&d, Rule::PoolsNotEvaluated), (Action::Note, vec![], 0, 0));
+}
