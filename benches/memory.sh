@@ -42,8 +42,9 @@ kib() { awk -v k="$1" '/^'"$1"':/ { print $2 }' "/proc/$pid/status"; }
 
 for variant in $VARIANTS; do
   case $variant in
-    system) features=() ;;
-    jemalloc | mimalloc) features=(--features "$variant") ;;
+    system) features=(--no-default-features) ;;
+    jemalloc) features=() ;;
+    mimalloc) features=(--no-default-features --features mimalloc) ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
   nice $CARGO build --release --locked --quiet --bin sysbox-ro-webhook "${features[@]}"
