@@ -30,12 +30,12 @@ run: build ## Serve the example cluster state on 127.0.0.1:8443 (admin :8080) un
 test: test-unit test-deploy e2e ## All tests: unit and in-process first, then deploy checks, then end-to-end
 
 .PHONY: test-unit
-test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling reference, check)
+test-unit: ## Unit and in-process tests (engine, router, TLS, Go scheduling and sysbox-mgr flag references, check)
 	tests/check/validate-sarif.sh install
 	$(CARGO) test --locked
 
 .PHONY: test-deploy
-test-deploy: ## Lint the Dockerfile, render and check every deploy overlay (tests/deploy/check.sh)
+test-deploy: ## Lint the Dockerfile, render and check every deploy overlay and the Helm chart (tests/deploy/check.sh)
 	$(CARGO) build --locked --bin sysbox-ro-webhook
 	tests/e2e/build-control-plane.sh >/dev/null
 	SYSBOX_RO_BIN=target/debug/sysbox-ro-webhook tests/deploy/check.sh

@@ -277,7 +277,7 @@ fn bench(c: &mut Criterion) {
 }
 
 fn main() {
-    // `SYSBOX_RO_CHECK_ONCE=junit|quick-junit|text|json|sarif`: one pass, then
+    // `SYSBOX_RO_CHECK_ONCE=junit|quick-junit|sarif|text|json`: one pass, then
     // exit; for instruction counts that a shared machine cannot blur:
     //   valgrind --tool=callgrind --toggle-collect='*check_with*' BENCH_BINARY
     if let Ok(format) = std::env::var("SYSBOX_RO_CHECK_ONCE") {

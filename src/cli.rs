@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::agent::AgentConfig;
 use crate::certs::CertsConfig;
 use crate::check::{CheckConfig, ColorChoice, FailOn, OutputFormat};
 use crate::cluster::live::Connection;
@@ -82,6 +83,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Generate a CA and a serving certificate for the webhook's Service.
     Certs(CertsArgs),
+    /// Run on a Sysbox node: read what sysbox-mgr really runs with and publish it on the Node.
+    Agent(AgentArgs),
     /// Print the version.
     Version,
 }
@@ -92,6 +95,7 @@ pub enum Config {
     Serve(Box<ServeConfig>),
     Check(Box<CheckConfig>),
     Certs(CertsConfig),
+    Agent(Box<AgentConfig>),
     Version,
 }
 
@@ -102,6 +106,7 @@ impl Command {
             Command::Serve(args) => Config::Serve(Box::new(args.to_config()?)),
             Command::Check(args) => Config::Check(Box::new(args.to_config()?)),
             Command::Certs(args) => Config::Certs(args.to_config()),
+            Command::Agent(args) => Config::Agent(Box::new(args.to_config()?)),
             Command::Version => Config::Version,
         })
     }
@@ -454,5 +459,82 @@ impl CertsArgs {
             force: self.force,
             ca: self.ca_cert.clone().zip(self.ca_key.clone()),
         }
+    }
+}
+
+/// How `agent` works, shown in its `--help`.
+pub const AGENT_AFTER_HELP: &str = "\
+Every --interval, and as soon as the pid in <host-root>/run/sysbox/sysmgr.pid changes, the agent checks that the \
+pid is sysbox-mgr (its comm and executable), reads its command line from <host-root>/proc/<pid>/cmdline and the \
+ExecStart of the sysbox-mgr.service unit with its drop-ins, and publishes on its Node, by server-side apply with \
+the field manager sysbox-ro-agent:
+  label      sysbox-ro.dev/relaxed-read-only = true|false (from the running process; removed when unknown)
+  annotation sysbox-ro.dev/sysbox-mgr        = the evidence as JSON
+It writes only when the evidence changed (not for its timestamp alone).
+
+Read the evidence with:
+  kubectl get node NODE -o jsonpath='{.metadata.annotations.sysbox-ro\\.dev/sysbox-mgr}'
+
+Exit status:
+  0  stopped by SIGTERM/SIGINT, or --once done
+  1  unusable arguments, cannot start (no node name, an unusable kubeconfig, an admin port it cannot bind), \
+or --once could not publish
+Problems reading the host or reaching the API server are logged, counted in /metrics and retried: they never \
+stop the agent.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = AGENT_AFTER_HELP)]
+pub struct AgentArgs {
+    /// The Node this agent runs on (set NODE_NAME from the downward API's spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Where the host's root filesystem (or the parts the agent reads) is mounted.
+    #[arg(long, env = "SYSBOXRO_HOST_ROOT", default_value = "/host")]
+    pub host_root: PathBuf,
+    /// Seconds between observations (the pid file is also watched every second).
+    #[arg(long, env = "SYSBOXRO_INTERVAL", default_value_t = 10.0)]
+    pub interval: f64,
+    /// Observe once, print the evidence as JSON on stdout, publish it (unless --dry-run) and exit.
+    #[arg(long, env = "SYSBOXRO_ONCE")]
+    pub once: bool,
+    /// Observe and log, but never write to the API server.
+    #[arg(long, env = "SYSBOXRO_DRY_RUN")]
+    pub dry_run: bool,
+    /// Plain-HTTP address for /healthz, /readyz and /metrics (`off` serves nothing).
+    #[arg(long, env = "SYSBOXRO_ADMIN_LISTEN", default_value = "0.0.0.0:8080", value_parser = parse_admin_listen)]
+    pub admin_listen: AdminListen,
+    /// Kubeconfig (default: in-cluster config, then KUBECONFIG or ~/.kube/config).
+    #[arg(long, env = "SYSBOXRO_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, env = "SYSBOXRO_CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// An admin address, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminListen(pub Option<SocketAddr>);
+
+fn parse_admin_listen(s: &str) -> Result<AdminListen, String> {
+    if s == "off" {
+        return Ok(AdminListen(None));
+    }
+    s.parse().map(|a| AdminListen(Some(a))).map_err(|_| format!("{s:?} is not ADDRESS:PORT or off"))
+}
+
+impl AgentArgs {
+    pub fn to_config(&self) -> Result<AgentConfig, String> {
+        let interval = seconds("interval", self.interval)?;
+        if interval < Duration::from_secs(1) {
+            return Err("--interval must be at least 1 second".into());
+        }
+        let mut config = AgentConfig::new(self.host_root.clone());
+        config.node_name = self.node_name.clone().filter(|n| !n.is_empty());
+        config.interval = interval;
+        config.once = self.once;
+        config.dry_run = self.dry_run;
+        config.admin_listen = if self.once { None } else { self.admin_listen.0 };
+        config.connection = Connection { kubeconfig: self.kubeconfig.clone(), context: self.context.clone() };
+        Ok(config)
     }
 }

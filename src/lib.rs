@@ -2,9 +2,11 @@
 //!
 //! The [`engine`] decides; [`cluster`] is what it knows about the cluster;
 //! [`admission`] speaks AdmissionReview; [`serve`], [`check`] and [`certs`]
-//! are the shells the binary runs.
+//! are the shells the binary runs; [`sysbox`] models what Sysbox itself
+//! does with its configuration.
 
 pub mod admission;
+pub mod agent;
 pub mod certs;
 pub mod check;
 pub mod cli;
@@ -17,3 +19,4 @@ pub mod metrics;
 pub mod policy;
 pub mod printable;
 pub mod serve;
+pub mod sysbox;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{certs, check, serve};
+use sysbox_ro_webhook::{agent, certs, check, serve};
 
 // The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
 // figures that chose it.
@@ -90,6 +90,22 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Config::Agent(config) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(agent::run(*config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Config::Version => {
             println!("sysbox-ro-webhook {} (Kubernetes API types v1.33+)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -51,6 +51,12 @@ pub struct PortLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabels {
+    /// agent or hand.
+    pub origin: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: &'static str,
 }
@@ -68,6 +74,9 @@ pub struct Metrics {
     pub cluster_nodes: Gauge,
     pub cluster_node_classes: Gauge,
     pub cluster_rebuilds: Counter,
+    pub flag_labels: Family<OriginLabels, Gauge>,
+    pub restart_pending: Gauge,
+    pub labels_against_configmap: Gauge,
     watch_event_age: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     last_events: Mutex<Vec<(&'static str, SystemTime)>>,
 }
@@ -129,6 +138,24 @@ impl Metrics {
             "Times the cluster view was rebuilt from the watch caches",
             cluster_rebuilds.clone(),
         );
+        let flag_labels = Family::<OriginLabels, Gauge>::default();
+        registry.register(
+            "cluster_flag_labels",
+            "Node flag labels in the cluster view, by who set them: the node agent (its evidence supports the label) or by hand",
+            flag_labels.clone(),
+        );
+        let restart_pending = Gauge::default();
+        registry.register(
+            "cluster_nodes_restart_pending",
+            "Nodes whose node agent reports a sysbox-mgr flag that will change on its next restart",
+            restart_pending.clone(),
+        );
+        let labels_against_configmap = Gauge::default();
+        registry.register(
+            "cluster_flag_labels_against_configmap",
+            "Node flag labels that say the opposite of the sysbox-mgr ConfigMap's intent",
+            labels_against_configmap.clone(),
+        );
         let watch_event_age = Family::<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
             "cluster_watch_last_event_age_seconds",
@@ -148,6 +175,9 @@ impl Metrics {
             cluster_nodes,
             cluster_node_classes,
             cluster_rebuilds,
+            flag_labels,
+            restart_pending,
+            labels_against_configmap,
             watch_event_age,
             last_events: Mutex::new(Vec::new()),
         }

@@ -62,7 +62,7 @@ fn json_report(args: &[&str]) -> (i32, Value) {
 
 #[test]
 fn help_of_every_subcommand() {
-    for sub in [&[][..], &["serve"], &["check"], &["certs"], &["version"]] {
+    for sub in [&[][..], &["serve"], &["check"], &["certs"], &["agent"], &["version"]] {
         let mut args: Vec<&str> = sub.to_vec();
         args.push("--help");
         let o = run(&args);
@@ -681,4 +681,54 @@ fn sarif_report_snapshot() {
         && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 28
         && r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "tests/data/manifests/broken.yaml"));
     insta::assert_snapshot!("sarif", text);
+}
+
+// ---------------------------------------------------------------- node labels
+
+/// A read-only Sysbox pod that can land only on `pool`.
+fn pool_pod(name: &str, pool: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  runtimeClassName: sysbox-runc\n  \
+         hostUsers: false\n  nodeSelector: {{cloud.google.com/gke-nodepool: {pool}}}\n  containers:\n    - name: dind\n      \
+         image: docker:27-dind\n      securityContext: {{readOnlyRootFilesystem: true}}\n"
+    )
+}
+
+#[test]
+fn labels_from_the_node_agent_and_by_hand_are_told_apart() {
+    const AGENT: &str = "tests/data/cluster/agent-evidence.yaml";
+    let input = [pool_pod("on-agent", "agent-off"), pool_pod("on-hand", "hand")].join("---\n");
+    let o = run_with(&["check", "-f", "-", "--cluster-state", AGENT], Some(input.as_bytes()));
+    let text = stdout(&o);
+    assert_eq!(status(&o), 1, "{text}{}", stderr(&o));
+    assert!(
+        text.contains(
+            "Pools lacking the flag: agent-off (1 node labelled sysbox-ro.dev/relaxed-read-only=false reported by the \
+             node agent (observed 2026-03-01T11:30:00Z))"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Pools lacking the flag: hand (1 node labelled sysbox-ro.dev/relaxed-read-only=false set by hand)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("nodes: 2 node labels sysbox-ro.dev/relaxed-read-only reported by the node agent, observed "));
+    assert!(text.contains("nodes: 1 node label sysbox-ro.dev/relaxed-read-only set by hand: hand-1\n"), "{text}");
+    assert!(text.contains("nodes: warning: sysbox-mgr restart pending on 1 node: agent-off-1 ("), "{text}");
+    assert!(
+        text.contains(
+            "nodes: warning: 2 node labels disagree with SYSBOX_MGR_CONFIG in ConfigMap \
+             kube-system/sysbox-operational-attributes: agent-off-1 (sysbox-ro.dev/relaxed-read-only=false, ConfigMap \
+             intends on), hand-1 ("
+        ),
+        "{text}"
+    );
+
+    let (_, report) = json_report(&["-f", "tests/data/manifests/pod-dind.yaml", "--cluster-state", AGENT]);
+    let labels = &report["totals"]["nodeLabels"];
+    assert_eq!((labels["byAgent"].as_u64(), labels["byHand"].as_u64()), (Some(2), Some(1)), "{labels}");
+    assert_eq!(labels["warnings"].as_array().map(Vec::len), Some(2), "{labels}");
+    assert!(labels["agentNewestSeconds"].as_u64() < labels["agentOldestSeconds"].as_u64(), "{labels}");
 }

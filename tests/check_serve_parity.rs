@@ -156,6 +156,7 @@ fn check_and_serve_agree_on_every_fixture() {
         &["--cluster-state", "examples/cluster-state.yaml", "--mode", "audit", "--annotate-templates"],
         &["--cluster-state", "examples/cluster-state.yaml", "--ignore-namespace-mode", "--disable-rule", "sysbox-env"],
         &["--cluster-state", "tests/data/cluster/tainted-sysbox-pool.yaml", "--steer"],
+        &["--cluster-state", "tests/data/cluster/mgr-config-stops-sysbox.yaml"],
         &[],
     ];
     let mut verdicts = std::collections::BTreeSet::new();

@@ -24,6 +24,9 @@ mod support;
 #[path = "e2e/bench.rs"]
 mod bench;
 
+#[path = "e2e/agent.rs"]
+mod agent;
+
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,6 +52,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("05_server_dry_run", server_dry_run),
     ("08_ordinary_pod_never_sent", ordinary_pod_never_sent),
     ("07_live_node_label", live_node_label),
+    ("12_agent_follows_sysbox_mgr", agent::agent_follows_sysbox_mgr),
+    ("13_agent_token_confined", agent::agent_token_confined),
     ("11_configmap_flag_without_labels", configmap_flag_without_labels),
     ("10_certificate_rotation", certificate_rotation),
     ("06_steer_mixed_pools", steer_mixed_pools),
@@ -178,7 +183,7 @@ fn unflagged_pool_denied(env: &mut Env) {
     env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "strict")).expect_failure().expect_stderr(&[
         "Error from server (Forbidden)",
         &format!("{}Pod {ns}/ro uses Sysbox (RuntimeClass sysbox-runc) with readOnlyRootFilesystem", denied()),
-        &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false)"),
+        &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false set by hand)"),
         "To fix: add --relaxed-read-only to SYSBOX_MGR_CONFIG in ConfigMap kube-system/sysbox-operational-attributes",
     ]);
     assert!(!env.kubectl.exists(ns, "pod", "ro"), "a denied pod must not be stored");

@@ -488,3 +488,28 @@ async fn responses_stay_small_however_many_findings() {
     assert_eq!(review["response"]["allowed"], true);
     assert_bounded(&review);
 }
+#[tokio::test]
+async fn metrics_say_who_set_the_node_labels_and_what_waits_for_a_restart() {
+    let policy = Policy::default();
+    let metrics = Arc::new(Metrics::new());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cluster/agent-evidence.yaml");
+    let opened = sysbox_ro_webhook::cluster::open(
+        &sysbox_ro_webhook::cluster::Source::Snapshot(vec![path]),
+        &policy.nodes,
+        metrics.clone(),
+    )
+    .await
+    .expect("the cluster state loads");
+    let s = AppState { cluster: opened.view, metrics, ..state() };
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let resp = admin_router(s).oneshot(req).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for line in [
+        r#"sysbox_ro_cluster_flag_labels{origin="agent"} 2"#,
+        r#"sysbox_ro_cluster_flag_labels{origin="hand"} 1"#,
+        "sysbox_ro_cluster_nodes_restart_pending 1",
+        "sysbox_ro_cluster_flag_labels_against_configmap 2",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+}

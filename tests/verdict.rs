@@ -241,7 +241,7 @@ fn denial_lists_first_pools_then_counts_the_rest() {
     docs.extend((0..9).map(|i| node(&format!("n{i}"), &format!("pool-{i}"), Some("false"))));
     let d = decide(&pod(ro_spec()), Some(&cluster(&docs)), &Policy::default());
     let msg = d.message.unwrap();
-    assert!(msg.contains("pool-0 (1 node labelled sysbox-ro.dev/relaxed-read-only=false)"), "{msg}");
+    assert!(msg.contains("pool-0 (1 node labelled sysbox-ro.dev/relaxed-read-only=false set by hand)"), "{msg}");
     assert!(msg.contains("and 4 more"), "{msg}");
     assert!(!msg.contains("pool-8"), "{msg}");
 }

@@ -20,6 +20,7 @@ pub mod input;
 pub mod json;
 pub mod junit;
 pub mod mutated;
+pub mod nodes;
 pub mod sarif;
 pub mod text;
 
@@ -188,6 +189,9 @@ pub struct Totals {
     pub error: usize,
     pub cluster_state: ClusterSource,
     pub node_pools_evaluated: bool,
+    /// With a cluster state: who set the nodes' flag labels, and warnings about them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_labels: Option<nodes::NodeLabels>,
     pub exit_code: u8,
     /// Documents that parsed (whatever they held).
     #[serde(skip)]
@@ -207,6 +211,7 @@ impl Totals {
             error: 0,
             cluster_state,
             node_pools_evaluated: cluster_state != ClusterSource::None,
+            node_labels: None,
             exit_code: 0,
             parsed_documents: 0,
         }
@@ -607,6 +612,11 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         _ => None,
     };
     let mut totals = Totals::new(cluster_source);
+    if let Some(cluster) = &ctx.cluster {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        totals.node_labels = Some(nodes::summarize(&cluster.provenance, &config.policy.nodes, now));
+    }
     let fatal = |e: io::Error| CheckError::Report(e);
 
     for src in &sources {

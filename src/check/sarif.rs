@@ -1,7 +1,9 @@
 //! `-o sarif`: SARIF 2.1.0 for code-scanning tools. One rule per kind of
 //! finding (the engine's [`Rule::ALL`] plus `manifest-error` for documents
 //! that cannot be read), one result per finding, located at the input file
-//! and the line where the object's document starts.
+//! and the line where the object's document starts. Results are the
+//! `serde-sarif` crate's types, streamed one by one as objects are judged
+//! (measured against `json!` values: `docs/check-throughput.md`).
 
 use std::io::{self, Write};
 
@@ -11,6 +13,7 @@ use super::input::STDIN_DISPLAY;
 use super::json::indented;
 use super::{level, ClusterSource, Record, Report, Totals, Verdict};
 use crate::engine::{Action, Rule};
+use serde_sarif::sarif;
 
 /// The rule of results for documents that do not parse or objects the engine cannot read.
 pub const MANIFEST_ERROR: &str = "manifest-error";
@@ -48,7 +51,7 @@ impl<'w> SarifReport<'w> {
         )
     }
 
-    fn result(&mut self, result: Value) -> io::Result<()> {
+    fn result(&mut self, result: sarif::Result) -> io::Result<()> {
         self.start()?;
         let sep = if self.results == 0 { "" } else { "," };
         write!(self.out, "{sep}\n        {}", indented(&result, 8)?)?;
@@ -142,52 +145,57 @@ pub fn uri(file: &str) -> String {
     out
 }
 
-fn location(r: &Record) -> Value {
-    let mut loc = json!({
-        "physicalLocation": {
-            "artifactLocation": { "uri": uri(&r.file) },
-            "region": { "startLine": r.line.max(1) },
-        }
-    });
+fn location(r: &Record) -> sarif::Location {
+    let physical = sarif::PhysicalLocation::builder()
+        .artifact_location(sarif::ArtifactLocation::builder().uri(uri(&r.file)).build())
+        .region(sarif::Region::builder().start_line(r.line.max(1) as i64).build())
+        .build();
+    let mut loc = sarif::Location::builder().physical_location(physical).build();
     let subject = r.subject();
     if !subject.is_empty() {
-        loc["logicalLocations"] = json!([{ "fullyQualifiedName": subject, "kind": "resource" }]);
+        loc.logical_locations =
+            Some(vec![sarif::LogicalLocation::builder().fully_qualified_name(subject).kind("resource").build()]);
     }
     loc
 }
 
-fn properties(r: &Record) -> Value {
-    json!({
-        "verdict": r.verdict.as_str(),
-        "document": r.document,
-        "item": r.item,
-        "kind": r.kind,
-        "namespace": r.namespace,
-        "name": r.name,
-    })
+fn properties(r: &Record) -> sarif::PropertyBag {
+    let bag = [
+        ("verdict", json!(r.verdict.as_str())),
+        ("document", json!(r.document)),
+        ("item", json!(r.item)),
+        ("kind", json!(r.kind)),
+        ("namespace", json!(r.namespace)),
+        ("name", json!(r.name)),
+    ];
+    let bag: std::collections::BTreeMap<String, Value> = bag.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    sarif::PropertyBag::builder().additional_properties(bag).build()
+}
+
+/// One result: a finding (or an unreadable document) of the object of `r`.
+fn result(r: &Record, rule_id: &str, rule_index: usize, action: Action, message: &str) -> sarif::Result {
+    let level = match action {
+        Action::Deny => sarif::ResultLevel::Error,
+        Action::Warn => sarif::ResultLevel::Warning,
+        Action::Audit | Action::Note => sarif::ResultLevel::Note,
+    };
+    sarif::Result::builder()
+        .rule_id(rule_id)
+        .rule_index(rule_index as i64)
+        .level(level)
+        .message(sarif::Message::builder().text(sentence(message)).build())
+        .locations(vec![location(r)])
+        .properties(properties(r))
+        .build()
 }
 
 impl Report for SarifReport<'_> {
     fn object(&mut self, r: &Record) -> io::Result<()> {
         if r.verdict == Verdict::Error {
-            return self.result(json!({
-                "ruleId": MANIFEST_ERROR,
-                "ruleIndex": Rule::ALL.len(),
-                "level": "error",
-                "message": { "text": sentence(&r.message) },
-                "locations": [location(r)],
-                "properties": properties(r),
-            }));
+            return self.result(result(r, MANIFEST_ERROR, Rule::ALL.len(), Action::Deny, &r.message));
         }
         for f in &r.findings {
-            self.result(json!({
-                "ruleId": f.rule_id,
-                "ruleIndex": rule_index(f.rule),
-                "level": level(f.action),
-                "message": { "text": sentence(&f.message) },
-                "locations": [location(r)],
-                "properties": properties(r),
-            }))?;
+            self.result(result(r, f.rule_id, rule_index(f.rule), f.action, &f.message))?;
         }
         Ok(())
     }

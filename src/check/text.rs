@@ -86,6 +86,15 @@ impl Report for TextReport<'_> {
             }
             _ => self.paint("1;35", "failed (no document could be read)"),
         };
+        if let Some(nodes) = &t.node_labels {
+            for note in &nodes.notes {
+                writeln!(self.out, "nodes: {note}")?;
+            }
+            let label = self.paint("33", "warning");
+            for w in &nodes.warnings {
+                writeln!(self.out, "nodes: {label}: {w}")?;
+            }
+        }
         writeln!(
             self.out,
             "summary: {} ({parts}) in {} from {}; {pools}; {status}",

@@ -20,7 +20,7 @@ use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
-use super::{ClusterState, ClusterView};
+use super::{provenance, ClusterState, ClusterView};
 use crate::metrics::Metrics;
 use crate::policy::NodePolicy;
 
@@ -149,7 +149,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     let cfg = watcher::Config::default();
     let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
 
-    // Only name, labels, taints and cordoning of a node matter.
+    // Only name, labels, taints and cordoning of a node matter, and the node agent's evidence.
     let (nodes, node_task) = reflect(
         "Node",
         Api::<Node>::all(client.clone()),
@@ -157,7 +157,11 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
         |n: &mut Node| {
             n.status = None;
             n.metadata.managed_fields = None;
-            n.metadata.annotations = None;
+            // Of the annotations, only the node agent's evidence, reduced to what is read.
+            let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
+            n.metadata.annotations = evidence
+                .and_then(|e| provenance::slim_evidence(e))
+                .map(|e| [(provenance::EVIDENCE_ANNOTATION.to_owned(), e)].into());
         },
         &dirty,
         &metrics,
@@ -223,8 +227,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
 
 fn publish(view: &LiveView, stores: &Stores, policy: &NodePolicy, metrics: &Metrics) {
     let state = stores.build(policy);
-    metrics.cluster_nodes.set(state.nodes.node_count() as i64);
-    metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+    state.record(metrics);
     metrics.cluster_rebuilds.inc();
     tracing::debug!(nodes = state.nodes.node_count(), classes = state.nodes.classes.len(), "cluster view rebuilt");
     view.state.store(Arc::new(state));

@@ -5,6 +5,7 @@
 pub mod live;
 pub mod mgr_config;
 pub mod pools;
+pub mod provenance;
 pub mod scheduling;
 pub mod snapshot;
 pub mod source;
@@ -61,12 +62,19 @@ impl From<&RuntimeClass> for RuntimeClassInfo {
 }
 
 /// What the cluster says about sysbox-mgr's flags through the ConfigMap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MgrIntent {
     /// No ConfigMap: nodes without a label run sysbox-mgr's default (off).
     NoConfigMap,
-    /// The ConfigMap exists; `Some` when its flag line mentions the flag.
+    /// The ConfigMap exists and sysbox-mgr starts with its flag line; `Some`
+    /// when the line sets the flag.
     ConfigMap(Option<bool>),
+    /// The ConfigMap's flag line would stop sysbox-mgr from starting on every
+    /// node that (re)installs Sysbox from it: why.
+    ConfigMapStopsMgr(String),
+    /// What the ConfigMap's flag line does depends on each node (its systemd
+    /// environment, say): why.
+    ConfigMapUnclear(String),
 }
 
 /// Where the flag state of a node came from.
@@ -149,10 +157,12 @@ impl PoolReport {
 }
 
 /// Where a pod can land, pool by pool.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Landing<'a> {
     /// Sorted by pool, each pool once; the ids are the cluster state's.
     pub pools: Vec<(&'a PoolId, PoolReport)>,
+    /// What the ConfigMap says, which unlabelled nodes' flag state rests on.
+    pub mgr: &'a MgrIntent,
 }
 
 impl Landing<'_> {
@@ -207,6 +217,8 @@ pub struct ClusterState {
     /// What each class (by position) adds to its pool when the pod can land
     /// on all its members: made with the state, read in one sequential pass.
     class_tallies: Vec<ClassTally>,
+    /// Who set each node's flag label (the node agent or a person), restarts pending.
+    pub provenance: provenance::Provenance,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -234,20 +246,20 @@ impl ClusterState {
             .collect();
         let mgr = match mgr_config {
             None => MgrIntent::NoConfigMap,
-            Some(cm) => MgrIntent::ConfigMap(
-                cm.data
-                    .as_ref()
-                    .and_then(|d| d.get(&policy.mgr_config.key))
-                    .and_then(|flags| mgr_config::relaxed_read_only(flags)),
-            ),
+            Some(cm) => {
+                mgr_config::intent(cm.data.as_ref().and_then(|d| d.get(&policy.mgr_config.key)).map(String::as_str))
+            }
         };
+        let nodes: Vec<&Node> = nodes.into_iter().collect();
         let mut state = ClusterState {
             runtime_classes,
             namespaces,
-            nodes: NodeIndex::build(nodes, policy),
+            nodes: NodeIndex::build(nodes.iter().copied(), policy),
             mgr,
             class_tallies: Vec::new(),
+            provenance: provenance::Provenance::default(),
         };
+        state.provenance = state.build_provenance(&nodes);
         // The flag state of a class is fixed with the state: tallied once here, not per request.
         state.class_tallies = state
             .nodes
@@ -265,6 +277,34 @@ impl ClusterState {
         state
     }
 
+    fn build_provenance(&self, nodes: &[&Node]) -> provenance::Provenance {
+        let mut where_is: HashMap<&str, (&PoolId, &FlagLabel)> = HashMap::with_capacity(nodes.len());
+        for class in &self.nodes.classes {
+            for m in &class.members {
+                where_is.insert(m.name.as_str(), (&self.nodes.pools[m.pool], &class.flag));
+            }
+        }
+        let inputs = nodes.iter().filter_map(|n| {
+            let name = n.metadata.name.as_deref()?;
+            let (pool, flag) = *where_is.get(name)?;
+            let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
+            Some(provenance::NodeInput { name, pool, flag, evidence: evidence.map(String::as_str) })
+        });
+        provenance::Provenance::build(inputs, &self.mgr)
+    }
+
+    /// Sets the gauges that describe this state: its size, and who set the nodes' flag labels.
+    pub fn record(&self, metrics: &crate::metrics::Metrics) {
+        use crate::metrics::OriginLabels;
+        metrics.cluster_nodes.set(self.nodes.node_count() as i64);
+        metrics.cluster_node_classes.set(self.nodes.classes.len() as i64);
+        let p = &self.provenance;
+        metrics.flag_labels.get_or_create(&OriginLabels { origin: "agent" }).set(p.by_agent() as i64);
+        metrics.flag_labels.get_or_create(&OriginLabels { origin: "hand" }).set(p.by_hand() as i64);
+        metrics.restart_pending.set(p.restart_pending().count() as i64);
+        metrics.labels_against_configmap.set(p.disagreeing_with_configmap().count() as i64);
+    }
+
     pub fn runtime_class(&self, name: &str) -> Option<&RuntimeClassInfo> {
         self.runtime_classes.get(name)
     }
@@ -279,10 +319,13 @@ impl ClusterState {
 
     /// Whether a node with this flag label has the flag, and why we think so.
     pub fn flag_of(&self, label: &FlagLabel) -> (bool, FlagSource) {
-        match (label, self.mgr) {
+        match (label, &self.mgr) {
             (FlagLabel::True, _) => (true, FlagSource::Label),
             (FlagLabel::False, _) => (false, FlagSource::Label),
             (_, MgrIntent::ConfigMap(intent)) => (intent.unwrap_or(false), FlagSource::ConfigMap),
+            // A node that reinstalls from this ConfigMap runs no sysbox-mgr, and
+            // one whose outcome is unclear is not counted on: neither has the flag.
+            (_, MgrIntent::ConfigMapStopsMgr(_) | MgrIntent::ConfigMapUnclear(_)) => (false, FlagSource::ConfigMap),
             (_, MgrIntent::NoConfigMap) => (false, FlagSource::Default),
         }
     }
@@ -340,6 +383,6 @@ impl ClusterState {
             runs = merged;
         }
         let pools = &self.nodes.pools;
-        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect() }
+        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(), mgr: &self.mgr }
     }
 }

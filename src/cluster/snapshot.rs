@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 
-use super::ClusterState;
+use super::{provenance, ClusterState};
 use crate::manifest::{expand_lists, type_of, Documents, ManifestError};
 use crate::policy::NodePolicy;
 
@@ -120,13 +120,23 @@ impl Objects {
 }
 
 /// Only a node's name, labels, taints and cordoning matter (as in the live
-/// view): its status (images, conditions), annotations and managed fields are
-/// dropped before it is kept, so a snapshot of thousands of nodes stays small.
+/// view), and the node agent's evidence: its status (images, conditions),
+/// other annotations and managed fields are dropped before it is kept, so a
+/// snapshot of thousands of nodes stays small.
 fn slim_node(mut object: Value) -> Value {
     if let Some(node) = object.as_object_mut() {
         node.remove("status");
         if let Some(Value::Object(meta)) = node.get_mut("metadata") {
+            // Of the annotations, only the node agent's evidence, reduced to what is read.
+            let evidence = meta
+                .get("annotations")
+                .and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION))
+                .and_then(Value::as_str)
+                .and_then(provenance::slim_evidence);
             meta.remove("annotations");
+            if let Some(e) = evidence {
+                meta.insert("annotations".into(), serde_json::json!({ provenance::EVIDENCE_ANNOTATION: e }));
+            }
             meta.remove("managedFields");
         }
     }

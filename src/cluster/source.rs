@@ -51,8 +51,7 @@ pub async fn open(source: &Source, policy: &NodePolicy, metrics: Arc<Metrics>) -
     match source {
         Source::Snapshot(paths) => {
             let (state, notes) = snapshot::load(paths, policy)?;
-            metrics.cluster_nodes.set(state.nodes.node_count() as i64);
-            metrics.cluster_node_classes.set(state.nodes.classes.len() as i64);
+            state.record(&metrics);
             Ok(Opened { view: Arc::new(StaticView(Arc::new(state))), notes })
         }
         Source::Live { connection, probe } => {

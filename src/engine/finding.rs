@@ -23,10 +23,15 @@ pub enum Rule {
     UnsupportedSetting,
     /// No user namespace requested.
     NoUserNamespace,
+    /// The ConfigMap's sysbox-mgr flags would keep sysbox-mgr from starting
+    /// on every node that reinstalls Sysbox from it.
+    MgrConfigStopsSysbox,
+    /// What the ConfigMap's sysbox-mgr flags do depends on each node.
+    MgrConfigUnclear,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 11] = [
         Rule::FlagMissing,
         Rule::FlagPartial,
         Rule::FlagFromConfigMap,
@@ -36,6 +41,8 @@ impl Rule {
         Rule::SysboxEnv,
         Rule::UnsupportedSetting,
         Rule::NoUserNamespace,
+        Rule::MgrConfigStopsSysbox,
+        Rule::MgrConfigUnclear,
     ];
 
     pub fn id(self) -> &'static str {
@@ -49,6 +56,8 @@ impl Rule {
             Rule::SysboxEnv => "sysbox-env",
             Rule::UnsupportedSetting => "sysbox-unsupported-setting",
             Rule::NoUserNamespace => "sysbox-user-namespace",
+            Rule::MgrConfigStopsSysbox => "sysbox-mgr-config-stops-sysbox",
+            Rule::MgrConfigUnclear => "sysbox-mgr-config-unclear",
         }
     }
 
@@ -64,6 +73,10 @@ impl Rule {
             Rule::SysboxEnv => "A SYSBOX_* environment variable that sysbox-runc refuses",
             Rule::UnsupportedSetting => "A pod setting Sysbox does not support",
             Rule::NoUserNamespace => "A Sysbox pod without a user namespace",
+            Rule::MgrConfigStopsSysbox => {
+                "The ConfigMap's SYSBOX_MGR_CONFIG would stop sysbox-mgr on every node that reinstalls Sysbox"
+            }
+            Rule::MgrConfigUnclear => "What the ConfigMap's SYSBOX_MGR_CONFIG does depends on each node",
         }
     }
 

@@ -300,7 +300,7 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
                 rc.map(|rc| (&rc.node_selector, rc.tolerations.as_slice())),
             );
             let landing = cluster.landing(&placement);
-            let ctx = verdict::Context { subject: &subject, runtime_class };
+            let ctx = verdict::Context { subject: &subject, runtime_class, provenance: Some(&cluster.provenance) };
             let can_steer = kind.is_pod() && placement.node_name.is_none();
             let pools = verdict::judge(&landing, &ctx, policy, can_steer);
             steer = pools.steer;

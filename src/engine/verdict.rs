@@ -3,7 +3,9 @@
 
 use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
-use crate::cluster::{Landing, PoolReport};
+use crate::cluster::pools::PoolId;
+use crate::cluster::provenance::Provenance;
+use crate::cluster::{Landing, MgrIntent, PoolReport};
 use crate::policy::Policy;
 
 /// What the message needs to say about the pod.
@@ -11,6 +13,8 @@ pub struct Context<'a> {
     /// The object: "Pod default/web", "Deployment prod/api".
     pub subject: &'a dyn std::fmt::Display,
     pub runtime_class: &'a str,
+    /// Who set the nodes' flag labels, to say so.
+    pub provenance: Option<&'a Provenance>,
 }
 
 pub struct PoolVerdict {
@@ -31,7 +35,7 @@ struct Lacking {
 }
 
 impl Lacking {
-    fn of(landing: &Landing<'_>, policy: &Policy) -> Lacking {
+    fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
         let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.tally.without_flag > 0).collect();
         let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
         Lacking {
@@ -39,7 +43,9 @@ impl Lacking {
             detailed: lacking
                 .iter()
                 .enumerate()
-                .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(r, policy))))
+                .map(|(i, (p, r))| {
+                    shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance)))
+                })
                 .collect(),
         }
     }
@@ -53,21 +59,47 @@ impl Lacking {
     }
 }
 
-fn describe_lacking(r: &PoolReport, policy: &Policy) -> String {
+/// Who labelled a pool's nodes `false`: " reported by the node agent (observed T)", " set by
+/// hand", or both.
+fn labelled_by(pool: &PoolId, provenance: Option<&Provenance>) -> String {
+    let Some(o) = provenance.and_then(|p| p.pool(pool)) else {
+        return String::new();
+    };
+    let at = o.false_observed_at.as_deref().unwrap_or("?");
+    match (o.false_by_agent, o.false_by_hand) {
+        (0, 0) => String::new(),
+        (_, 0) => format!(" reported by the node agent (observed {at})"),
+        (0, _) => " set by hand".to_owned(),
+        (a, h) => format!(" ({a} reported by the node agent, observed {at}; {h} set by hand)"),
+    }
+}
+
+fn describe_lacking(
+    pool: &PoolId,
+    r: &PoolReport,
+    mgr: &MgrIntent,
+    policy: &Policy,
+    provenance: Option<&Provenance>,
+) -> String {
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
     let mut parts = Vec::new();
     let t = &r.tally;
     if t.labelled_false > 0 {
-        parts.push(format!("{} labelled {flag}=false", plural(t.labelled_false as usize, "node")));
+        parts.push(format!(
+            "{} labelled {flag}=false{}",
+            plural(t.labelled_false as usize, "node"),
+            labelled_by(pool, provenance)
+        ));
     }
     let via_cm = (t.without_flag - t.labelled_false - t.unlabelled_default) as usize;
     if via_cm > 0 {
-        parts.push(format!(
-            "{} unlabelled, and {} in ConfigMap {cm} lacks --relaxed-read-only",
-            plural(via_cm, "node"),
-            cm.key
-        ));
+        let what = match mgr {
+            MgrIntent::ConfigMapStopsMgr(_) => "would stop sysbox-mgr from starting there at their next reinstall",
+            MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
+            MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "lacks --relaxed-read-only",
+        };
+        parts.push(format!("{} unlabelled, and {} in ConfigMap {cm} {what}", plural(via_cm, "node"), cm.key));
     }
     if t.unlabelled_default > 0 {
         parts.push(format!(
@@ -108,13 +140,14 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
     if nodes == 0 {
         findings.push(no_candidate_nodes(ctx));
     } else if landing.with_flag() == 0 {
-        findings.push(flag_missing(landing, Lacking::of(landing, policy), ctx, policy));
+        findings.push(flag_missing(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
     } else if partial {
-        findings.push(flag_partial(landing, Lacking::of(landing, policy), ctx, policy, steer));
+        findings.push(flag_partial(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy, steer));
     }
     if !steer {
         findings.extend(flag_from_configmap(landing, policy));
     }
+    findings.extend(mgr_config_unusable(landing, policy));
     PoolVerdict { findings, steer }
 }
 
@@ -237,4 +270,63 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     );
     let count = from_cm.len();
     Some(finding.about(from_cm.into_iter().take(LIST_LIMIT).collect(), count, nodes))
+}
+
+/// [`Rule::MgrConfigStopsSysbox`] and [`Rule::MgrConfigUnclear`]: the
+/// ConfigMap's flag line, as a node that reinstalls Sysbox would read it
+/// (`crate::sysbox::installed_mgr`), keeps sysbox-mgr from starting, or
+/// depends on the node. A broken line concerns every candidate node, labelled
+/// or not: a label says what a node runs now, and its next reinstall takes the
+/// ConfigMap. An unclear one concerns the nodes whose state rests on it.
+fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+    let cm = &policy.nodes.mgr_config;
+    let flag = &policy.nodes.flag_label;
+    let (rule, concerned): (Rule, fn(&PoolReport) -> usize) = match landing.mgr {
+        MgrIntent::ConfigMapStopsMgr(_) => (Rule::MgrConfigStopsSysbox, |r| r.tally.nodes()),
+        MgrIntent::ConfigMapUnclear(_) => (Rule::MgrConfigUnclear, |r| r.tally.via_configmap as usize),
+        MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
+    };
+    let mut pools = Vec::new();
+    let mut nodes = 0usize;
+    for (pool, r) in &landing.pools {
+        let n = concerned(r);
+        if n > 0 {
+            pools.push(pool.to_string());
+            nodes += n;
+        }
+    }
+    if nodes == 0 {
+        return None;
+    }
+    let finding = match landing.mgr {
+        MgrIntent::ConfigMapStopsMgr(why) => Finding::new(
+            rule,
+            format!(
+                "{key} in ConfigMap {cm} would stop sysbox-mgr from starting on every node that reinstalls Sysbox \
+                 from it (the installer pod restarting), leaving no Sysbox there: {why}. This concerns {} the pod can \
+                 land on (pools {}). Fix the value before any Sysbox installer pod restarts",
+                plural(nodes, "node"),
+                list(&pools, LIST_LIMIT),
+                key = cm.key
+            ),
+            fit(&format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
+        ),
+        MgrIntent::ConfigMapUnclear(why) => Finding::new(
+            rule,
+            format!(
+                "what {key} in ConfigMap {cm} does on a node depends on that node: {why}. {} the pod can land on \
+                 (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. Label them \
+                 {flag}=true or false",
+                plural(nodes, "node"),
+                list(&pools, LIST_LIMIT),
+                key = cm.key
+            ),
+            fit_list(&pools, |l| {
+                format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)
+            }),
+        ),
+        MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
+    };
+    let count = pools.len();
+    Some(finding.about(pools.into_iter().take(LIST_LIMIT).collect(), count, nodes))
 }

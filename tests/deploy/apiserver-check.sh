@@ -8,7 +8,10 @@
 #   2. the webhook configurations, pointed at a closed loopback port instead
 #      of the Service, show which requests the API server would send to the
 #      webhook: a request that reaches it fails with "failed calling
-#      webhook" (failurePolicy Fail), one that is filtered out succeeds.
+#      webhook" (failurePolicy Fail), one that is filtered out succeeds;
+#   3. the node agent's RBAC and ValidatingAdmissionPolicy, applied for real
+#      and exercised by impersonating the agent's ServiceAccount with and
+#      without the node name its bound token would carry.
 #
 # Usage: apiserver-check.sh DIR    (DIR holds check.sh's rendered-<name>.yaml)
 # Env:   KUBECONFIG (required), KUBECTL (default kubectl), PYTHON (with PyYAML)
@@ -43,7 +46,10 @@ kinds = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 if mode in kinds:
     kinds = {mode}
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
-if mode == "rest":
+if mode == "agent":
+    # Everything of the node agent but its DaemonSet (no kubelet runs here).
+    docs = [d for d in docs if d["metadata"]["name"].startswith("sysbox-ro-agent") and d["kind"] != "DaemonSet"]
+elif mode == "rest":
     docs = [d for d in docs if d["kind"] not in kinds]
 else:
     docs = [d for d in docs if d["kind"] in kinds]
@@ -92,6 +98,11 @@ expect_ok "stand-in CRDs for cert-manager and the Prometheus Operator" \
 
 expect_ok "base (without the webhook configuration) applies for real" \
   "$k" apply --server-side --field-manager=deploy-check -f <(select_docs "$dir/rendered-base.yaml" rest)
+# The overlays add the node agent in a namespace of its own, which a dry run
+# does not create: apply the agent's objects but its DaemonSet for real first.
+agent_sa=system:serviceaccount:sysbox-ro-agent:sysbox-ro-agent
+expect_ok "agent: namespace, ServiceAccount, RBAC and policy apply for real" \
+  "$k" apply --server-side --field-manager=deploy-check -f <(select_docs "$dir/rendered-cert-manager.yaml" agent)
 for f in "$dir"/rendered-*.yaml; do
   name=${f##*/rendered-}
   name=${name%.yaml}
@@ -277,6 +288,78 @@ expect_ok "validating: a pod without runtimeClassName is not sent" \
 
 "$k" delete validatingwebhookconfiguration sysbox-ro-webhook --ignore-not-found >/dev/null
 "$k" delete mutatingwebhookconfiguration sysbox-ro-webhook --ignore-not-found >/dev/null
+
+# --- 3. the node agent's permissions ------------------------------------------
+for check in "get nodes" "patch nodes"; do
+  # shellcheck disable=SC2086
+  if "$k" auth can-i $check --as=$agent_sa --quiet 2>/dev/null; then
+    pass "agent RBAC: can $check"
+  else
+    fail "agent RBAC: cannot $check"
+  fi
+done
+for check in "list nodes" "delete nodes" "create nodes" "patch nodes --subresource=status" "get secrets -A" "list pods -A" "patch pods -n default"; do
+  # shellcheck disable=SC2086
+  if "$k" auth can-i $check --as=$agent_sa --quiet 2>/dev/null; then
+    fail "agent RBAC: can $check"
+  else
+    pass "agent RBAC: cannot $check"
+  fi
+done
+# Kubeconfigs impersonating the agent: with the node-name extra that a token
+# bound to a pod on that node carries, and without one.
+kc_as() { # kc_as FILE [NODE]
+  "$py" - "$KUBECONFIG" "$1" "$agent_sa" "${2:-}" <<'EOF'
+import sys, yaml
+src, dst, user, node = sys.argv[1:]
+kc = yaml.safe_load(open(src))
+for u in kc["users"]:
+    u["user"]["as"] = user
+    u["user"]["as-groups"] = ["system:serviceaccounts", "system:serviceaccounts:sysbox-ro-agent", "system:authenticated"]
+    if node:
+        u["user"]["as-user-extra"] = {"authentication.kubernetes.io/node-name": [node]}
+yaml.safe_dump(kc, open(dst, "w"))
+EOF
+}
+kc_a=$(mktemp)
+kc_none=$(mktemp)
+trap 'rm -f "$out" "$kc_a" "$kc_none"' EXIT
+kc_as "$kc_a" agent-node-a
+kc_as "$kc_none"
+for n in agent-node-a agent-node-b; do
+  "$k" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $n
+  labels: {team: ci}
+  annotations: {example.com/owner: platform}
+EOF
+done
+as_a() { "$k" --kubeconfig "$kc_a" "$@"; }
+expect_ok "agent policy: the agent labels its own node sysbox-ro.dev/relaxed-read-only" \
+  as_a label node agent-node-a sysbox-ro.dev/relaxed-read-only=true
+expect_ok "agent policy: the agent annotates its own node sysbox-ro.dev/sysbox-mgr" \
+  as_a annotate node agent-node-a 'sysbox-ro.dev/sysbox-mgr={"state":"running"}'
+expect_ok "agent policy: the agent removes its label from its own node" \
+  as_a label node agent-node-a sysbox-ro.dev/relaxed-read-only-
+expect_refused "agent policy: another node is refused" "may change only the Node its pod runs on (agent-node-a), not agent-node-b" \
+  as_a label node agent-node-b sysbox-ro.dev/relaxed-read-only=true
+expect_refused "agent policy: another label is refused" "may change only labels under sysbox-ro.dev/" \
+  as_a label node agent-node-a team=other --overwrite
+expect_refused "agent policy: a new label elsewhere is refused" "may change only labels under sysbox-ro.dev/" \
+  as_a label node agent-node-a node-role.kubernetes.io/control-plane=
+expect_refused "agent policy: removing another label is refused" "may change only labels under sysbox-ro.dev/" \
+  as_a label node agent-node-a team-
+expect_refused "agent policy: another annotation is refused" "may change only annotations under sysbox-ro.dev/" \
+  as_a annotate node agent-node-a example.com/owner=me --overwrite
+expect_refused "agent policy: a taint (spec) is refused" "may not change a Node's spec" \
+  as_a taint node agent-node-a evil=yes:NoSchedule
+expect_refused "agent policy: a token without a node name is refused" "carries no node name" \
+  "$k" --kubeconfig "$kc_none" label node agent-node-a sysbox-ro.dev/relaxed-read-only=true
+expect_refused "agent policy: deleting a node is refused by RBAC" "forbidden" \
+  as_a delete node agent-node-a
+"$k" delete node agent-node-a agent-node-b --ignore-not-found >/dev/null
 
 echo "apiserver: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

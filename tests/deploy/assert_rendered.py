@@ -4,10 +4,12 @@
 Usage: assert_rendered.py NAME=FILE [NAME=FILE ...] [--ca-bundle FILE] [--examples DIR]
 
 NAME is the kustomization that produced FILE: base, cert-manager, failure-ignore,
-monitoring, validating, self-signed, combined (validating + failure-ignore +
-monitoring + cert-manager components together) or self-signed-combined (the
-self-signed overlay with its commented components list switched on:
-validating + failure-ignore + monitoring). Each name gets the checks that
+monitoring, validating, self-signed, combined (agent + validating +
+failure-ignore + monitoring + cert-manager components together) or
+self-signed-combined (the self-signed overlay with its commented components
+list switched on: validating + failure-ignore + monitoring), or helm-<case> for the Helm
+chart's rendering of tests/deploy/helm-cases/<case>. Every overlay
+includes the node agent component; the base does not. Each name gets the checks that
 hold for the base plus those of its features. Prints one line per check and, last,
 "assertions: N passed, N failed"; exits 1 if any failed.
 """
@@ -36,16 +38,40 @@ WORKLOAD_RULES = {
     ("batch", "cronjobs"),
 }
 
+AGENT_NS = "sysbox-ro-agent"
+AGENT = "sysbox-ro-agent"
+AGENT_POLICY = "sysbox-ro-agent-own-node"
+# The host folders the agent may mount (read-only), and nothing else.
+AGENT_HOST_PATHS = {
+    "/proc",
+    "/run/sysbox",
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/var/lib/sysbox-deploy-k8s",
+}
+
 # Which optional pieces each rendering has.
 FEATURES = {
     "base": set(),
-    "cert-manager": {"cert-manager"},
-    "failure-ignore": {"ignore"},
-    "monitoring": {"monitoring"},
-    "validating": {"validating"},
-    "self-signed": {"self-signed"},
-    "combined": {"validating", "ignore", "monitoring", "cert-manager"},
-    "self-signed-combined": {"self-signed", "validating", "ignore", "monitoring"},
+    "cert-manager": {"agent", "cert-manager"},
+    "failure-ignore": {"agent", "ignore"},
+    "monitoring": {"agent", "monitoring"},
+    "validating": {"agent", "validating"},
+    "self-signed": {"agent", "self-signed"},
+    "combined": {"agent", "validating", "ignore", "monitoring", "cert-manager"},
+    "self-signed-combined": {"agent", "self-signed", "validating", "ignore", "monitoring"},
+    # The Helm chart's renderings of tests/deploy/helm-cases/<case>; "no-namespace": the chart
+    # leaves the release namespace to `helm install --create-namespace`; "agent": the node agent.
+    "helm-default": {"cert-manager", "no-namespace", "agent"},
+    "helm-failure-ignore": {"ignore", "cert-manager", "no-namespace", "agent"},
+    "helm-validating": {"validating", "cert-manager", "no-namespace", "agent"},
+    "helm-monitoring": {"monitoring", "cert-manager", "no-namespace", "agent"},
+    "helm-combined": {"validating", "ignore", "monitoring", "cert-manager", "agent"},
+    "helm-self-signed": {"self-signed", "validating", "agent"},
+    "helm-settings": {"cert-manager", "no-namespace", "agent"},
+    "helm-no-agent": {"cert-manager", "no-namespace"},
 }
 
 passed = 0
@@ -315,13 +341,24 @@ def check_validating(t, docs, failure_policy, mwc):
     return vwc
 
 
-def check_namespaces(t, docs):
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+def check_namespaces(t, docs, features):
+    cluster_scoped = {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     bad = []
     for d in docs:
         ns = d["metadata"].get("namespace")
         kind = d["kind"]
-        if kind in cluster_scoped:
+        if kind in ("ServiceAccount", "DaemonSet") and d["metadata"]["name"] == AGENT:
+            if ns != AGENT_NS:
+                bad.append(f"{kind}/{AGENT} in {ns}")
+        elif kind in cluster_scoped:
             if ns:
                 bad.append(f"{kind}/{d['metadata']['name']} has a namespace")
         elif kind in ("Role", "RoleBinding"):
@@ -329,7 +366,10 @@ def check_namespaces(t, docs):
                 bad.append(f"{kind} in {ns}")
         elif ns != NS:
             bad.append(f"{kind}/{d['metadata']['name']} in {ns}")
-    check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system)", not bad, "; ".join(bad))
+    check(f"{t}: every object in {NS} (Role/RoleBinding in kube-system, the agent in {AGENT_NS})", not bad, "; ".join(bad))
+    if "no-namespace" in features:
+        check(f"{t}: no Namespace object but the agent's", not [d for d in find(docs, "Namespace") if d["metadata"]["name"] != AGENT_NS])
+        return
     check(f"{t}: Namespace {NS} enforces the restricted Pod Security Standard", (one(docs, "Namespace", NS) or {}).get("metadata", {}).get("labels", {}).get("pod-security.kubernetes.io/enforce") == "restricted")
 
 
@@ -397,6 +437,94 @@ def check_monitoring(t, docs):
     )
 
 
+def check_agent(t, docs, dep):
+    ns = one(docs, "Namespace", AGENT_NS)
+    if check(f"{t}: Namespace {AGENT_NS}", ns is not None):
+        level = ns["metadata"].get("labels", {}).get("pod-security.kubernetes.io/enforce")
+        check(f"{t}: {AGENT_NS} enforces the privileged Pod Security level (hostPath volumes)", level == "privileged", str(level))
+    sa = one(docs, "ServiceAccount", AGENT, AGENT_NS)
+    check(f"{t}: ServiceAccount {AGENT_NS}/{AGENT}", sa is not None)
+    cr = one(docs, "ClusterRole", AGENT)
+    check(
+        f"{t}: agent ClusterRole grants get and patch on nodes, nothing else",
+        cr is not None
+        and len(cr.get("rules", [])) == 1
+        and cr["rules"][0].get("apiGroups") == [""]
+        and cr["rules"][0].get("resources") == ["nodes"]
+        and sorted(cr["rules"][0].get("verbs", [])) == ["get", "patch"],
+        str(cr and cr.get("rules")),
+    )
+    crb = one(docs, "ClusterRoleBinding", AGENT)
+    check(
+        f"{t}: agent ClusterRoleBinding binds only the agent's ServiceAccount",
+        crb is not None and crb["roleRef"]["name"] == AGENT and crb.get("subjects") == [{"kind": "ServiceAccount", "name": AGENT, "namespace": AGENT_NS}],
+    )
+    vap = one(docs, "ValidatingAdmissionPolicy", AGENT_POLICY)
+    if check(f"{t}: ValidatingAdmissionPolicy {AGENT_POLICY}", vap is not None):
+        spec = vap["spec"]
+        check(f"{t}: agent policy apiVersion admissionregistration.k8s.io/v1", vap["apiVersion"] == "admissionregistration.k8s.io/v1")
+        check(f"{t}: agent policy failurePolicy Fail", spec.get("failurePolicy") == "Fail")
+        rules = spec.get("matchConstraints", {}).get("resourceRules", [])
+        check(f"{t}: agent policy matches nodes", any(r.get("resources") == ["nodes"] and "UPDATE" in r.get("operations", []) for r in rules))
+        conds = " ".join(c.get("expression", "") for c in spec.get("matchConditions", []))
+        check(f"{t}: agent policy applies to the {AGENT} ServiceAccount", f"':{AGENT}'" in conds, conds)
+        text = " ".join(str(v.get("expression", "")) for v in spec.get("variables", []) + spec.get("validations", []))
+        check(f"{t}: agent policy compares the token's node name", "authentication.kubernetes.io/node-name" in text and "object.metadata.name" in text)
+        check(f"{t}: agent policy confines labels and annotations to sysbox-ro.dev/", "'sysbox-ro.dev/'" in text and "labels" in text and "annotations" in text)
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", AGENT_POLICY)
+    check(
+        f"{t}: ValidatingAdmissionPolicyBinding denies",
+        binding is not None and binding["spec"].get("policyName") == AGENT_POLICY and binding["spec"].get("validationActions") == ["Deny"],
+    )
+
+    ds = one(docs, "DaemonSet", AGENT, AGENT_NS)
+    if not check(f"{t}: DaemonSet {AGENT_NS}/{AGENT}", ds is not None):
+        return
+    pod = ds["spec"]["template"]["spec"]
+    check(f"{t}: agent selector matches its pod labels", selector_matches(ds["spec"]["selector"]["matchLabels"], ds["spec"]["template"]["metadata"]["labels"]))
+    check(f"{t}: agent uses its ServiceAccount with a token", pod.get("serviceAccountName") == AGENT and pod.get("automountServiceAccountToken") is True)
+    check(f"{t}: agent runs on Sysbox nodes (nodeSelector sysbox-install=yes)", pod.get("nodeSelector", {}).get("sysbox-install") == "yes")
+    tols = pod.get("tolerations", [])
+    check(
+        f"{t}: agent tolerates the installer's sysbox-runtime NoSchedule taint",
+        any(x.get("effect") == "NoSchedule" and x.get("operator") == "Exists" and x.get("key") in ("sysbox-runtime", None) for x in tols),
+    )
+    check(f"{t}: agent uses no host namespaces", not any(pod.get(k) for k in ("hostNetwork", "hostPID", "hostIPC")))
+    psc = pod.get("securityContext", {})
+    check(f"{t}: agent pod seccomp RuntimeDefault", psc.get("seccompProfile", {}).get("type") == "RuntimeDefault")
+    containers = pod.get("containers", [])
+    if not check(f"{t}: agent has one container", len(containers) == 1):
+        return
+    c = containers[0]
+    sc = c.get("securityContext", {})
+    check(f"{t}: agent not privileged, no privilege escalation", sc.get("privileged") is False and sc.get("allowPrivilegeEscalation") is False)
+    check(f"{t}: agent drops all capabilities and adds none", sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add"))
+    check(f"{t}: agent read-only root filesystem", sc.get("readOnlyRootFilesystem") is True)
+    check(f"{t}: agent runs `agent`", c.get("args", [None])[0] == "agent")
+    if dep:
+        check(f"{t}: agent uses the webhook's image", c.get("image") == dep["spec"]["template"]["spec"]["containers"][0].get("image"), c.get("image"))
+    node = env_value(c, "NODE_NAME")
+    check(f"{t}: NODE_NAME from the downward API spec.nodeName", node is not None and node.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = c.get("volumeMounts", [])
+    check(f"{t}: every agent mount is read-only", mounts and all(m.get("readOnly") is True for m in mounts))
+    paths = {v.get("hostPath", {}).get("path") for v in vols.values()}
+    check(f"{t}: agent volumes are exactly the host folders it reads", all("hostPath" in v for v in vols.values()) and paths == AGENT_HOST_PATHS, str(paths))
+    check(f"{t}: agent host folders never created on the host (type Directory)", all(v.get("hostPath", {}).get("type") == "Directory" for v in vols.values()))
+    check(
+        f"{t}: each host folder mounted at /host + its path",
+        all(vols.get(m["name"], {}).get("hostPath", {}).get("path") and m["mountPath"] == "/host" + vols[m["name"]]["hostPath"]["path"] for m in mounts),
+    )
+
+    def probe_ok(probe, path):
+        get = (probe or {}).get("httpGet", {})
+        return get.get("path") == path and get.get("port") in ("admin", 8080)
+
+    check(f"{t}: agent liveness /healthz and readiness /readyz", probe_ok(c.get("livenessProbe"), "/healthz") and probe_ok(c.get("readinessProbe"), "/readyz"))
+    res = c.get("resources", {})
+    check(f"{t}: agent cpu/memory requests and a memory limit", {"cpu", "memory"} <= set(res.get("requests", {})) and "memory" in res.get("limits", {}))
+
+
 def check_rendered(name, path, ca_bundle_file):
     docs = load(path)
     t = name
@@ -404,9 +532,8 @@ def check_rendered(name, path, ca_bundle_file):
     check_rbac(t, docs)
     dep = check_deployment(t, docs)
     check_pdb_service(t, docs, dep)
-    check_namespaces(t, docs)
-
     features = FEATURES[name]
+    check_namespaces(t, docs, features)
     failure = "Ignore" if "ignore" in features else "Fail"
     mwc = check_mutating(t, docs, failure)
     vwc = None
@@ -427,6 +554,10 @@ def check_rendered(name, path, ca_bundle_file):
         for cfg in (mwc, vwc):
             if cfg:
                 check(f"{t}: {cfg['kind']} has an empty caBundle placeholder", all(w.get("clientConfig", {}).get("caBundle") == "" for w in cfg["webhooks"]))
+    if "agent" in features:
+        check_agent(t, docs, dep)
+    else:
+        check(f"{t}: no node agent", not find(docs, "DaemonSet") and not find(docs, "ValidatingAdmissionPolicy"))
     if "monitoring" in features:
         check_monitoring(t, docs)
     else:

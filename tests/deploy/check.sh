@@ -5,11 +5,16 @@
 #   2. `kubectl kustomize` of the base, every overlay, the self-signed overlay
 #      with throwaway certificates, and all components combined;
 #   3. assertions on the rendered objects (tests/deploy/assert_rendered.py);
+#   3b. the Helm chart deploy/helm/sysbox-ro-webhook: lint, every case of
+#      tests/deploy/helm-cases rendered, asserted like the overlays and compared with its
+#      kustomize counterpart, values the schema must refuse (tests/deploy/helm-check.sh;
+#      helm is built from the Go module proxy by tests/deploy/build-helm.sh);
 #   4. the webhooks' CEL matchConditions, compiled and evaluated with the API
 #      server's own code (tests/deploy/celcheck, needs Go);
 #   5. against a throwaway kube-apiserver on loopback (tests/e2e/control-plane.sh),
-#      when its binaries are already built: apply/dry-run every render, RBAC,
-#      and which requests reach the webhook (tests/deploy/apiserver-check.sh);
+#      when its binaries are already built: apply/dry-run every render (the chart's too), RBAC,
+#      and which requests reach the webhook (tests/deploy/apiserver-check.sh); then
+#      `helm install`, upgrade and uninstall of the chart (tests/deploy/helm-apiserver-check.sh);
 #   6. shellcheck and a dry run, against stub CLIs, of deploy/examples/*.sh.
 #
 # Environment:
@@ -21,6 +26,8 @@
 #                    with hadolint, shellcheck and PyYAML when they are missing,
 #                    and the celcheck binary
 #   SYSBOX_RO_SKIP_CELCHECK=1  skip step 4
+#   HELM             helm binary for step 3b (default: build-helm.sh builds it once into
+#                    $SYSBOX_RO_CACHE/helm/<version>; needs Go)
 #   CONTROL_PLANE_BIN  folder with etcd, kube-apiserver and kubectl for step 5
 #                    (default: $SYSBOX_RO_CACHE/control-plane/*/bin if built)
 #   SYSBOX_RO_APISERVER_CHECK=0|1  0 skips step 5; 1 runs it even if the
@@ -155,6 +162,7 @@ kind: Kustomization
 resources:
   - ../../base
 components:
+  - ../../components/agent
   - ../../components/validating
   - ../../components/failure-ignore
   - ../../components/monitoring
@@ -214,6 +222,30 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+step "Helm chart"
+HELM=${HELM:-}
+if [[ -z $HELM ]] && ! HELM=$("$HERE/build-helm.sh" | tail -n 1); then
+  HELM=
+  fail "helm does not build (tests/deploy/build-helm.sh; needs Go and the Go module proxy)"
+fi
+if [[ -n $HELM ]]; then
+  if HELM=$HELM KUBECTL=$KUBECTL PYTHON=$PYTHON bash "$HERE/helm-check.sh" "$WORK" >"$WORK/helm.out" 2>&1; then
+    status=0
+  else
+    status=$?
+  fi
+  grep -v '^ok ' "$WORK/helm.out" || true
+  summary=$(tail -n 1 "$WORK/helm.out")
+  if [[ $summary =~ ^helm:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+    [[ $status -eq 0 || ${BASH_REMATCH[2]} -gt 0 ]] || fail "helm-check.sh exited $status"
+  else
+    fail "helm-check.sh exited $status without a summary"
+  fi
+fi
+
+# ---------------------------------------------------------------------------
 step "CEL matchConditions (API server's own evaluator)"
 if [[ ${SYSBOX_RO_SKIP_CELCHECK:-0} == 1 ]]; then
   echo "skipped: SYSBOX_RO_SKIP_CELCHECK=1"
@@ -224,8 +256,11 @@ else
   mkdir -p "$CACHE/bin"
   echo "building celcheck (first build takes a few minutes)"
   if (cd "$HERE/celcheck" && go build -o "$celcheck" .); then
-    # The combined render holds both configurations; base is what most install.
-    if "$celcheck" "$WORK/rendered-base.yaml" "$WORK/rendered-combined.yaml"; then
+    # The combined render holds both configurations; base is what most install; the chart's
+    # combined rendering is compared with kustomize's, but evaluate what ships anyway.
+    cel_inputs=("$WORK/rendered-base.yaml" "$WORK/rendered-combined.yaml")
+    [[ -s $WORK/rendered-helm-combined.yaml ]] && cel_inputs+=("$WORK/rendered-helm-combined.yaml")
+    if "$celcheck" "${cel_inputs[@]}"; then
       pass "celcheck: matchConditions compile and select exactly the Sysbox candidates"
     else
       fail "celcheck"
@@ -270,6 +305,24 @@ else
       [[ $status -eq 0 || ${BASH_REMATCH[2]} -gt 0 ]] || fail "apiserver-check.sh exited $status"
     else
       fail "apiserver-check.sh exited $status without a summary"
+    fi
+    # After apiserver-check.sh, whose webhook configurations are gone by then.
+    if [[ -n ${HELM:-} ]]; then
+      if KUBECONFIG=$kubeconfig KUBECTL=$cp_bin/kubectl HELM=$HELM \
+        bash "$HERE/helm-apiserver-check.sh" "$certs" >"$WORK/helm-apiserver.out" 2>&1; then
+        status=0
+      else
+        status=$?
+      fi
+      grep -v '^ok ' "$WORK/helm-apiserver.out" || true
+      summary=$(tail -n 1 "$WORK/helm-apiserver.out")
+      if [[ $summary =~ ^helm-apiserver:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+        [[ $status -eq 0 || ${BASH_REMATCH[2]} -gt 0 ]] || fail "helm-apiserver-check.sh exited $status"
+      else
+        fail "helm-apiserver-check.sh exited $status without a summary"
+      fi
     fi
   else
     fail "the control plane did not start (logs were in $control_plane_dir/logs)"

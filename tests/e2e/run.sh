@@ -5,7 +5,8 @@
 #
 # 1. builds etcd, kube-apiserver and kubectl once into the cache, or reuses them
 #    (tests/e2e/build-control-plane.sh: about 6 minutes cold, 0.3 s when cached; needs Go);
-# 2. runs `cargo test --locked --test e2e -- --ignored --test-threads=1 --skip bench --nocapture`
+# 2. builds the sysbox-mgr stand-in the node agent scenarios run (examples/sysbox_mgr_stand_in.rs);
+# 3. runs `cargo test --locked --test e2e -- --ignored --test-threads=1 --skip bench --nocapture`
 #    with SYSBOX_RO_CONTROL_PLANE_BIN pointing at those binaries.
 #
 # The benchmark is left out; run it with
@@ -32,6 +33,7 @@ export SYSBOX_RO_CONTROL_PLANE_BIN
 echo "e2e: control plane binaries in $SYSBOX_RO_CONTROL_PLANE_BIN ($((SECONDS - start))s)" >&2
 
 cd "$root"
+"${CARGO:-cargo}" build --locked --example sysbox_mgr_stand_in
 status=0
 "${CARGO:-cargo}" test --locked --test e2e -- --ignored --test-threads=1 --skip bench --nocapture "$@" || status=$?
 echo "e2e: finished in $((SECONDS - start))s (exit $status)" >&2

@@ -2,12 +2,14 @@
 //! and the real `sysbox-ro-webhook serve` binary on loopback, wired together the way a cluster
 //! wires them, with every process stopped by a guard when the test ends (or panics).
 //!
+//! - [`agent`]: the node agent process, a fake host root and the sysbox-mgr stand-in it reads;
 //! - [`cluster`]: the control plane guard, kubectl, the work folder;
 //! - [`webhook`]: the webhook process, its Secret-volume-like certificate folder, its admin port;
 //! - [`objects`]: the API objects the scenarios stage (nodes, pods, workloads);
 //! - [`env`]: everything above set up once and shared by the scenarios.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod cluster;
 pub mod env;
 pub mod objects;
