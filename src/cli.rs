@@ -85,6 +85,8 @@ pub enum Command {
     Certs(CertsArgs),
     /// Run on a Sysbox node: read what sysbox-mgr really runs with and publish it on the Node.
     Agent(AgentArgs),
+    /// Print the full explanation and fix for a finding's rule (the rule ids in reports and messages).
+    Explain(ExplainArgs),
     /// Print the version.
     Version,
 }
@@ -96,6 +98,8 @@ pub enum Config {
     Check(Box<CheckConfig>),
     Certs(CertsConfig),
     Agent(Box<AgentConfig>),
+    /// The rule id to explain.
+    Explain(String),
     Version,
 }
 
@@ -107,6 +111,7 @@ impl Command {
             Command::Check(args) => Config::Check(Box::new(args.to_config()?)),
             Command::Certs(args) => Config::Certs(args.to_config()),
             Command::Agent(args) => Config::Agent(Box::new(args.to_config()?)),
+            Command::Explain(args) => Config::Explain(args.rule.clone()),
             Command::Version => Config::Version,
         })
     }
@@ -119,8 +124,14 @@ pub enum HygieneRule {
     SysboxEnv,
     /// privileged, hostNetwork, hostPID, hostIPC.
     UnsupportedSetting,
-    /// Pods without a user namespace.
+    /// Pods without a user namespace, or with one too small.
     UserNamespace,
+    /// SYSBOX_* variables the spec does not show (envFrom, valueFrom, $(VAR) references).
+    EnvUnverified,
+    /// Services named sysbox or sysbox-* whose service links reach Sysbox pods.
+    ServiceLinks,
+    /// shareProcessNamespace: true.
+    ShareProcessNamespace,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +227,9 @@ impl PolicyArgs {
                 sysbox_env: !off(HygieneRule::SysboxEnv),
                 unsupported_settings: !off(HygieneRule::UnsupportedSetting),
                 user_namespace: !off(HygieneRule::UserNamespace),
+                env_unverified: !off(HygieneRule::EnvUnverified),
+                service_links: !off(HygieneRule::ServiceLinks),
+                share_process_namespace: !off(HygieneRule::ShareProcessNamespace),
             },
             nodes: NodePolicy {
                 pool_labels: self.pool_labels.clone(),
@@ -233,7 +247,7 @@ impl PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Cluster state file(s): Node, RuntimeClass, ConfigMap and Namespace objects as `kubectl get -o yaml` prints
+    /// Cluster state file(s): Node, RuntimeClass, ConfigMap, Namespace and Service objects as `kubectl get -o yaml` prints
     /// them (repeatable or comma-separated).
     #[arg(long = "cluster-state", env = "SYSBOXRO_CLUSTER_STATE", value_delimiter = ',')]
     pub cluster_state: Vec<PathBuf>,
@@ -299,6 +313,14 @@ fn parse_body_limit(s: &str) -> Result<usize, String> {
         return Err(format!("must be at least {MIN_BODY_LIMIT} (8 MiB)"));
     }
     Ok(n)
+}
+
+fn parse_docs_url(s: &str) -> Result<String, String> {
+    if (s.starts_with("https://") || s.starts_with("http://")) && !s.contains(char::is_whitespace) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("{s:?} is not an http(s) URL"))
+    }
 }
 
 fn parse_live_timeout(s: &str) -> Result<f64, String> {
@@ -386,6 +408,10 @@ pub struct CheckArgs {
     /// Colour in text output: auto (only on a terminal), always or never.
     #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
+    /// rules then link to URL/<rule>.md as helpUri.
+    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
+    pub rule_docs_url: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -412,8 +438,16 @@ impl CheckArgs {
             fail_on: self.fail_on,
             color: self.color,
             policy: self.policy.to_policy(None),
+            rule_docs_url: self.rule_docs_url.clone(),
         })
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Rule id, as reports and messages name it (e.g. relaxed-read-only-missing). Exit status 2 for an unknown
+    /// one, with the list of known ids.
+    pub rule: String,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod explain;
 pub mod intake;
 pub mod limits;
 pub mod manifest;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{agent, certs, check, serve};
+use sysbox_ro_webhook::{agent, certs, check, explain, serve};
 
 // The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
 // figures that chose it.
@@ -106,6 +106,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Config::Explain(rule) => match explain::explain(&rule) {
+            Ok(doc) => {
+                print!("{doc}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Config::Version => {
             println!("sysbox-ro-webhook {} (Kubernetes API types v1.33+)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

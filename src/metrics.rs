@@ -73,6 +73,8 @@ pub struct Metrics {
     pub tls_expiry: Gauge<i64, AtomicI64>,
     pub cluster_nodes: Gauge,
     pub cluster_node_classes: Gauge,
+    /// Services named `sysbox` or `sysbox-*` the cluster view keeps.
+    pub cluster_sysbox_services: Gauge,
     pub cluster_rebuilds: Counter,
     pub flag_labels: Family<OriginLabels, Gauge>,
     pub restart_pending: Gauge,
@@ -132,6 +134,12 @@ impl Metrics {
             "Node classes (nodes alike for scheduling) in the cluster view",
             cluster_node_classes.clone(),
         );
+        let cluster_sysbox_services = Gauge::default();
+        registry.register(
+            "cluster_sysbox_services",
+            "Services named sysbox or sysbox-* in the cluster view (their service links give pods SYSBOX_* variables)",
+            cluster_sysbox_services.clone(),
+        );
         let cluster_rebuilds = Counter::default();
         registry.register(
             "cluster_view_rebuilds",
@@ -174,6 +182,7 @@ impl Metrics {
             tls_expiry,
             cluster_nodes,
             cluster_node_classes,
+            cluster_sysbox_services,
             cluster_rebuilds,
             flag_labels,
             restart_pending,

@@ -56,13 +56,26 @@ pub struct HygieneRules {
     pub sysbox_env: bool,
     /// `privileged`, `hostNetwork`, `hostPID`, `hostIPC`.
     pub unsupported_settings: bool,
-    /// No user namespace (`hostUsers: false` or the CRI-O userns annotation).
+    /// `SYSBOX_*` variables the spec does not show (`envFrom`, `valueFrom`, references).
+    pub env_unverified: bool,
+    /// Services named `sysbox` or `sysbox-*` whose service links reach the pod.
+    pub service_links: bool,
+    /// No user namespace (`hostUsers: false` or the CRI-O userns annotation), or one too small.
     pub user_namespace: bool,
+    /// `shareProcessNamespace: true`.
+    pub share_process_namespace: bool,
 }
 
 impl Default for HygieneRules {
     fn default() -> Self {
-        HygieneRules { sysbox_env: true, unsupported_settings: true, user_namespace: true }
+        HygieneRules {
+            sysbox_env: true,
+            unsupported_settings: true,
+            env_unverified: true,
+            service_links: true,
+            user_namespace: true,
+            share_process_namespace: true,
+        }
     }
 }
 

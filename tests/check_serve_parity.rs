@@ -28,10 +28,14 @@ use tower::ServiceExt;
 const MANIFESTS: &str = "tests/data/manifests";
 
 fn check_report(args: &[&str]) -> Value {
+    check_report_of(MANIFESTS, args)
+}
+
+fn check_report_of(manifests: &str, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sysbox-ro-webhook"))
         .env_clear()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["check", "-o", "json", "-f", MANIFESTS])
+        .args(["check", "-o", "json", "-f", manifests])
         .args(args)
         .output()
         .unwrap();
@@ -174,6 +178,47 @@ fn check_and_serve_agree_on_every_fixture() {
     }
     let all: Vec<&str> = verdicts.iter().map(String::as_str).collect();
     assert_eq!(all, ["allow", "deny", "error", "patched", "skip", "warn"], "the scenarios cover every outcome");
+}
+
+/// The objects of `tests/data/fidelity`: service links, DaemonSets on mixed
+/// and cordoned pools, a nodeSelector the RuntimeClass plugin refuses, user
+/// namespaces per runtime, the SYSBOX_* environment (envFrom, references),
+/// and a container out of system-container mode.
+#[test]
+fn check_and_serve_agree_on_what_sysbox_and_the_kubelet_do() {
+    const FIDELITY: &str = "tests/data/fidelity/workloads.yaml";
+    let scenarios: &[&[&str]] = &[
+        &["--cluster-state", "tests/data/fidelity/cluster.yaml"],
+        &["--cluster-state", "tests/data/fidelity/cluster.yaml", "--mode", "warn", "--steer"],
+        &["--cluster-state", "tests/data/fidelity/cluster.yaml", "--disable-rule", "service-links,sysbox-env"],
+        &[],
+    ];
+    let mut rules = std::collections::BTreeSet::new();
+    for flags in scenarios {
+        let report = check_report_of(FIDELITY, flags);
+        let (policy, cluster) = serve_side(flags);
+        let n = assert_parity(&report, &policy, cluster.as_ref(), &flags.join(" "));
+        assert_eq!(n, 9, "{flags:?}");
+        for o in report["objects"].as_array().unwrap() {
+            for f in o["findings"].as_array().unwrap() {
+                rules.insert(f["rule"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let seen: Vec<&str> = rules.iter().map(String::as_str).collect();
+    for rule in [
+        "relaxed-read-only-daemonset",
+        "runtime-class-conflict",
+        "sysbox-service-links",
+        "sysbox-env",
+        "sysbox-env-unverified",
+        "sysbox-user-namespace",
+        "sysbox-user-namespace-size",
+        "sysbox-share-process-namespace",
+        "sysbox-unsupported-setting",
+    ] {
+        assert!(seen.contains(&rule), "{rule} not exercised: {seen:?}");
+    }
 }
 
 #[tokio::test]

@@ -184,7 +184,8 @@ fn unflagged_pool_denied(env: &mut Env) {
         "Error from server (Forbidden)",
         &format!("{}Pod {ns}/ro uses Sysbox (RuntimeClass sysbox-runc) with readOnlyRootFilesystem", denied()),
         &format!("Pools lacking the flag: strict (1 node labelled {FLAG}=false set by hand)"),
-        "To fix: add --relaxed-read-only to SYSBOX_MGR_CONFIG in ConfigMap kube-system/sysbox-operational-attributes",
+        "To fix: run sysbox-mgr (Sysbox 0.6.5+) with --relaxed-read-only on those nodes",
+        "sysbox-ro-webhook explain relaxed-read-only-missing",
     ]);
     assert!(!env.kubectl.exists(ns, "pod", "ro"), "a denied pod must not be stored");
 }

@@ -203,15 +203,21 @@ fn hygiene_rules_can_be_turned_off() {
 }
 
 #[test]
-fn accepted_sysbox_env_and_value_from_pass() {
+fn accepted_sysbox_env_passes_and_value_from_is_unverified() {
     let state = good_cluster();
     let mut spec = ro_spec();
     spec["containers"][0]["env"] = json!([
         { "name": "SYSBOX_HONOR_CAPS", "value": "TRUE" },
         { "name": "SYSBOX_SKIP_UID_SHIFT", "value": "/data,/cache" },
-        { "name": "SYSBOX_SYSCONT_MODE", "valueFrom": { "configMapKeyRef": { "name": "c", "key": "k" } } }
     ]);
-    assert_eq!(decide(&pod(spec), Some(&state), &Policy::default()).verdict, Verdict::Allow);
+    assert_eq!(decide(&pod(spec.clone()), Some(&state), &Policy::default()).verdict, Verdict::Allow);
+    // A value the spec does not show is neither accepted nor refused: it is said so.
+    spec["containers"][0]["env"].as_array_mut().unwrap().push(
+        json!({ "name": "SYSBOX_SYSCONT_MODE", "valueFrom": { "configMapKeyRef": { "name": "c", "key": "k" } } }),
+    );
+    let d = decide(&pod(spec), Some(&state), &Policy::default());
+    assert_eq!((d.verdict, rules(&d)), (Verdict::Warn, vec!["sysbox-env-unverified"]));
+    assert!(d.warnings[0].contains("SYSBOX_SYSCONT_MODE"), "{:?}", d.warnings);
 }
 
 #[test]
@@ -225,7 +231,15 @@ fn user_namespace_warning_and_crio_annotation() {
     assert_eq!(rules(&d), vec!["sysbox-user-namespace"]);
     let mut crio = object.clone();
     crio["metadata"]["annotations"] = json!({ "io.kubernetes.cri-o.userns-mode": "auto:size=65536" });
-    assert_eq!(decide(&crio, Some(&state), &Policy::default()).verdict, Verdict::Allow);
+    // The annotation is honoured on CRI-O nodes only (sysbox-deploy-k8s labels them crio-runtime=running).
+    let crio_nodes = cluster(&[
+        RUNTIME_CLASS.into(),
+        node("a1", "a", Some("true")).replace("sysbox-install", "crio-runtime: running\n    sysbox-install"),
+    ]);
+    assert_eq!(decide(&crio, Some(&crio_nodes), &Policy::default()).verdict, Verdict::Allow);
+    let d = decide(&crio, Some(&state), &Policy::default());
+    assert_eq!((d.verdict, rules(&d)), (Verdict::Warn, vec!["sysbox-user-namespace"]));
+    assert!(d.warnings[0].contains("containerd pools a"), "{:?}", d.warnings);
 }
 
 #[test]

@@ -101,8 +101,12 @@ async fn denial_is_403_with_a_message_that_says_what_to_fix() {
         assert_eq!(r["allowed"], false);
         assert_eq!(r["status"]["code"], 403);
         let msg = r["status"]["message"].as_str().unwrap();
-        for needle in ["ci-strict", "--relaxed-read-only", "SYSBOX_MGR_CONFIG", "sysbox-ro.dev/relaxed-read-only=true"]
-        {
+        for needle in [
+            "ci-strict",
+            "--relaxed-read-only",
+            "sysbox-ro.dev/relaxed-read-only=true",
+            "sysbox-ro-webhook explain relaxed-read-only-missing",
+        ] {
             assert!(msg.contains(needle), "{needle:?} not in {msg}");
         }
         assert!(r.get("patch").is_none());
@@ -474,7 +478,6 @@ async fn responses_stay_small_however_many_findings() {
     assert_eq!(review["response"]["allowed"], false);
     let message = review["response"]["status"]["message"].as_str().unwrap();
     assert!(message.contains("SYSBOX_BAD_0"), "the first offenders are named: {message}");
-    assert!(message.contains("and 19995 more"), "the rest are counted: {message}");
     assert_bounded(&review);
 
     let mut s = state();

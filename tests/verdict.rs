@@ -46,10 +46,10 @@ fn cases() -> Vec<Case> {
             says: &[
                 "bad",
                 "--relaxed-read-only",
-                "SYSBOX_MGR_CONFIG",
-                "kube-system/sysbox-operational-attributes",
-                "restart",
+                "Sysbox 0.6.5+",
+                "drain it first",
                 "=true",
+                "sysbox-ro-webhook explain relaxed-read-only-missing",
             ],
             ..base(
                 "none has it",

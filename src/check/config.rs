@@ -50,4 +50,6 @@ pub struct CheckConfig {
     pub fail_on: FailOn,
     pub color: ColorChoice,
     pub policy: Policy,
+    /// Where `docs/rules/` is published: SARIF rules get `helpUri` `URL/<rule>.md`.
+    pub rule_docs_url: Option<String>,
 }

@@ -530,7 +530,7 @@ fn live_state(source: &cluster::Source, config: &CheckConfig) -> Result<Arc<Clus
         if !cluster::wait_ready(opened.view.as_ref(), timeout).await {
             return Err(CheckError::LiveUnusable(format!(
                 "the cluster view did not sync within {}s (can this identity list and watch Nodes, RuntimeClasses, \
-                 Namespaces and the sysbox-mgr ConfigMap?)",
+                 Namespaces, Services and the sysbox-mgr ConfigMap?)",
                 timeout.as_secs_f64()
             )));
         }
@@ -561,11 +561,23 @@ pub fn make_report<'w>(
     fail_on: FailOn,
     pools_evaluated: bool,
 ) -> Box<dyn Report + 'w> {
+    make_report_with(format, out, color, fail_on, pools_evaluated, None)
+}
+
+/// [`make_report`], with where the rule documents are published (SARIF `helpUri`).
+pub fn make_report_with<'w>(
+    format: OutputFormat,
+    out: Box<dyn Write + 'w>,
+    color: bool,
+    fail_on: FailOn,
+    pools_evaluated: bool,
+    rule_docs_url: Option<&str>,
+) -> Box<dyn Report + 'w> {
     match format {
         OutputFormat::Text => Box::new(text::TextReport::new(out, color, fail_on)),
         OutputFormat::Json => Box::new(json::JsonReport::new(out)),
         OutputFormat::Junit => Box::new(junit::JunitReport::new(out, fail_on, pools_evaluated)),
-        OutputFormat::Sarif => Box::new(sarif::SarifReport::new(out)),
+        OutputFormat::Sarif => Box::new(sarif::SarifReport::new(out).with_rule_docs_url(rule_docs_url)),
     }
 }
 
@@ -600,12 +612,13 @@ fn run_checked(config: &CheckConfig) -> Result<u8, CheckError> {
         MutatedTarget::Stdout => (Box::new(BufWriter::new(io::stderr().lock())), io::stderr().is_terminal()),
         _ => (Box::new(BufWriter::new(io::stdout().lock())), io::stdout().is_terminal()),
     };
-    let mut report = make_report(
+    let mut report = make_report_with(
         config.output,
         report_out,
         use_color(config.color, terminal),
         config.fail_on,
         ctx.cluster.is_some(),
+        config.rule_docs_url.as_deref(),
     );
     let mut stdout_docs = match target {
         MutatedTarget::Stdout => Some(DocWriter::new(BufWriter::new(io::stdout().lock()))),

@@ -24,11 +24,19 @@ pub struct SarifReport<'w> {
     out: Box<dyn Write + 'w>,
     started: bool,
     results: usize,
+    /// Where the rule documents (`docs/rules/`) are published, for `helpUri`.
+    rule_docs_url: Option<String>,
 }
 
 impl<'w> SarifReport<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        SarifReport { out, started: false, results: 0 }
+        SarifReport { out, started: false, results: 0, rule_docs_url: None }
+    }
+
+    /// Rules get a `helpUri`: `BASE/<rule>.md`.
+    pub fn with_rule_docs_url(mut self, base: Option<&str>) -> Self {
+        self.rule_docs_url = base.map(str::to_owned);
+        self
     }
 
     fn start(&mut self) -> io::Result<()> {
@@ -40,7 +48,7 @@ impl<'w> SarifReport<'w> {
             "driver": {
                 "name": "sysbox-ro-webhook",
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": rules(),
+                "rules": rules(self.rule_docs_url.as_deref()),
             }
         });
         write!(
@@ -88,20 +96,34 @@ fn treatment(rule: Rule) -> &'static str {
     }
 }
 
-/// The rule descriptors, in the order results refer to them by index.
-pub fn rules() -> Vec<Value> {
+/// The rule descriptors, in the order results refer to them by index. The
+/// help is the rule's document (what `explain` prints); with `docs_url`,
+/// `helpUri` points at its published copy.
+pub fn rules(docs_url: Option<&str>) -> Vec<Value> {
     let mut rules: Vec<Value> = Rule::ALL
         .iter()
         .map(|&r| {
-            json!({
+            let mut rule = json!({
                 "id": r.id(),
                 "name": pascal(r.id()),
                 "shortDescription": { "text": sentence(r.summary()) },
                 "fullDescription": { "text": format!("{} {}", sentence(r.summary()), treatment(r)) },
-                "help": { "text": format!("{} The result's message says which pools and how to fix it.", treatment(r)) },
+                "help": {
+                    "text": format!(
+                        "{} Full explanation and fix: `sysbox-ro-webhook explain {}` ({}).",
+                        treatment(r),
+                        r.id(),
+                        r.document_path()
+                    ),
+                    "markdown": r.document(),
+                },
                 "defaultConfiguration": { "level": level(r.default_action()) },
                 "properties": { "enforceable": r.enforceable() },
-            })
+            });
+            if let Some(base) = docs_url {
+                rule["helpUri"] = json!(format!("{}/{}.md", base.trim_end_matches('/'), r.id()));
+            }
+            rule
         })
         .collect();
     rules.push(json!({
@@ -248,8 +270,11 @@ mod tests {
 
     #[test]
     fn one_rule_per_engine_rule_in_index_order() {
-        let rules = rules();
+        let rules = rules(Some("https://example.com/docs/rules/"));
         assert_eq!(rules.len(), Rule::ALL.len() + 1);
+        assert_eq!(rules[0]["helpUri"], "https://example.com/docs/rules/relaxed-read-only-missing.md");
+        assert!(rules[0]["help"]["text"].as_str().unwrap().contains("explain relaxed-read-only-missing"));
+        assert!(super::rules(None)[0].get("helpUri").is_none());
         for (i, r) in Rule::ALL.iter().enumerate() {
             assert_eq!(rules[i]["id"], r.id());
             assert_eq!(rule_index(*r), i);

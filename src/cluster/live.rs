@@ -1,25 +1,28 @@
 //! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces
-//! and the one sysbox-mgr ConfigMap. Watch events mark the view dirty; a
-//! single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
+//! and the one sysbox-mgr ConfigMap, and a metadata-only watch on Services
+//! that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the
+//! view dirty; a single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
 //! request never waits on the API server or on a lock.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use super::services::{NameEvent, ServiceNames};
 use super::{provenance, ClusterState, ClusterView};
 use crate::metrics::Metrics;
 use crate::policy::NodePolicy;
@@ -83,6 +86,7 @@ struct Stores {
     runtime_classes: Store<RuntimeClass>,
     namespaces: Store<Namespace>,
     config_maps: Store<ConfigMap>,
+    services: Arc<Mutex<ServiceNames>>,
 }
 
 impl Stores {
@@ -98,6 +102,7 @@ impl Stores {
             cms.first().map(AsRef::as_ref),
             policy,
         )
+        .with_services(self.services.lock().map(|s| s.index()).unwrap_or_default())
     }
 }
 
@@ -136,6 +141,65 @@ where
         }
     });
     (store, task)
+}
+
+/// The Services, watched metadata only: only the names `sysbox` and
+/// `sysbox-*` are kept ([`ServiceNames`]), so memory grows with those alone.
+/// `synced` turns true once a listing is complete.
+fn watch_services(
+    api: Api<PartialObjectMeta<Service>>,
+    config: watcher::Config,
+    dirty: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+) -> (Arc<Mutex<ServiceNames>>, tokio::sync::watch::Receiver<bool>, Task) {
+    let services = Arc::new(Mutex::new(ServiceNames::default()));
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let stream = watcher(api, config).default_backoff();
+    let (names, dirty, metrics) = (services.clone(), dirty.clone(), metrics.clone());
+    let task: Task = Box::pin(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(kind = "Service", error = %e, "watch failed; retrying with backoff, last known state keeps serving");
+                    continue;
+                }
+            };
+            let id = |m: &PartialObjectMeta<Service>| {
+                (m.metadata.namespace.clone().unwrap_or_default(), m.metadata.name.clone().unwrap_or_default())
+            };
+            let (changed, synced, listed) = {
+                let Ok(mut names) = names.lock() else { return };
+                let changed = match &event {
+                    watcher::Event::Apply(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::Apply(&ns, &n))
+                    }
+                    watcher::Event::Delete(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::Delete(&ns, &n))
+                    }
+                    watcher::Event::Init => names.apply(NameEvent::Init),
+                    watcher::Event::InitApply(m) => {
+                        let (ns, n) = id(m);
+                        names.apply(NameEvent::InitApply(&ns, &n))
+                    }
+                    watcher::Event::InitDone => names.apply(NameEvent::InitDone),
+                };
+                (changed, names.synced(), names.listed)
+            };
+            metrics.watch_event("Service");
+            if synced && !*synced_tx.borrow() {
+                tracing::debug!(listed, "Services listed; only sysbox and sysbox-* names are kept");
+                let _ = synced_tx.send(true);
+            }
+            if changed {
+                dirty.notify_one();
+            }
+        }
+    });
+    (services, synced_rx, task)
 }
 
 /// Starts the watches and returns the view at once; it becomes ready when
@@ -177,7 +241,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     let (namespaces, ns_task) = reflect(
         "Namespace",
         Api::<Namespace>::all(client.clone()),
-        cfg,
+        cfg.clone(),
         |n: &mut Namespace| {
             n.metadata.managed_fields = None;
             n.metadata.annotations = None;
@@ -187,6 +251,8 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
         &dirty,
         &metrics,
     );
+    let (services, mut services_synced, svc_task) =
+        watch_services(Api::<PartialObjectMeta<Service>>::all(client.clone()), cfg.clone(), &dirty, &metrics);
     let (config_maps, cm_task) = reflect(
         "ConfigMap",
         Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace),
@@ -195,11 +261,11 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
         &dirty,
         &metrics,
     );
-    for task in [node_task, rc_task, ns_task, cm_task] {
+    for task in [node_task, rc_task, ns_task, cm_task, svc_task] {
         tokio::spawn(task);
     }
 
-    let stores = Stores { nodes, runtime_classes, namespaces, config_maps };
+    let stores = Stores { nodes, runtime_classes, namespaces, config_maps, services };
     let v = view.clone();
     tokio::spawn(async move {
         let synced = futures::future::try_join4(
@@ -209,7 +275,8 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
             stores.config_maps.wait_until_ready(),
         )
         .await;
-        if synced.is_err() {
+        let services_synced = services_synced.wait_for(|synced| *synced).await.is_ok();
+        if synced.is_err() || !services_synced {
             tracing::error!("a watch ended before it synced; the view stays not ready");
             return;
         }

@@ -7,6 +7,7 @@ pub mod mgr_config;
 pub mod pools;
 pub mod provenance;
 pub mod scheduling;
+pub mod services;
 pub mod snapshot;
 pub mod source;
 
@@ -100,6 +101,9 @@ pub struct FlagTally {
     pub unlabelled_default: u32,
     /// Nodes with the flag that a label (not the ConfigMap) vouches for.
     pub with_flag_by_label: u32,
+    /// Nodes labelled `crio-runtime=running` (CRI-O, as sysbox-deploy-k8s
+    /// labels them); the others run containerd.
+    pub crio: u32,
 }
 
 impl FlagTally {
@@ -124,8 +128,17 @@ impl FlagTally {
         t
     }
 
+    /// The same nodes, counted as CRI-O nodes when `crio`.
+    pub fn on_crio(mut self, crio: bool) -> FlagTally {
+        if crio {
+            self.crio = self.with_flag + self.without_flag;
+        }
+        self
+    }
+
     #[inline(always)]
     pub fn add(&mut self, t: &FlagTally) {
+        self.crio += t.crio;
         self.with_flag += t.with_flag;
         self.without_flag += t.without_flag;
         self.via_configmap += t.via_configmap;
@@ -219,6 +232,9 @@ pub struct ClusterState {
     class_tallies: Vec<ClassTally>,
     /// Who set each node's flag label (the node agent or a person), restarts pending.
     pub provenance: provenance::Provenance,
+    /// Services named `sysbox` or `sysbox-*`; `None` when the source holds no
+    /// Services at all (a snapshot without them), so none can be ruled out.
+    services: Option<services::ServiceIndex>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -258,6 +274,7 @@ impl ClusterState {
             mgr,
             class_tallies: Vec::new(),
             provenance: provenance::Provenance::default(),
+            services: None,
         };
         state.provenance = state.build_provenance(&nodes);
         // The flag state of a class is fixed with the state: tallied once here, not per request.
@@ -268,7 +285,7 @@ impl ClusterState {
             .map(|c| {
                 let (has, source) = state.flag_of(&c.flag);
                 ClassTally {
-                    tally: FlagTally::of(has, source, c.members.len()),
+                    tally: FlagTally::of(has, source, c.members.len()).on_crio(c.is_crio()),
                     pool: c.pool_key.as_ref().map(|_| c.members[0].pool as u32),
                     invalid_flag: matches!(c.flag, FlagLabel::Invalid(_)),
                 }
@@ -303,6 +320,18 @@ impl ClusterState {
         metrics.flag_labels.get_or_create(&OriginLabels { origin: "hand" }).set(p.by_hand() as i64);
         metrics.restart_pending.set(p.restart_pending().count() as i64);
         metrics.labels_against_configmap.set(p.disagreeing_with_configmap().count() as i64);
+        metrics.cluster_sysbox_services.set(self.services().map_or(0, |s| s.len()) as i64);
+    }
+
+    /// The same state, knowing the cluster's `sysbox`/`sysbox-*` Services.
+    pub fn with_services(mut self, services: services::ServiceIndex) -> ClusterState {
+        self.services = Some(services);
+        self
+    }
+
+    /// The `sysbox`/`sysbox-*` Services, when the source holds Services.
+    pub fn services(&self) -> Option<&services::ServiceIndex> {
+        self.services.as_ref()
     }
 
     pub fn runtime_class(&self, name: &str) -> Option<&RuntimeClassInfo> {
@@ -348,7 +377,7 @@ impl ClusterState {
                         None => {
                             let class = &self.nodes.classes[i];
                             let (has, source) = self.flag_of(&class.flag);
-                            let one = FlagTally::of(has, source, 1);
+                            let one = FlagTally::of(has, source, 1).on_crio(class.is_crio());
                             class.members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
                         }
                     }
@@ -360,11 +389,13 @@ impl ClusterState {
                     Candidates::All => class.members.iter().collect(),
                     Candidates::Some(members) => members,
                 };
+                let crio = class.is_crio();
                 if class.pool_key.is_some() {
-                    runs.add(members[0].pool, &FlagTally::of(has, source, members.len()), Some(&class.flag));
+                    let tally = FlagTally::of(has, source, members.len()).on_crio(crio);
+                    runs.add(members[0].pool, &tally, Some(&class.flag));
                 } else {
                     // no pool label: each member is a pool of its own
-                    let one = FlagTally::of(has, source, 1);
+                    let one = FlagTally::of(has, source, 1).on_crio(crio);
                     members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
                 }
             }),

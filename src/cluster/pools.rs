@@ -87,7 +87,15 @@ impl NodeFacts for ClassNode<'_> {
     }
 }
 
+/// The label sysbox-deploy-k8s sets on nodes where it installed CRI-O.
+pub const CRIO_LABEL: (&str, &str) = ("crio-runtime", "running");
+
 impl NodeClass {
+    /// Whether the class's nodes run CRI-O (`crio-runtime=running`).
+    pub fn is_crio(&self) -> bool {
+        self.labels.get(CRIO_LABEL.0).map(String::as_str) == Some(CRIO_LABEL.1)
+    }
+
     pub fn pool_of(&self, member: &Member) -> PoolId {
         match &self.pool_key {
             Some((key, value)) => PoolId::Labelled { key: key.clone(), value: value.clone() },

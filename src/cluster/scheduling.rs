@@ -14,6 +14,88 @@ use k8s_openapi::api::core::v1::{Affinity, NodeSelectorRequirement, NodeSelector
 /// scheduler's NodeUnschedulable filter lets a pod through only if it tolerates it.
 pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
+/// Taint keys the node lifecycle controller sets (`k8s.io/api/core/v1` well-known taints).
+pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+pub const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
+pub const DISK_PRESSURE_TAINT: &str = "node.kubernetes.io/disk-pressure";
+pub const MEMORY_PRESSURE_TAINT: &str = "node.kubernetes.io/memory-pressure";
+pub const PID_PRESSURE_TAINT: &str = "node.kubernetes.io/pid-pressure";
+pub const NETWORK_UNAVAILABLE_TAINT: &str = "node.kubernetes.io/network-unavailable";
+
+/// `key:Exists:effect`, optionally for `seconds`.
+fn exists(key: &str, effect: &str, seconds: Option<i64>) -> Toleration {
+    Toleration {
+        key: Some(key.to_owned()),
+        operator: Some("Exists".to_owned()),
+        effect: Some(effect.to_owned()),
+        value: None,
+        toleration_seconds: seconds,
+    }
+}
+
+/// What the DefaultTolerationSeconds admission plugin adds to every pod
+/// that does not already tolerate the taint with effect NoExecute
+/// (`plugin/pkg/admission/defaulttolerationseconds/admission.go`, `Admit`):
+/// not-ready and unreachable, `NoExecute`, for 300 seconds.
+pub fn default_toleration_seconds(tolerations: &[Toleration]) -> Vec<Toleration> {
+    let tolerates = |key: &str| {
+        tolerations.iter().any(|t| {
+            let k = t.key.as_deref().unwrap_or("");
+            let e = t.effect.as_deref().unwrap_or("");
+            (k == key || k.is_empty()) && (e == "NoExecute" || e.is_empty())
+        })
+    };
+    [NOT_READY_TAINT, UNREACHABLE_TAINT]
+        .into_iter()
+        .filter(|k| !tolerates(k))
+        .map(|k| exists(k, "NoExecute", Some(300)))
+        .collect()
+}
+
+/// What the DaemonSet controller adds to every daemon pod
+/// (`pkg/controller/daemon/util/daemonset_util.go`, `AddOrUpdateDaemonPodTolerations`):
+/// not-ready and unreachable `NoExecute` without limit; disk, memory and PID
+/// pressure and unschedulable `NoSchedule`; network-unavailable `NoSchedule`
+/// for host-network pods.
+pub fn daemon_tolerations(host_network: bool) -> Vec<Toleration> {
+    let mut out = vec![
+        exists(NOT_READY_TAINT, "NoExecute", None),
+        exists(UNREACHABLE_TAINT, "NoExecute", None),
+        exists(DISK_PRESSURE_TAINT, "NoSchedule", None),
+        exists(MEMORY_PRESSURE_TAINT, "NoSchedule", None),
+        exists(PID_PRESSURE_TAINT, "NoSchedule", None),
+        exists(UNSCHEDULABLE_TAINT, "NoSchedule", None),
+    ];
+    if host_network {
+        out.push(exists(NETWORK_UNAVAILABLE_TAINT, "NoSchedule", None));
+    }
+    out
+}
+
+/// A pod nodeSelector entry the RuntimeClass admission plugin refuses:
+/// the same key with another value in the class's `scheduling.nodeSelector`
+/// (`plugin/pkg/admission/runtimeclass/admission.go`, `setScheduling`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorConflict {
+    pub key: String,
+    pub pod_value: String,
+    pub class_value: String,
+}
+
+/// The first conflict between a pod's nodeSelector and its RuntimeClass's, by key.
+pub fn selector_conflict(
+    pod: Option<&BTreeMap<String, String>>,
+    class: &BTreeMap<String, String>,
+) -> Option<SelectorConflict> {
+    let pod = pod?;
+    class.iter().find_map(|(k, cv)| match pod.get(k) {
+        Some(pv) if pv != cv => {
+            Some(SelectorConflict { key: k.clone(), pod_value: pv.clone(), class_value: cv.clone() })
+        }
+        _ => None,
+    })
+}
+
 /// What a node offers to the filters: its name and labels.
 pub trait NodeFacts {
     fn name(&self) -> &str;
@@ -265,6 +347,17 @@ impl Placement {
             required,
             tolerations,
         }
+    }
+
+    /// Adds tolerations the pod will carry (admission defaults, a
+    /// controller's), each once.
+    pub fn tolerating(mut self, extra: Vec<Toleration>) -> Placement {
+        for t in extra {
+            if !self.tolerations.contains(&t) {
+                self.tolerations.push(t);
+            }
+        }
+        self
     }
 
     /// nodeSelector plus required node affinity (`GetRequiredNodeAffinity(pod).Match(node)`).

@@ -1,14 +1,15 @@
 //! The snapshot source: cluster state read from files of Node, RuntimeClass,
-//! ConfigMap and Namespace objects, as `kubectl get ... -o yaml` prints them.
+//! ConfigMap, Namespace and Service objects, as `kubectl get ... -o yaml` prints them.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 
+use super::services::ServiceIndex;
 use super::{provenance, ClusterState};
 use crate::manifest::{expand_lists, type_of, Documents, ManifestError};
 use crate::policy::NodePolicy;
@@ -54,13 +55,22 @@ pub struct Objects {
     pub runtime_classes: Vec<RuntimeClass>,
     pub namespaces: Vec<Namespace>,
     pub mgr_config: Option<ConfigMap>,
+    /// Services named `sysbox` or `sysbox-*`; `None` when no Service was read.
+    pub services: Option<ServiceIndex>,
+    /// Services read whose names give no `SYSBOX_*` service links.
+    pub other_services: usize,
     /// What was passed over and why (unknown kinds, other ConfigMaps).
     pub notes: Vec<String>,
 }
 
 impl Objects {
     pub fn into_state(self, policy: &NodePolicy) -> ClusterState {
-        ClusterState::build(&self.nodes, &self.runtime_classes, &self.namespaces, self.mgr_config.as_ref(), policy)
+        let state =
+            ClusterState::build(&self.nodes, &self.runtime_classes, &self.namespaces, self.mgr_config.as_ref(), policy);
+        match self.services {
+            Some(services) => state.with_services(services),
+            None => state,
+        }
     }
 
     /// Reads one file (or `-` for stdin) and adds its objects.
@@ -104,6 +114,12 @@ impl Objects {
                 self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?)
             }
             ("v1", "Namespace") => self.namespaces.push(serde_json::from_value(object).map_err(fail)?),
+            ("v1", "Service") => {
+                let service: Service = serde_json::from_value(object).map_err(fail)?;
+                if !self.services.get_or_insert_with(ServiceIndex::default).add_service(&service) {
+                    self.other_services += 1;
+                }
+            }
             ("v1", "ConfigMap") => {
                 let cm: ConfigMap = serde_json::from_value(object).map_err(fail)?;
                 let ns = cm.metadata.namespace.as_deref().unwrap_or("");
@@ -149,6 +165,12 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     for path in paths {
         objects.read_file(path, policy)?;
     }
-    let notes = std::mem::take(&mut objects.notes);
+    let mut notes = std::mem::take(&mut objects.notes);
+    if objects.services.is_none() {
+        notes.push("no Service objects: Services whose service links give SYSBOX_* variables are not checked".into());
+    }
+    if objects.other_services > 0 {
+        notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));
+    }
     Ok((objects.into_state(policy), notes))
 }

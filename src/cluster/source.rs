@@ -14,7 +14,7 @@ use crate::policy::NodePolicy;
 /// A source of cluster state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
-    /// Node, RuntimeClass, ConfigMap and Namespace objects read from files.
+    /// Node, RuntimeClass, ConfigMap, Namespace and Service objects read from files.
     Snapshot(Vec<PathBuf>),
     /// Watches on the live cluster.
     Live {

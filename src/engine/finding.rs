@@ -9,20 +9,33 @@ pub enum Rule {
     FlagMissing,
     /// Some candidate nodes lack the flag.
     FlagPartial,
+    /// A DaemonSet has candidate nodes without the flag: its pods there will fail.
+    DaemonSetFlagMissing,
     /// The flag state rests on the ConfigMap alone.
     FlagFromConfigMap,
     /// A node flag label with a value other than true/false.
     FlagLabelInvalid,
     /// No node at all can take the pod.
     NoCandidateNodes,
+    /// The pod's nodeSelector contradicts its RuntimeClass's: the RuntimeClass
+    /// admission plugin refuses the pod.
+    RuntimeClassConflict,
     /// Node pools were not evaluated (no cluster state).
     PoolsNotEvaluated,
     /// A `SYSBOX_*` environment variable sysbox-runc refuses.
     SysboxEnv,
+    /// `SYSBOX_*` variables whose names or values cannot be read from the spec.
+    SysboxEnvUnverified,
+    /// A Service named `sysbox` or `sysbox-*` gives the pod `SYSBOX_*` service-link variables.
+    ServiceLinks,
     /// privileged, hostNetwork, hostPID or hostIPC.
     UnsupportedSetting,
-    /// No user namespace requested.
+    /// No user namespace requested (on some candidate pools).
     NoUserNamespace,
+    /// The CRI-O user namespace annotation asks for fewer than 65,536 IDs.
+    UserNamespaceSize,
+    /// `shareProcessNamespace: true`: systemd in the pod is not PID 1.
+    SharedProcessNamespace,
     /// The ConfigMap's sysbox-mgr flags would keep sysbox-mgr from starting
     /// on every node that reinstalls Sysbox from it.
     MgrConfigStopsSysbox,
@@ -31,31 +44,48 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 17] = [
         Rule::FlagMissing,
         Rule::FlagPartial,
+        Rule::DaemonSetFlagMissing,
         Rule::FlagFromConfigMap,
         Rule::FlagLabelInvalid,
         Rule::NoCandidateNodes,
+        Rule::RuntimeClassConflict,
         Rule::PoolsNotEvaluated,
         Rule::SysboxEnv,
+        Rule::SysboxEnvUnverified,
+        Rule::ServiceLinks,
         Rule::UnsupportedSetting,
         Rule::NoUserNamespace,
+        Rule::UserNamespaceSize,
+        Rule::SharedProcessNamespace,
         Rule::MgrConfigStopsSysbox,
         Rule::MgrConfigUnclear,
     ];
+
+    /// The rule with this id.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
 
     pub fn id(self) -> &'static str {
         match self {
             Rule::FlagMissing => "relaxed-read-only-missing",
             Rule::FlagPartial => "relaxed-read-only-partial",
+            Rule::DaemonSetFlagMissing => "relaxed-read-only-daemonset",
             Rule::FlagFromConfigMap => "relaxed-read-only-from-configmap",
             Rule::FlagLabelInvalid => "relaxed-read-only-label-invalid",
             Rule::NoCandidateNodes => "no-candidate-nodes",
+            Rule::RuntimeClassConflict => "runtime-class-conflict",
             Rule::PoolsNotEvaluated => "pools-not-evaluated",
             Rule::SysboxEnv => "sysbox-env",
+            Rule::SysboxEnvUnverified => "sysbox-env-unverified",
+            Rule::ServiceLinks => "sysbox-service-links",
             Rule::UnsupportedSetting => "sysbox-unsupported-setting",
             Rule::NoUserNamespace => "sysbox-user-namespace",
+            Rule::UserNamespaceSize => "sysbox-user-namespace-size",
+            Rule::SharedProcessNamespace => "sysbox-share-process-namespace",
             Rule::MgrConfigStopsSysbox => "sysbox-mgr-config-stops-sysbox",
             Rule::MgrConfigUnclear => "sysbox-mgr-config-unclear",
         }
@@ -66,13 +96,27 @@ impl Rule {
         match self {
             Rule::FlagMissing => "No node the pod can land on runs sysbox-mgr with --relaxed-read-only",
             Rule::FlagPartial => "Some nodes the pod can land on lack sysbox-mgr --relaxed-read-only",
+            Rule::DaemonSetFlagMissing => {
+                "A DaemonSet runs a pod on every candidate node, and some of them lack sysbox-mgr --relaxed-read-only"
+            }
             Rule::FlagFromConfigMap => "The flag state rests on the sysbox-operational-attributes ConfigMap alone",
             Rule::FlagLabelInvalid => "A node's relaxed-read-only label is neither \"true\" nor \"false\"",
             Rule::NoCandidateNodes => "No node matches the pod's node selector, affinity and tolerations",
+            Rule::RuntimeClassConflict => {
+                "The pod's nodeSelector contradicts its RuntimeClass's scheduling.nodeSelector, so the pod is refused"
+            }
             Rule::PoolsNotEvaluated => "Node pools were not evaluated because no cluster state was given",
             Rule::SysboxEnv => "A SYSBOX_* environment variable that sysbox-runc refuses",
-            Rule::UnsupportedSetting => "A pod setting Sysbox does not support",
-            Rule::NoUserNamespace => "A Sysbox pod without a user namespace",
+            Rule::SysboxEnvUnverified => "SYSBOX_* environment variables whose names or values cannot be checked",
+            Rule::ServiceLinks => {
+                "A Service named sysbox or sysbox-* injects SYSBOX_* variables that sysbox-runc refuses"
+            }
+            Rule::UnsupportedSetting => {
+                "A pod setting Sysbox refuses (host namespaces) or does not support (privileged)"
+            }
+            Rule::NoUserNamespace => "A Sysbox pod without a user namespace on some of its nodes",
+            Rule::UserNamespaceSize => "The CRI-O user namespace annotation asks for fewer than 65536 IDs",
+            Rule::SharedProcessNamespace => "shareProcessNamespace: true keeps systemd in the pod from being PID 1",
             Rule::MgrConfigStopsSysbox => {
                 "The ConfigMap's SYSBOX_MGR_CONFIG would stop sysbox-mgr on every node that reinstalls Sysbox"
             }
@@ -80,9 +124,47 @@ impl Rule {
         }
     }
 
+    /// The rule's document: what it means, why (with the upstream sources)
+    /// and the full fix, as in `docs/rules/<id>.md` (compiled in).
+    pub fn document(self) -> &'static str {
+        match self {
+            Rule::FlagMissing => include_str!("../../docs/rules/relaxed-read-only-missing.md"),
+            Rule::FlagPartial => include_str!("../../docs/rules/relaxed-read-only-partial.md"),
+            Rule::DaemonSetFlagMissing => include_str!("../../docs/rules/relaxed-read-only-daemonset.md"),
+            Rule::FlagFromConfigMap => include_str!("../../docs/rules/relaxed-read-only-from-configmap.md"),
+            Rule::FlagLabelInvalid => include_str!("../../docs/rules/relaxed-read-only-label-invalid.md"),
+            Rule::NoCandidateNodes => include_str!("../../docs/rules/no-candidate-nodes.md"),
+            Rule::RuntimeClassConflict => include_str!("../../docs/rules/runtime-class-conflict.md"),
+            Rule::PoolsNotEvaluated => include_str!("../../docs/rules/pools-not-evaluated.md"),
+            Rule::SysboxEnv => include_str!("../../docs/rules/sysbox-env.md"),
+            Rule::SysboxEnvUnverified => include_str!("../../docs/rules/sysbox-env-unverified.md"),
+            Rule::ServiceLinks => include_str!("../../docs/rules/sysbox-service-links.md"),
+            Rule::UnsupportedSetting => include_str!("../../docs/rules/sysbox-unsupported-setting.md"),
+            Rule::NoUserNamespace => include_str!("../../docs/rules/sysbox-user-namespace.md"),
+            Rule::UserNamespaceSize => include_str!("../../docs/rules/sysbox-user-namespace-size.md"),
+            Rule::SharedProcessNamespace => include_str!("../../docs/rules/sysbox-share-process-namespace.md"),
+            Rule::MgrConfigStopsSysbox => include_str!("../../docs/rules/sysbox-mgr-config-stops-sysbox.md"),
+            Rule::MgrConfigUnclear => include_str!("../../docs/rules/sysbox-mgr-config-unclear.md"),
+        }
+    }
+
+    /// Where the rule's document is in the repository.
+    pub fn document_path(self) -> String {
+        format!("docs/rules/{}.md", self.id())
+    }
+
     /// Whether `enforce` mode denies on this finding (the others only warn).
     pub fn enforceable(self) -> bool {
-        matches!(self, Rule::FlagMissing | Rule::SysboxEnv | Rule::UnsupportedSetting)
+        matches!(
+            self,
+            Rule::FlagMissing
+                | Rule::DaemonSetFlagMissing
+                | Rule::RuntimeClassConflict
+                | Rule::SysboxEnv
+                | Rule::ServiceLinks
+                | Rule::UnsupportedSetting
+                | Rule::UserNamespaceSize
+        )
     }
 
     /// Whether the finding is a note about the evaluation, never shown to kubectl.

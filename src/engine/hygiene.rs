@@ -1,179 +1,294 @@
 //! Sysbox pod hygiene (`docs/sysbox-facts.md`, "Pods"): settings that make a
-//! Sysbox container fail to start or that Sysbox does not support.
+//! Sysbox container fail to start, that Sysbox does not support, or that
+//! cannot be checked from the spec. Each rule says where in Sysbox or
+//! Kubernetes the behaviour comes from.
 
+use super::env::EnvJudgement;
 use super::finding::{Finding, Rule};
-use super::messages::{fit, LIST_LIMIT};
+use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
 use super::subject::Template;
+use crate::cluster::services::{variable_stem, ClusterIp, ServiceIndex};
+use crate::cluster::Landing;
 use crate::policy::HygieneRules;
 
 /// The CRI-O annotation that gives a pod a user namespace.
 pub const CRIO_USERNS_ANNOTATION: &str = "io.kubernetes.cri-o.userns-mode";
 
-/// The per-container variables sysbox-runc accepts; any other `SYSBOX_*` name
-/// makes container creation fail.
-const BOOLEAN_VARS: [&str; 4] =
-    ["SYSBOX_IGNORE_SYSFS_CHOWN", "SYSBOX_ALLOW_TRUSTED_XATTR", "SYSBOX_HONOR_CAPS", "SYSBOX_SYSCONT_MODE"];
-const SKIP_UID_SHIFT: &str = "SYSBOX_SKIP_UID_SHIFT";
+/// The fewest IDs a Sysbox user namespace may map
+/// (sysbox-runc `libsysbox/syscont/spec.go`, `IdRangeMin`, checked in `validateIDMappings`).
+pub const MIN_USERNS_IDS: u64 = 65536;
 
-/// Why a `SYSBOX_*` variable is refused, or `None` when sysbox-runc accepts it.
-/// A value set through `valueFrom` cannot be read here and is not judged.
-pub fn sysbox_env_problem(name: &str, value: Option<&str>, from_ref: bool) -> Option<String> {
-    if !name.starts_with("SYSBOX_") {
-        return None;
-    }
-    if BOOLEAN_VARS.contains(&name) {
-        let v = value.unwrap_or("");
-        return (!from_ref && v != "TRUE" && v != "FALSE")
-            .then(|| format!("{name}={v:?} must be exactly TRUE or FALSE"));
-    }
-    if name == SKIP_UID_SHIFT {
-        let v = value.unwrap_or("");
-        let bad = v.split(',').find(|p| !p.starts_with('/'));
-        return match bad {
-            Some(p) if !from_ref => Some(format!("{name} must list absolute paths separated by commas, not {p:?}")),
-            _ => None,
-        };
-    }
-    Some(format!("{name} is not one of the variables sysbox-runc accepts"))
+/// What hygiene may know besides the pod.
+#[derive(Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub namespace: &'a str,
+    /// The cluster's `sysbox`/`sysbox-*` Services; `None` when not known.
+    pub services: Option<&'a ServiceIndex>,
+    /// Where the pod can land; `None` without a cluster view.
+    pub landing: Option<&'a Landing<'a>>,
 }
 
-pub fn check(template: &Template<'_>, rules: &HygieneRules) -> Vec<Finding> {
+/// What the CRI-O annotation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrioUserns {
+    /// `auto` or `private`: a user namespace, of `size` IDs when given.
+    Requested { size: Option<u64> },
+    /// `host`, empty, or a mode CRI-O does not know: no user namespace.
+    NotRequested,
+}
+
+/// Reads `io.kubernetes.cri-o.userns-mode`: `MODE[:OPTION;OPTION...]`, as
+/// in `auto:size=65536;map-to-root=true`.
+pub fn crio_userns(value: &str) -> CrioUserns {
+    let (mode, options) = value.split_once(':').unwrap_or((value, ""));
+    match mode.trim() {
+        "auto" | "private" => CrioUserns::Requested {
+            size: options.split(';').find_map(|o| o.trim().strip_prefix("size=")).and_then(|n| n.trim().parse().ok()),
+        },
+        _ => CrioUserns::NotRequested,
+    }
+}
+
+pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRules, ctx: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let spec = &template.spec;
-    if rules.sysbox_env {
-        // One finding for all refused variables: the first few named, the
-        // rest counted, so a pod with a bad variable per container (there
-        // is no limit on containers) gets a message of bounded size.
-        let mut named: Vec<(String, String)> = Vec::new();
-        let mut count = 0usize;
-        for (kind, c) in spec.all_containers() {
-            let cname = c.name.as_deref().unwrap_or("?");
-            for env in c.env.iter().flatten() {
-                if let Some(problem) = sysbox_env_problem(&env.name, env.value.as_deref(), env.value_from.is_some()) {
-                    count += 1;
-                    if named.len() < LIST_LIMIT {
-                        named.push((format!("{} {cname:?}: {problem}", kind.label()), format!("{cname}: {problem}")));
-                    }
-                }
-            }
-        }
-        const FIX: &str = "Remove it or use one of SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, \
-                           SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths)";
-        if count == 1 {
-            let (full, short) = &named[0];
-            findings.push(Finding::new(
-                Rule::SysboxEnv,
-                format!("{full}; sysbox-runc refuses to create the container. {FIX}"),
-                fit(&format!("sysbox-ro: {short}; the container will not start")),
-            ));
-        } else if count > 1 {
-            let listed: Vec<&str> = named.iter().map(|(full, _)| full.as_str()).collect();
-            let rest = count - named.len();
-            let items = if rest == 0 { listed.join("; ") } else { format!("{}; and {rest} more", listed.join("; ")) };
+    for ((kind, c), judged) in spec.all_containers().zip(envs) {
+        let cname = c.name.as_deref().unwrap_or("?");
+        if rules.sysbox_env && !judged.refused.is_empty() {
             findings.push(Finding::new(
                 Rule::SysboxEnv,
                 format!(
-                    "{count} SYSBOX_* variables that sysbox-runc refuses: {items}. sysbox-runc refuses to create \
-                     those containers. {FIX}"
+                    "{} {cname:?}: {}; sysbox-runc refuses to create the container. Remove it or use one of \
+                     SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
+                     (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain {}",
+                    kind.label(),
+                    bounded(&judged.refused),
+                    Rule::SysboxEnv.id()
                 ),
-                fit(&format!(
-                    "sysbox-ro: {count} refused SYSBOX_* variables ({} and {} more); containers will not start",
-                    named[0].1,
-                    count - 1
-                )),
+                fit(&format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
             ));
         }
+        if rules.env_unverified && !judged.unverified.is_empty() {
+            findings.push(Finding::new(
+                Rule::SysboxEnvUnverified,
+                format!(
+                    "{} {cname:?}: {}. sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
+                     a bad value; check them. Details: sysbox-ro-webhook explain {}",
+                    kind.label(),
+                    bounded(&judged.unverified),
+                    Rule::SysboxEnvUnverified.id()
+                ),
+                fit(&format!("sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}", judged.unverified[0])),
+            ));
+        }
+    }
+    if rules.service_links {
+        findings.extend(service_links(template, ctx));
     }
     if rules.unsupported_settings {
-        let mut unsupported: Vec<String> = Vec::new();
-        let mut count = 0usize;
-        let mut note = |item: String| {
-            count += 1;
-            if unsupported.len() < LIST_LIMIT {
-                unsupported.push(item);
-            }
-        };
-        for (flag, name) in [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")]
-        {
-            if flag == Some(true) {
-                note(format!("{name}: true"));
-            }
-        }
-        for (kind, c) in spec.all_containers() {
-            if c.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
-                note(format!("privileged {} {:?}", kind.label(), c.name.as_deref().unwrap_or("?")));
-            }
-        }
-        if !unsupported.is_empty() {
-            let rest = count - unsupported.len();
-            let list =
-                if rest == 0 { unsupported.join(", ") } else { format!("{} and {rest} more", unsupported.join(", ")) };
-            findings.push(Finding::new(
-                Rule::UnsupportedSetting,
-                format!(
-                    "Sysbox pods do not support {list}; Sysbox isolates the pod with a user namespace instead. \
-                     Remove the setting (Docker and systemd run inside Sysbox without privileged)"
-                ),
-                fit(&format!("sysbox-ro: Sysbox pods do not support {list}")),
-            ));
-        }
+        findings.extend(unsupported(template));
     }
-    if rules.user_namespace && spec.host_users != Some(false) && template.annotation(CRIO_USERNS_ANNOTATION).is_none() {
+    if rules.share_process_namespace && spec.share_process_namespace == Some(true) {
         findings.push(Finding::new(
-            Rule::NoUserNamespace,
+            Rule::SharedProcessNamespace,
             format!(
-                "the pod has no user namespace, which Sysbox requires: set spec.hostUsers: false \
-                 (containerd 2.0.5+) or, on CRI-O nodes, the annotation {CRIO_USERNS_ANNOTATION}: \"auto:size=65536\""
+                "shareProcessNamespace: true makes the pause process PID 1, so systemd inside the Sysbox pod cannot \
+                 run as init. Drop it if the pod runs systemd. Details: sysbox-ro-webhook explain {}",
+                Rule::SharedProcessNamespace.id()
             ),
-            "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
+            "sysbox-ro: shareProcessNamespace: true; systemd in this pod will not be PID 1".into(),
         ));
+    }
+    if rules.user_namespace {
+        findings.extend(user_namespace(template, ctx.landing));
     }
     findings
 }
 
+/// The first [`LIST_LIMIT`] items, `; `-separated, and how many more.
+fn bounded(items: &[String]) -> String {
+    let mut out = items.iter().take(LIST_LIMIT).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > LIST_LIMIT {
+        out.push_str(&format!("; and {} more", items.len() - LIST_LIMIT));
+    }
+    out
+}
+
+/// [`Rule::ServiceLinks`]: Services whose links give the pod `SYSBOX_*` variables.
+fn service_links(template: &Template<'_>, ctx: &Context<'_>) -> Option<Finding> {
+    if template.spec.enable_service_links == Some(false) {
+        return None;
+    }
+    let linking: Vec<_> = ctx.services?.linking(ctx.namespace).collect();
+    let first = linking.first()?;
+    let names: Vec<String> = linking.iter().map(|s| s.name.clone()).collect();
+    let stem = variable_stem(&first.name);
+    let unsure = linking.iter().any(|s| s.cluster_ip == ClusterIp::Unknown);
+    let message = format!(
+        "Service {} in namespace {} gives every container of the pod service-link variables ({stem}_SERVICE_HOST, \
+         {stem}_PORT, ...) because enableServiceLinks is unset or true, and sysbox-runc refuses any SYSBOX_* variable \
+         it does not know{}. Set spec.enableServiceLinks: false or rename the Service. Details: sysbox-ro-webhook \
+         explain {}",
+        list(&names, LIST_LIMIT),
+        ctx.namespace,
+        if unsure { " (unless the Service is headless: it has no cluster IP and so no links)" } else { "" },
+        Rule::ServiceLinks.id()
+    );
+    let warning = fit_list(&names, |l| {
+        format!("sysbox-ro: Service {l} injects {stem}_* variables; set enableServiceLinks: false or rename it")
+    });
+    let count = names.len();
+    Some(Finding::new(Rule::ServiceLinks, message, warning).about(
+        names.into_iter().take(LIST_LIMIT).collect(),
+        count,
+        0,
+    ))
+}
+
+/// [`Rule::UnsupportedSetting`]: host namespaces sysbox-runc refuses, and
+/// `privileged`, which Sysbox documents as unsupported.
+fn unsupported(template: &Template<'_>) -> Option<Finding> {
+    let spec = &template.spec;
+    let refused: Vec<&str> =
+        [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")]
+            .into_iter()
+            .filter(|(on, _)| *on == Some(true))
+            .map(|(_, name)| name)
+            .collect();
+    let privileged: Vec<String> = spec
+        .all_containers()
+        .filter(|(_, c)| c.security_context.as_ref().and_then(|s| s.privileged) == Some(true))
+        .map(|(k, c)| format!("{} {:?}", k.label(), c.name.as_deref().unwrap_or("?")))
+        .collect();
+    if refused.is_empty() && privileged.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !refused.is_empty() {
+        let r: Vec<String> = refused.iter().map(|n| format!("{n}: true")).collect();
+        parts.push(format!(
+            "sysbox-runc refuses {} (a Sysbox container needs its own namespaces), so the pod will not start",
+            list(&r, LIST_LIMIT)
+        ));
+    }
+    if !privileged.is_empty() {
+        parts.push(format!(
+            "privileged ({}) is unsupported in Sysbox pods (documented as unsupported; Docker and systemd run inside \
+             Sysbox without it)",
+            list(&privileged, LIST_LIMIT)
+        ));
+    }
+    let warning = match refused.first() {
+        Some(n) => format!("sysbox-ro: sysbox-runc refuses {n}: true; the pod will not start"),
+        None => "sysbox-ro: privileged is unsupported in Sysbox pods; remove it".to_owned(),
+    };
+    Some(Finding::new(
+        Rule::UnsupportedSetting,
+        format!(
+            "{}. Remove the setting. Details: sysbox-ro-webhook explain {}",
+            parts.join("; "),
+            Rule::UnsupportedSetting.id()
+        ),
+        fit(&warning),
+    ))
+}
+
+/// [`Rule::NoUserNamespace`] and [`Rule::UserNamespaceSize`], pool by pool:
+/// `hostUsers: false` works on every node; the CRI-O annotation only on
+/// CRI-O nodes (`crio-runtime=running`), and there it must give at least
+/// [`MIN_USERNS_IDS`] IDs.
+fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec<Finding> {
+    if template.spec.host_users == Some(false) {
+        return Vec::new();
+    }
+    let annotation = template.annotation(CRIO_USERNS_ANNOTATION).map(crio_userns);
+    let Some(CrioUserns::Requested { size }) = annotation else {
+        return vec![Finding::new(
+            Rule::NoUserNamespace,
+            format!(
+                "the pod has no user namespace, which Sysbox pods on Kubernetes need: set spec.hostUsers: false \
+                 (containerd 2.0.5+, and CRI-O) or, on CRI-O nodes only, the annotation {CRIO_USERNS_ANNOTATION}: \
+                 \"auto:size=65536\". Details: sysbox-ro-webhook explain {}",
+                Rule::NoUserNamespace.id()
+            ),
+            "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
+        )];
+    };
+    let mut out = Vec::new();
+    // Pools by what their candidate nodes run.
+    let (crio, containerd): (Vec<String>, Vec<String>) = match landing {
+        None => (Vec::new(), Vec::new()),
+        Some(l) => {
+            let crio = l.pools.iter().filter(|(_, r)| r.tally.crio > 0).map(|(p, _)| p.to_string()).collect();
+            let other = l
+                .pools
+                .iter()
+                .filter(|(_, r)| (r.tally.crio as usize) < r.tally.nodes())
+                .map(|(p, _)| p.to_string())
+                .collect();
+            (crio, other)
+        }
+    };
+    if let Some(n) = size.filter(|n| *n < MIN_USERNS_IDS) {
+        // Without a cluster view the annotation is taken at its word: it is for CRI-O nodes.
+        if landing.is_none() || !crio.is_empty() {
+            let on = if crio.is_empty() {
+                "on CRI-O nodes".to_owned()
+            } else {
+                format!("on the CRI-O nodes of pools {}", list(&crio, LIST_LIMIT))
+            };
+            let count = crio.len();
+            out.push(
+                Finding::new(
+                    Rule::UserNamespaceSize,
+                    format!(
+                        "{CRIO_USERNS_ANNOTATION} asks for a user namespace of {n} IDs, but sysbox-runc needs at least \
+                         {MIN_USERNS_IDS} IDs from 0, so the container will not start {on}. Use \"auto:size=65536\" \
+                         (or more). Details: sysbox-ro-webhook explain {}",
+                        Rule::UserNamespaceSize.id()
+                    ),
+                    fit(&format!("sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes")),
+                )
+                .about(crio.iter().take(LIST_LIMIT).cloned().collect(), count, 0),
+            );
+        }
+    }
+    if !containerd.is_empty() {
+        let count = containerd.len();
+        let nodes: usize =
+            landing.map(|l| l.pools.iter().map(|(_, r)| r.tally.nodes() - r.tally.crio as usize).sum()).unwrap_or(0);
+        out.push(
+            Finding::new(
+                Rule::NoUserNamespace,
+                format!(
+                    "the pod asks for its user namespace only with the CRI-O annotation {CRIO_USERNS_ANNOTATION}, which \
+                     containerd ignores: on {} of pools {} (not labelled crio-runtime=running) it gets none. Set \
+                     spec.hostUsers: false. Details: sysbox-ro-webhook explain {}",
+                    plural(nodes, "containerd node"),
+                    list(&containerd, LIST_LIMIT),
+                    Rule::NoUserNamespace.id()
+                ),
+                fit_list(&containerd, |l| {
+                    format!("sysbox-ro: userns-mode annotation is ignored on containerd pools {l}; set hostUsers: false")
+                }),
+            )
+            .about(containerd.into_iter().take(LIST_LIMIT).collect(), count, nodes),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sysbox_env_problem as p;
     use super::*;
 
-    fn template(spec: serde_json::Value) -> Template<'static> {
-        Template { path: &[], metadata: None, spec: serde_json::from_value(spec).unwrap() }
-    }
-
     #[test]
-    fn many_offenders_make_one_finding_that_names_the_first_and_counts_the_rest() {
-        let containers: Vec<serde_json::Value> = (0..1000)
-            .map(|i| {
-                serde_json::json!({
-                    "name": format!("c{i}"),
-                    "env": [{ "name": format!("SYSBOX_BAD_{i}"), "value": "1" }],
-                    "securityContext": { "privileged": true }
-                })
-            })
-            .collect();
-        let rules = HygieneRules { sysbox_env: true, unsupported_settings: true, user_namespace: false };
-        let findings = check(&template(serde_json::json!({ "containers": containers })), &rules);
-        assert_eq!(findings.len(), 2, "{} findings", findings.len());
-        for f in &findings {
-            assert!(f.message.len() < 2048, "{} bytes: {}", f.message.len(), f.message);
-            assert!(f.message.contains("\"c0\"") && f.message.contains("995 more"), "{}", f.message);
-            assert!(f.warning.chars().count() <= crate::engine::finding::WARNING_LIMIT, "{}", f.warning);
-        }
-        assert!(findings[0].message.starts_with("1000 SYSBOX_* variables"), "{}", findings[0].message);
-        // One offender reads as before.
-        let one = check(&template(serde_json::json!({ "containers": [containers[0]] })), &rules);
-        assert!(one[0].message.starts_with("container \"c0\": SYSBOX_BAD_0 is not one of"), "{}", one[0].message);
-    }
-
-    #[test]
-    fn env_rules() {
-        assert_eq!(p("PATH", Some("/bin"), false), None);
-        assert_eq!(p("SYSBOX_HONOR_CAPS", Some("TRUE"), false), None);
-        assert!(p("SYSBOX_HONOR_CAPS", Some("true"), false).is_some());
-        assert_eq!(p("SYSBOX_HONOR_CAPS", None, true), None);
-        assert_eq!(p("SYSBOX_SKIP_UID_SHIFT", Some("/a,/b/c"), false), None);
-        assert!(p("SYSBOX_SKIP_UID_SHIFT", Some("/a,b"), false).is_some());
-        assert!(p("SYSBOX_RELAXED_READ_ONLY", Some("TRUE"), false).is_some());
-        assert!(p("SYSBOX_FOO", None, true).is_some());
+    fn crio_annotation() {
+        assert_eq!(crio_userns("auto:size=65536"), CrioUserns::Requested { size: Some(65536) });
+        assert_eq!(crio_userns("auto:size=1024;map-to-root=true"), CrioUserns::Requested { size: Some(1024) });
+        assert_eq!(crio_userns("auto"), CrioUserns::Requested { size: None });
+        assert_eq!(crio_userns("private:uidmapping=0:1048576:65536"), CrioUserns::Requested { size: None });
+        assert_eq!(crio_userns("host"), CrioUserns::NotRequested);
+        assert_eq!(crio_userns(""), CrioUserns::NotRequested);
     }
 }

@@ -19,6 +19,7 @@
 //! and the pools and nodes it is about, and the patch. Every renderer (the
 //! admission response, `check`'s reports, logs, metrics) reads those.
 
+pub mod env;
 pub mod finding;
 pub mod hygiene;
 pub mod messages;
@@ -29,7 +30,7 @@ pub mod verdict;
 use json_patch::PatchOperation;
 use serde_json::Value;
 
-use crate::cluster::scheduling::Placement;
+use crate::cluster::scheduling::{self, Placement};
 use crate::cluster::ClusterState;
 use crate::policy::{Mode, Policy};
 pub use finding::{Action, Finding, Rule};
@@ -286,31 +287,71 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         return Ok(Decision::skip(Some(subject), Skip::ModeOff, Some(mode)));
     }
 
-    let mut findings = hygiene::check(&template, &policy.hygiene);
+    let spec = &template.spec;
+    let envs: Vec<env::EnvJudgement> = spec.all_containers().map(|(_, c)| env::judge(c)).collect();
+    // The relaxed-read-only question is about read-only containers in
+    // system-container mode: SYSBOX_SYSCONT_MODE=FALSE turns off Sysbox's
+    // implicit mounts and /sys handling (sysbox-runc spec.go, sysMgrSetupMounts).
+    let relaxed_applies = spec.all_containers().zip(&envs).any(|((_, c), e)| {
+        c.security_context.as_ref().and_then(|s| s.read_only_root_filesystem) == Some(true) && !e.syscont_mode_off
+    });
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
     let mut steer = false;
-    match cluster {
-        Some(cluster) => {
-            let spec = &template.spec;
-            let rc = cluster.runtime_class(runtime_class);
+    let rc = cluster.and_then(|c| c.runtime_class(runtime_class));
+    let conflict = rc.and_then(|rc| scheduling::selector_conflict(spec.node_selector.as_ref(), &rc.node_selector));
+    let landing = match (cluster, &conflict) {
+        (Some(cluster), None) => {
             let placement = Placement::new(
                 spec.node_name.as_deref(),
                 spec.node_selector.as_ref(),
                 spec.affinity.as_ref(),
                 spec.tolerations.as_deref().unwrap_or_default(),
                 rc.map(|rc| (&rc.node_selector, rc.tolerations.as_slice())),
-            );
-            let landing = cluster.landing(&placement);
-            let ctx = verdict::Context { subject: &subject, runtime_class, provenance: Some(&cluster.provenance) };
-            let can_steer = kind.is_pod() && placement.node_name.is_none();
-            let pools = verdict::judge(&landing, &ctx, policy, can_steer);
-            steer = pools.steer;
-            findings.extend(pools.findings);
+            )
+            .tolerating(scheduling::default_toleration_seconds(spec.tolerations.as_deref().unwrap_or_default()));
+            let placement = if kind == Kind::DaemonSet {
+                placement.tolerating(scheduling::daemon_tolerations(spec.host_network == Some(true)))
+            } else {
+                placement
+            };
+            Some((cluster.landing(&placement), placement.node_name.is_none()))
         }
-        None => findings.push(Finding::new(
-            Rule::PoolsNotEvaluated,
-            "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
-            String::new(),
-        )),
+        _ => None,
+    };
+    let hygiene_ctx = hygiene::Context {
+        namespace: review.namespace,
+        services: cluster.and_then(ClusterState::services),
+        landing: landing.as_ref().map(|(l, _)| l),
+    };
+    findings.extend(hygiene::check(&template, &envs, &policy.hygiene, &hygiene_ctx));
+    if let Some(c) = &conflict {
+        findings.push(verdict::runtime_class_conflict(c, &subject, runtime_class));
+    } else if !relaxed_applies {
+        notes.push(
+            "every read-only container sets SYSBOX_SYSCONT_MODE=FALSE: the relaxed-read-only question does not arise"
+                .to_owned(),
+        );
+    } else {
+        match &landing {
+            Some((landing, unpinned)) => {
+                let ctx = verdict::Context {
+                    subject: &subject,
+                    runtime_class,
+                    daemonset: kind == Kind::DaemonSet,
+                    provenance: cluster.map(|c| &c.provenance),
+                };
+                let can_steer = kind.is_pod() && *unpinned;
+                let pools = verdict::judge(landing, &ctx, policy, can_steer);
+                steer = pools.steer;
+                findings.extend(pools.findings);
+            }
+            None => findings.push(Finding::new(
+                Rule::PoolsNotEvaluated,
+                "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
+                String::new(),
+            )),
+        }
     }
 
     // An update that leaves the pod template as it was cannot make anything
@@ -322,7 +363,8 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     let mut decision = conclude(mode, findings, template_unchanged);
     decision.subject = Some(subject);
     decision.notes.extend(mode_note);
-    if decision.verdict != Verdict::Deny {
+    decision.notes.extend(notes);
+    if decision.verdict != Verdict::Deny && relaxed_applies {
         if kind.is_pod() || policy.annotate_templates {
             decision.patch.extend(patch::annotate(review.object, base, &policy.annotation_key, "true"));
         }

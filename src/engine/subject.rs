@@ -101,12 +101,40 @@ pub struct EnvVarView {
     pub value_from: Option<serde::de::IgnoredAny>,
 }
 
+/// A `configMapRef` or `secretRef` of `envFrom`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvSourceRef {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvFromView {
+    pub prefix: Option<String>,
+    pub config_map_ref: Option<EnvSourceRef>,
+    pub secret_ref: Option<EnvSourceRef>,
+}
+
+impl EnvFromView {
+    /// "ConfigMap web-env", "Secret db" (`None` for a source of another kind).
+    pub fn source(&self) -> Option<String> {
+        let name = |r: &EnvSourceRef| r.name.clone().unwrap_or_default();
+        match (&self.config_map_ref, &self.secret_ref) {
+            (Some(r), _) => Some(format!("ConfigMap {}", name(r))),
+            (None, Some(r)) => Some(format!("Secret {}", name(r))),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerView {
     pub name: Option<String>,
     pub security_context: Option<SecurityContextView>,
     pub env: Option<Vec<EnvVarView>>,
+    pub env_from: Option<Vec<EnvFromView>>,
 }
 
 /// The fields of a pod spec the policy reads.
@@ -124,6 +152,8 @@ pub struct PodSpecView {
     #[serde(rename = "hostIPC")]
     pub host_ipc: Option<bool>,
     pub host_users: Option<bool>,
+    pub enable_service_links: Option<bool>,
+    pub share_process_namespace: Option<bool>,
     pub containers: Option<Vec<ContainerView>>,
     pub init_containers: Option<Vec<ContainerView>>,
     pub ephemeral_containers: Option<Vec<ContainerView>>,

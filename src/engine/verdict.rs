@@ -5,6 +5,7 @@ use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
 use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
+use crate::cluster::scheduling::SelectorConflict;
 use crate::cluster::{Landing, MgrIntent, PoolReport};
 use crate::policy::Policy;
 
@@ -15,6 +16,8 @@ pub struct Context<'a> {
     pub runtime_class: &'a str,
     /// Who set the nodes' flag labels, to say so.
     pub provenance: Option<&'a Provenance>,
+    /// A DaemonSet: its pods land on every candidate node.
+    pub daemonset: bool,
 }
 
 pub struct PoolVerdict {
@@ -97,7 +100,7 @@ fn describe_lacking(
         let what = match mgr {
             MgrIntent::ConfigMapStopsMgr(_) => "would stop sysbox-mgr from starting there at their next reinstall",
             MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
-            MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "lacks --relaxed-read-only",
+            MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "intends them to run without --relaxed-read-only",
         };
         parts.push(format!("{} unlabelled, and {} in ConfigMap {cm} {what}", plural(via_cm, "node"), cm.key));
     }
@@ -114,15 +117,15 @@ fn describe_lacking(
     parts.join("; ")
 }
 
-fn fix(policy: &Policy) -> String {
-    let cm = &policy.nodes.mgr_config;
+/// The short fix; the full steps (and what applying the flag costs) are in
+/// the rule's document, which `explain` prints.
+fn fix(policy: &Policy, rule: Rule) -> String {
     let flag = &policy.nodes.flag_label;
     format!(
-        "To fix: add --relaxed-read-only to {key} in ConfigMap {cm} and restart the Sysbox installer \
-         (sysbox-deploy-k8s) pods on those nodes, then label the nodes {flag}=true (nodes that already run \
-         sysbox-mgr with the flag need only the label); or make the pod land on a pool that has the flag; \
-         or drop readOnlyRootFilesystem",
-        key = cm.key
+        "To fix: run sysbox-mgr (Sysbox 0.6.5+) with --relaxed-read-only on those nodes and label them {flag}=true; \
+         or make the pod land on a pool that has the flag; or drop readOnlyRootFilesystem. Applying the flag \
+         reinstalls Sysbox on a node and deletes its Sysbox pods (drain it first): sysbox-ro-webhook explain {}",
+        rule.id()
     )
 }
 
@@ -141,6 +144,8 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
         findings.push(no_candidate_nodes(ctx));
     } else if landing.with_flag() == 0 {
         findings.push(flag_missing(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
+    } else if partial && ctx.daemonset {
+        findings.push(daemonset_lacking(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
     } else if partial {
         findings.push(flag_partial(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy, steer));
     }
@@ -162,8 +167,10 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let finding = Finding::new(
         Rule::FlagLabelInvalid,
         format!(
-            "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {})",
-            list(&invalid, LIST_LIMIT)
+            "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {}). \
+             Details: sysbox-ro-webhook explain {}",
+            list(&invalid, LIST_LIMIT),
+            Rule::FlagLabelInvalid.id()
         ),
         fit_list(&invalid, |l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
     );
@@ -177,8 +184,11 @@ fn no_candidate_nodes(ctx: &Context<'_>) -> Finding {
         Rule::NoCandidateNodes,
         format!(
             "{} cannot be scheduled: no node matches its nodeSelector, required node affinity and tolerations \
-             (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted",
-            ctx.subject, ctx.runtime_class
+             (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted. \
+             Details: sysbox-ro-webhook explain {}",
+            ctx.subject,
+            ctx.runtime_class,
+            Rule::NoCandidateNodes.id()
         ),
         fit(&format!(
             "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
@@ -199,7 +209,7 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             ctx.runtime_class,
             plural(landing.nodes(), "node"),
             list(&lacking.detailed, LIST_LIMIT),
-            fix(policy)
+            fix(policy, Rule::FlagMissing)
         ),
         fit_list(&lacking.names, |l| {
             format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail")
@@ -207,6 +217,57 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
     );
     let (pools, count) = lacking.into_named();
     finding.about(pools, count, landing.without_flag())
+}
+
+/// [`Rule::DaemonSetFlagMissing`]: a DaemonSet puts a pod on every candidate
+/// node (`pkg/controller/daemon`, `NodeShouldRunDaemonPod`), so the pods on
+/// the nodes without the flag will fail, certainly.
+fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy) -> Finding {
+    let finding = Finding::new(
+        Rule::DaemonSetFlagMissing,
+        format!(
+            "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} {} \
+             sysbox-mgr without --relaxed-read-only: the daemon pods there would have /sys/fs/cgroup and \
+             /var/lib/docker read-only and Docker inside would fail. Pools lacking the flag: {}. {}",
+            ctx.subject,
+            ctx.runtime_class,
+            plural(landing.without_flag(), "node"),
+            landing.nodes(),
+            if landing.without_flag() == 1 { "runs" } else { "run" },
+            list(&lacking.detailed, LIST_LIMIT),
+            fix(policy, Rule::DaemonSetFlagMissing)
+        ),
+        fit_list(&lacking.names, |l| {
+            format!(
+                "sysbox-ro: {} in pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail",
+                plural(landing.without_flag(), "node")
+            )
+        }),
+    );
+    let (pools, count) = lacking.into_named();
+    finding.about(pools, count, landing.without_flag())
+}
+
+/// [`Rule::RuntimeClassConflict`]: the RuntimeClass admission plugin refuses
+/// a pod whose nodeSelector gives a key of the class's another value
+/// (`plugin/pkg/admission/runtimeclass/admission.go`, `setScheduling`).
+pub fn runtime_class_conflict(c: &SelectorConflict, subject: &dyn std::fmt::Display, runtime_class: &str) -> Finding {
+    Finding::new(
+        Rule::RuntimeClassConflict,
+        format!(
+            "{subject}: the RuntimeClass admission plugin refuses its pods: their nodeSelector has {k}={pv:?}, but \
+             RuntimeClass {runtime_class} requires {k}={cv:?} (scheduling.nodeSelector). Drop {k} from the pod's \
+             nodeSelector or set it to {cv:?}. Details: sysbox-ro-webhook explain {}",
+            Rule::RuntimeClassConflict.id(),
+            k = c.key,
+            pv = c.pod_value,
+            cv = c.class_value,
+        ),
+        fit(&format!(
+            "sysbox-ro: nodeSelector {}={} conflicts with RuntimeClass {runtime_class} ({}={}); the pod is refused",
+            c.key, c.pod_value, c.key, c.class_value
+        )),
+    )
 }
 
 /// [`Rule::FlagPartial`]: some candidate nodes lack the flag; `steer` when
@@ -224,7 +285,7 @@ fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
                 "The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag."
             )
         } else {
-            fix(policy)
+            fix(policy, Rule::FlagPartial)
         }
     );
     let warning = if steer {
@@ -259,13 +320,15 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     let finding = Finding::new(
         Rule::FlagFromConfigMap,
         format!(
-            "the flag state of pools {} rests on ConfigMap {cm} alone ({} has --relaxed-read-only), which reaches a \
-             node only when its Sysbox installer pod restarts. Label the nodes {flag}=true once they run with the flag",
+            "pools {} have the flag only as intended by ConfigMap {cm} ({} has --relaxed-read-only): the ConfigMap \
+             reaches a node only when its Sysbox installer pod restarts, so a node may still run without it. Label \
+             the nodes {flag}=true once they run with the flag. Details: sysbox-ro-webhook explain {}",
             list(&from_cm, LIST_LIMIT),
-            cm.key
+            cm.key,
+            Rule::FlagFromConfigMap.id()
         ),
         fit_list(&from_cm, |l| {
-            format!("sysbox-ro: flag on {l} known from ConfigMap only (applied on installer restart); label the nodes")
+            format!("sysbox-ro: flag on {l} only intended by the ConfigMap (applied on installer restart); label nodes")
         }),
     );
     let count = from_cm.len();
@@ -304,9 +367,11 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             format!(
                 "{key} in ConfigMap {cm} would stop sysbox-mgr from starting on every node that reinstalls Sysbox \
                  from it (the installer pod restarting), leaving no Sysbox there: {why}. This concerns {} the pod can \
-                 land on (pools {}). Fix the value before any Sysbox installer pod restarts",
+                 land on (pools {}). Fix the value before any Sysbox installer pod restarts. Details: \
+                 sysbox-ro-webhook explain {}",
                 plural(nodes, "node"),
                 list(&pools, LIST_LIMIT),
+                rule.id(),
                 key = cm.key
             ),
             fit(&format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
@@ -316,9 +381,10 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             format!(
                 "what {key} in ConfigMap {cm} does on a node depends on that node: {why}. {} the pod can land on \
                  (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. Label them \
-                 {flag}=true or false",
+                 {flag}=true or false. Details: sysbox-ro-webhook explain {}",
                 plural(nodes, "node"),
                 list(&pools, LIST_LIMIT),
+                rule.id(),
                 key = cm.key
             ),
             fit_list(&pools, |l| {

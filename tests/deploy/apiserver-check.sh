@@ -115,7 +115,7 @@ if "$k" auth can-i list configmaps -n kube-system \
 else
   pass "RBAC: the ServiceAccount cannot list ConfigMaps in kube-system in general"
 fi
-for check in "get configmaps/sysbox-operational-attributes -n kube-system" "watch nodes" "list runtimeclasses.node.k8s.io" "watch namespaces"; do
+for check in "get configmaps/sysbox-operational-attributes -n kube-system" "watch nodes" "list runtimeclasses.node.k8s.io" "watch namespaces" "watch services -A"; do
   # shellcheck disable=SC2086 # the verb, resource and flags are separate words
   if "$k" auth can-i $check --as=system:serviceaccount:sysbox-ro-webhook:sysbox-ro-webhook --quiet 2>/dev/null; then
     pass "RBAC: the ServiceAccount can $check"
@@ -123,7 +123,7 @@ for check in "get configmaps/sysbox-operational-attributes -n kube-system" "watc
     fail "RBAC: the ServiceAccount cannot $check"
   fi
 done
-for check in "get configmaps/kubeadm-config -n kube-system" "get secrets -n sysbox-ro-webhook" "create pods -n default" "update nodes" "list pods -A"; do
+for check in "get configmaps/kubeadm-config -n kube-system" "get secrets -n sysbox-ro-webhook" "create pods -n default" "update nodes" "list pods -A" "update services -n default"; do
   # shellcheck disable=SC2086
   if "$k" auth can-i $check --as=system:serviceaccount:sysbox-ro-webhook:sysbox-ro-webhook --quiet 2>/dev/null; then
     fail "RBAC: the ServiceAccount can $check"

@@ -125,8 +125,10 @@ def check_rbac(t, docs):
                 for r in rule.get("resources", []):
                     granted.add((g, r))
         check(f"{t}: ClusterRole grants only get/list/watch", verbs_ok)
-        want = {("", "nodes"), ("", "namespaces"), ("node.k8s.io", "runtimeclasses")}
-        check(f"{t}: ClusterRole covers exactly nodes, namespaces, runtimeclasses", granted == want, str(granted))
+        want = {("", "nodes"), ("", "namespaces"), ("", "services"), ("node.k8s.io", "runtimeclasses")}
+        check(
+            f"{t}: ClusterRole covers exactly nodes, namespaces, services, runtimeclasses", granted == want, str(granted)
+        )
     crb = one(docs, "ClusterRoleBinding", NAME)
     check(
         f"{t}: ClusterRoleBinding binds the ServiceAccount",
