@@ -65,6 +65,10 @@ FUZZ_SECONDS ?= 60
 fuzz: ## Fuzz the readers with cargo-afl (AFL++) for FUZZ_SECONDS per target; not in CI
 	fuzz/run.sh $(FUZZ_SECONDS)
 
+.PHONY: bench-memory
+bench-memory: ## RSS of serve around large reviews, per allocator (benches/memory.sh)
+	benches/memory.sh
+
 .PHONY: certs
 certs: build ## Make a CA and serving certificate for the self-signed overlay
 	$(BIN) certs --service sysbox-ro-webhook --namespace sysbox-ro-webhook --out $(OVERLAY)/certs

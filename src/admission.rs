@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ClusterState;
 use crate::engine::{self, Decision, SubjectError};
 use crate::intake::{self, AdmissionRequest, IntakeError};
+use crate::limits;
 use crate::policy::Policy;
 
 /// Which endpoint answered: the mutating one patches, the validating one never does.
@@ -38,7 +39,13 @@ pub enum RequestError {
     MissingRequest,
     #[error("AdmissionReview request has no uid")]
     MissingUid,
+    #[error("AdmissionReview request uid is {0} bytes long; at most {MAX_UID_BYTES} are accepted")]
+    UidTooLong(usize),
 }
+
+/// Longest request uid accepted. The apiserver sends a UUID (36 bytes); the
+/// uid is echoed and logged, so a longer one is refused rather than copied.
+pub const MAX_UID_BYTES: usize = 128;
 
 impl RequestError {
     /// Short label for metrics.
@@ -48,6 +55,7 @@ impl RequestError {
             RequestError::WrongType { .. } => "wrong_type",
             RequestError::MissingRequest => "missing_request",
             RequestError::MissingUid => "missing_uid",
+            RequestError::UidTooLong(_) => "uid_too_long",
         }
     }
 }
@@ -74,6 +82,8 @@ pub enum Unreadable {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub uid: String,
+    /// API group and kind of the request, as sent.
+    pub group: String,
     pub kind: String,
     pub operation: String,
     pub namespace: String,
@@ -149,6 +159,7 @@ pub fn review(
         intake::identify(request.object.as_ref(), request.namespace.as_deref(), request.name.as_deref(), "");
     let outcome = Outcome {
         uid,
+        group: request.kind.group.clone(),
         kind: if request.kind.kind.is_empty() { "unknown".into() } else { request.kind.kind.clone() },
         operation: request.operation.clone().unwrap_or_default(),
         namespace: namespace.to_owned(),
@@ -169,6 +180,9 @@ fn parse(body: &[u8]) -> Result<(String, AdmissionRequest), RequestError> {
     }
     let mut request = input.request.ok_or(RequestError::MissingRequest)?;
     let uid = request.uid.take().filter(|u| !u.is_empty()).ok_or(RequestError::MissingUid)?;
+    if uid.len() > MAX_UID_BYTES {
+        return Err(RequestError::UidTooLong(uid.len()));
+    }
     Ok((uid, request))
 }
 
@@ -187,18 +201,20 @@ fn respond(uid: String, decision: &Result<Decision, Unreadable>, endpoint: Endpo
     match decision {
         Ok(d) => {
             response.allowed = d.allowed();
-            response.status =
-                d.message.as_ref().map(|message| Status { code: 403, reason: "Forbidden", message: message.clone() });
-            response.warnings = d.warnings.clone();
+            response.status = d.message.as_ref().map(|message| Status {
+                code: 403,
+                reason: "Forbidden",
+                message: limits::message(message),
+            });
+            response.warnings = limits::warnings(&d.warnings);
             if endpoint == Endpoint::Mutate && d.allowed() && !d.patch.is_empty() {
                 let patch = serde_json::to_vec(&d.patch).expect("patch operations serialise");
                 response.patch_type = Some(PatchType::JsonPatch);
                 response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
             }
             if !d.findings.is_empty() || d.verdict != engine::Verdict::Skip {
-                let rules: Vec<&str> = d.findings.iter().map(|f| f.rule.id()).collect();
-                response.audit_annotations =
-                    Some(AuditAnnotations { verdict: d.verdict.as_str(), findings: rules.join(",") });
+                let rules = limits::audit_list(d.findings.iter().map(|f| f.rule.id()));
+                response.audit_annotations = Some(AuditAnnotations { verdict: d.verdict.as_str(), findings: rules });
             }
         }
         Err(e) => {
@@ -206,7 +222,7 @@ fn respond(uid: String, decision: &Result<Decision, Unreadable>, endpoint: Endpo
             response.status = Some(Status {
                 code: 400,
                 reason: "BadRequest",
-                message: format!("sysbox-ro-webhook cannot read this request: {e}"),
+                message: limits::message(&format!("sysbox-ro-webhook cannot read this request: {e}")),
             });
         }
     }

@@ -290,10 +290,17 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (at least 8 MiB).
     #[arg(long, env = "SYSBOXRO_MAX_BODY_BYTES", default_value_t = 16 << 20, value_parser = parse_body_limit)]
     pub max_body_bytes: usize,
+    /// Request bodies read or judged at once, in bytes: a review waits (within its timeout) for room.
+    #[arg(long, env = "SYSBOXRO_MAX_INFLIGHT_BODY_BYTES", default_value_t = 32 << 20, value_parser = parse_body_limit)]
+    pub max_inflight_body_bytes: usize,
     /// Time a client has to send its TLS handshake and request headers (seconds).
     #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
-    /// Drain time for in-flight requests after SIGTERM (seconds).
+    /// Connections open at once on the webhook port; more are closed at once.
+    #[arg(long, env = "SYSBOXRO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Drain time for in-flight requests after SIGTERM (seconds). A second signal ends the drain; the exit
+    /// status is 3 when requests were left unanswered.
     #[arg(long, env = "SYSBOXRO_SHUTDOWN_GRACE", default_value_t = 15.0)]
     pub shutdown_grace: f64,
     /// The webhook's own namespace, exempted from the policy (set from the downward API).
@@ -344,7 +351,9 @@ impl ServeArgs {
             tls_key: self.tls_key.clone(),
             tls_reload_interval: seconds("tls-reload-interval", self.tls_reload_interval)?,
             max_body_bytes: self.max_body_bytes,
+            max_inflight_body_bytes: self.max_inflight_body_bytes.max(self.max_body_bytes),
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
+            max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             policy: {

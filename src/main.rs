@@ -8,6 +8,22 @@ use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
 use sysbox_ro_webhook::{agent, certs, check, explain, serve};
 
+// The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
+// figures that chose it.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc returns freed memory from a background thread after a second,
+/// instead of only when a later allocation happens to pass by.
+#[cfg(feature = "jemalloc")]
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("invalid --log filter {filter:?} ({e}); using info");
@@ -47,7 +63,11 @@ fn main() -> ExitCode {
                 }
             };
             match runtime.block_on(serve::run(*config, provider)) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(serve::Stopped::Clean) => ExitCode::SUCCESS,
+                Ok(serve::Stopped::Dropped(n)) => {
+                    eprintln!("error: stopped with {n} request(s) unanswered");
+                    ExitCode::from(3)
+                }
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE

@@ -11,11 +11,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// Every label value is from a closed set, so that no client can grow the
+/// exposition: `kind` is a kind the engine judges or `other`, `operation` an
+/// admission operation or `other`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub endpoint: &'static str,
-    pub kind: String,
-    pub operation: String,
+    pub kind: &'static str,
+    pub operation: &'static str,
     pub verdict: &'static str,
 }
 
@@ -42,6 +45,12 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PortLabels {
+    /// webhook or admin.
+    pub port: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OriginLabels {
     /// agent or hand.
     pub origin: &'static str,
@@ -59,6 +68,8 @@ pub struct Metrics {
     pub findings: Family<FindingLabels, Counter>,
     pub request_errors: Family<ErrorLabels, Counter>,
     pub tls_reloads: Family<ResultLabels, Counter>,
+    pub open_connections: Family<PortLabels, Gauge>,
+    pub connections_refused: Family<PortLabels, Counter>,
     pub tls_expiry: Gauge<i64, AtomicI64>,
     pub cluster_nodes: Gauge,
     pub cluster_node_classes: Gauge,
@@ -101,6 +112,14 @@ impl Metrics {
         registry.register("request_errors", "Requests answered with an HTTP error, by reason", request_errors.clone());
         let tls_reloads = Family::<ResultLabels, Counter>::default();
         registry.register("tls_reloads", "Serving certificate reloads, by result", tls_reloads.clone());
+        let open_connections = Family::<PortLabels, Gauge>::default();
+        registry.register("open_connections", "Connections open, by port", open_connections.clone());
+        let connections_refused = Family::<PortLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the port's connection limit was reached",
+            connections_refused.clone(),
+        );
         let tls_expiry = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "tls_certificate_expiry_timestamp_seconds",
@@ -158,6 +177,8 @@ impl Metrics {
             findings,
             request_errors,
             tls_reloads,
+            open_connections,
+            connections_refused,
             tls_expiry,
             cluster_nodes,
             cluster_node_classes,

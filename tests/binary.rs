@@ -1,6 +1,12 @@
 //! The binary's own behaviour at its edges: start-up errors, `certs`, `version`.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod net;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sysbox-ro-webhook"))
@@ -102,4 +108,126 @@ fn certs_rotation_with_the_same_ca_keeps_the_bundle() {
 fn version_prints_the_crate_version() {
     let out = bin().arg("version").output().unwrap();
     assert!(String::from_utf8(out.stdout).unwrap().contains(env!("CARGO_PKG_VERSION")));
+}
+
+/// A `serve` process on loopback ports with fresh certificates.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    certs: tempfile::TempDir,
+}
+
+fn serve(grace: &str) -> Served {
+    let certs = tempfile::tempdir().unwrap();
+    let made = bin().args(["certs", "--ip", "127.0.0.1", "--dns", "localhost", "--out"]).arg(certs.path()).output();
+    assert!(made.unwrap().status.success());
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--shutdown-grace", grace, "--tls-cert"])
+        .arg(certs.path().join("tls.crt"))
+        .arg("--tls-key")
+        .arg(certs.path().join("tls.key"))
+        .args(["--cluster-state", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cluster-state.yaml")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The "serving" log line names both bound ports.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let serving = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+            (v["message"] == "serving").then_some(v)
+        })
+        .expect("the server logs that it is serving");
+    std::thread::spawn(move || lines.for_each(drop));
+    let addr = serving["addr"].as_str().unwrap().parse().unwrap();
+    let admin = serving["admin_addr"].as_str().unwrap().parse().unwrap();
+    Served { child, addr, admin, certs }
+}
+
+fn signal(child: &Child, sig: libc::c_int) {
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// Sends the head and the first half of a review, so the request is in
+/// flight until the rest is written.
+fn half_sent_review(s: &Served) -> (net::TlsStream, Vec<u8>) {
+    let body = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/pod-create.json")).unwrap();
+    let mut conn = net::tls_connect(s.addr, s.certs.path(), &[]).unwrap();
+    let head = format!(
+        "POST /mutate?timeout=20s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&body[..body.len() / 2]).unwrap();
+    conn.flush().unwrap();
+    let rest = body[body.len() / 2..].to_vec();
+    (conn, rest)
+}
+
+fn wait_for_status(admin: SocketAddr, path: &str, want: u16) -> Result<u16, String> {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = net::http_get(admin, path);
+        if got == Ok(want) || Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_while_readyz_says_503() {
+    let mut s = serve("10");
+    assert_eq!(wait_for_status(s.admin, "/readyz", 200), Ok(200));
+    let (mut conn, rest) = half_sent_review(&s);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&s.child, libc::SIGTERM);
+    // The admin port keeps answering while the webhook drains.
+    assert_eq!(wait_for_status(s.admin, "/readyz", 503), Ok(503));
+    assert_eq!(net::http_get(s.admin, "/healthz"), Ok(200));
+    // The request in flight is answered in full.
+    conn.write_all(&rest).unwrap();
+    conn.flush().unwrap();
+    let mut reply = vec![0u8; 64 << 10];
+    let n = conn.read(&mut reply).unwrap();
+    assert_eq!(net::status_of(&reply[..n]), Some(200), "{}", String::from_utf8_lossy(&reply[..n]));
+    drop(conn);
+    assert_eq!(wait_exit(&mut s.child, Duration::from_secs(8)), Some(0), "clean drain exits 0");
+}
+
+#[test]
+fn a_second_signal_ends_the_drain_and_the_exit_status_says_requests_were_dropped() {
+    let mut s = serve("30");
+    assert_eq!(wait_for_status(s.admin, "/readyz", 200), Ok(200));
+    let (conn, _rest) = half_sent_review(&s);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&s.child, libc::SIGTERM);
+    assert_eq!(wait_for_status(s.admin, "/readyz", 503), Ok(503));
+    signal(&s.child, libc::SIGINT);
+    assert_eq!(wait_exit(&mut s.child, Duration::from_secs(5)), Some(3), "a cut drain exits 3");
+    drop(conn);
+}
+
+#[test]
+fn sigterm_with_nothing_in_flight_exits_0_at_once() {
+    let mut s = serve("30");
+    assert_eq!(wait_for_status(s.admin, "/readyz", 200), Ok(200));
+    signal(&s.child, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut s.child, Duration::from_secs(5)), Some(0));
 }

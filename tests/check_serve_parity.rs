@@ -8,9 +8,7 @@
 //! HTTP router.
 
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -228,14 +226,11 @@ async fn check_and_the_http_webhook_agree() {
     let flags = ["--cluster-state", "examples/cluster-state.yaml", "--steer"];
     let report = check_report(&flags);
     let (policy, cluster) = serve_side(&flags);
-    let state = AppState {
-        policy: Arc::new(policy.clone()),
-        cluster: Arc::new(StaticView(Arc::new(cluster.clone().unwrap()))),
-        metrics: Arc::new(Metrics::new()),
-        max_body_bytes: 16 << 20,
-        default_timeout: Duration::from_secs(10),
-        serving: Arc::new(AtomicBool::new(true)),
-    };
+    let state = AppState::new(
+        policy.clone(),
+        Arc::new(StaticView(Arc::new(cluster.clone().unwrap()))),
+        Arc::new(Metrics::new()),
+    );
     let mut compared = 0;
     for record in report["objects"].as_array().unwrap() {
         let Some(object) = object_of(record) else { continue };

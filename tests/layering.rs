@@ -20,8 +20,9 @@ const LAYERS: &[(i32, &[&str])] = &[
     (4, &["serve", "check", "certs", "agent", "audit", "explain"]),
     // AdmissionReview in and out.
     (3, &["admission"]),
-    // The subject of a review, from a request or a manifest.
-    (2, &["intake"]),
+    // The subject of a review, from a request or a manifest; the bounds of
+    // what an answer may carry.
+    (2, &["intake", "limits"]),
     // The pure decision.
     (1, &["engine"]),
     // What the engine knows about the cluster.
@@ -30,14 +31,14 @@ const LAYERS: &[(i32, &[&str])] = &[
 
 /// Leaves (layer -1): plain data, parsers and counters that use no other
 /// module of the crate.
-const LEAVES: &[&str] = &["policy", "manifest", "metrics", "sysbox"];
+const LEAVES: &[&str] = &["policy", "manifest", "metrics", "sysbox", "printable"];
 
 /// External crates each module must not use.
 const CLAP: &str = "clap";
 const IMPURE: &[&str] = &["tokio", "axum", "axum_server", "hyper", "hyper_util", "kube", "rustls", "clap"];
 
 fn pure(module: &str) -> bool {
-    matches!(module, "engine" | "intake" | "policy" | "manifest" | "sysbox")
+    matches!(module, "engine" | "intake" | "policy" | "manifest" | "sysbox" | "limits" | "printable")
 }
 
 fn rank(module: &str) -> Option<i32> {

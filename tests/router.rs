@@ -3,7 +3,6 @@
 //! of bad input.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,14 +22,12 @@ fn state() -> AppState {
     let (cluster, _) =
         snapshot::load(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")], &policy.nodes)
             .expect("example cluster state loads");
-    AppState {
-        policy: Arc::new(policy),
-        cluster: Arc::new(StaticView(Arc::new(cluster))),
-        metrics: Arc::new(Metrics::new()),
+    let s = AppState {
         max_body_bytes: MIN_BODY_LIMIT,
-        default_timeout: Duration::from_secs(10),
-        serving: Arc::new(AtomicBool::new(true)),
-    }
+        ..AppState::new(policy, Arc::new(StaticView(Arc::new(cluster))), Arc::new(Metrics::new()))
+    };
+    s.serving.store(true, std::sync::atomic::Ordering::Release);
+    s
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -233,6 +230,267 @@ async fn readiness_follows_serving_and_cluster_sync() {
     assert_eq!(get(s, "/healthz").await, StatusCode::OK);
 }
 
+/// A review of `pod-create.json` with `edit` applied to it.
+fn review_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture("pod-create.json")).unwrap();
+    edit(&mut review);
+    serde_json::to_vec(&review).unwrap()
+}
+
+#[tokio::test]
+async fn timeouts_beyond_any_duration_are_answered_not_panicked_on() {
+    for timeout in ["18446744073709551616s", "99999999999999999999s", "5124095576030432h", "1e400s", ".s", "-5s", "9"] {
+        let (status, body) = post(&format!("/mutate?timeout={timeout}"), fixture("pod-create.json")).await;
+        assert_eq!(status, StatusCode::OK, "{timeout}: {body}");
+        assert_eq!(body["response"]["uid"], "7f0b2c1e-5d3a-4c7e-9a51-2b8f6e4d1a90", "{timeout}");
+    }
+}
+
+/// A body that sends its first bytes and then nothing more.
+fn stalled_body() -> Body {
+    use futures::StreamExt as _;
+    let first = futures::stream::once(async { Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"kind\":")) });
+    Body::from_stream(first.chain(futures::stream::pending()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_is_408_within_the_apiservers_longest_timeout() {
+    for query in ["?timeout=99999999999h", "?timeout=31s", ""] {
+        let started = tokio::time::Instant::now();
+        let req = Request::post(format!("/mutate{query}"))
+            .header("content-type", "application/json")
+            .body(stalled_body())
+            .unwrap();
+        let resp = webhook::router(state()).oneshot(req).await.unwrap();
+        let waited = started.elapsed();
+        assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT, "{query}");
+        assert!(waited <= Duration::from_secs(30), "{query}: waited {waited:?}");
+        let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["reason"], "request_timeout", "{query}");
+    }
+    // A client asking for less gets less.
+    let started = tokio::time::Instant::now();
+    let req = Request::post("/mutate?timeout=2s").header("content-type", "application/json").body(stalled_body());
+    let resp = webhook::router(state()).oneshot(req.unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() <= Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let (status, body) = post("/nope", fixture("pod-create.json")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["reason"], "not_found", "{body}");
+    let resp = webhook::router(state()).oneshot(Request::get("/mutate").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers().get("allow").map(|v| v.to_str().unwrap()), Some("POST"));
+    assert_eq!(resp.headers().get("content-type").map(|v| v.to_str().unwrap()), Some("application/json"));
+    let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["reason"], "method_not_allowed", "{body}");
+    let resp = admin_router(state()).oneshot(Request::get("/nope").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["reason"], "not_found", "{body}");
+}
+
+#[tokio::test]
+async fn encoded_bodies_are_415_and_identity_is_served() {
+    for encoding in ["gzip", "deflate", "br", "gzip, identity", "x-custom"] {
+        let req = Request::post("/mutate")
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(Body::from(fixture("pod-create.json")))
+            .unwrap();
+        let resp = webhook::router(state()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{encoding}");
+        let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["reason"], "unsupported_content_encoding", "{encoding}: {body}");
+    }
+    let req = Request::post("/mutate")
+        .header("content-type", "application/json")
+        .header("content-encoding", "identity")
+        .body(Body::from(fixture("pod-create.json")))
+        .unwrap();
+    assert_eq!(webhook::router(state()).oneshot(req).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metric_labels_come_from_closed_sets() {
+    let s = state();
+    for i in 0..50 {
+        let body = review_with(|r| {
+            r["request"]["kind"]["kind"] = json!(format!("Kind{i}"));
+            r["request"]["operation"] = json!(format!("OP{i}"));
+        });
+        let req = Request::post("/mutate").header("content-type", "application/json").body(Body::from(body)).unwrap();
+        assert_eq!(webhook::router(s.clone()).oneshot(req).await.unwrap().status(), StatusCode::OK);
+    }
+    // A known kind from another API group is not that kind.
+    let body = review_with(|r| r["request"]["kind"]["group"] = json!("example.com"));
+    let req = Request::post("/mutate").header("content-type", "application/json").body(Body::from(body)).unwrap();
+    webhook::router(s.clone()).oneshot(req).await.unwrap();
+    let resp = admin_router(s).oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(!text.contains("Kind1") && !text.contains("OP1"), "{text}");
+    let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("sysbox_ro_admission_requests_total")).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            r#"sysbox_ro_admission_requests_total{endpoint="mutate",kind="other",operation="CREATE",verdict="skip"} 1"#,
+            r#"sysbox_ro_admission_requests_total{endpoint="mutate",kind="other",operation="other",verdict="error"} 50"#
+        ],
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_in_a_handler_is_a_500_with_json_and_a_metric() {
+    let metrics = Arc::new(Metrics::new());
+    let routes = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            if true {
+                panic!("boom at {}", 42);
+            }
+            "unreachable"
+        }),
+    );
+    let app = sysbox_ro_webhook::serve::guard::guard(routes, metrics.clone());
+    let resp = app.oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["reason"], "panic", "{body}");
+    assert!(metrics.encode().contains(r#"sysbox_ro_request_errors_total{reason="panic"} 1"#));
+}
+
+#[tokio::test]
+async fn a_uid_that_is_huge_or_not_a_string_is_400() {
+    for (uid, reason) in
+        [(json!("u".repeat(1 << 20)), "uid_too_long"), (json!(42), "malformed"), (json!({}), "malformed")]
+    {
+        let (status, body) = post("/mutate", review_with(|r| r["request"]["uid"] = uid)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason}");
+        assert_eq!(body["reason"], reason);
+        assert!(body.to_string().len() < 1024, "the uid is not echoed back");
+    }
+}
+
+/// Log lines written while `f` runs, in the text format.
+async fn text_logs<F: std::future::Future<Output = ()>>(f: F) -> String {
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    f.await;
+    let logs = buf.0.lock().unwrap().clone();
+    String::from_utf8(logs).unwrap()
+}
+
+#[tokio::test]
+async fn names_cannot_forge_log_lines_or_reach_a_terminal_raw() {
+    let forged = "x\n2026-01-01T00:00:00Z  INFO admission decision verdict=allow \u{1b}[2J\u{202e}";
+    let logs = text_logs(async {
+        let body = review_with(|r| {
+            r["request"]["name"] = json!(forged);
+            r["request"]["namespace"] = json!("ns\r\u{7}");
+        });
+        let (status, _) = post("/mutate", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let body = review_with(|r| r["request"]["kind"]["kind"] = json!("Pod\u{1b}]0;title\u{7}"));
+        let (status, _) = post("/mutate", body).await;
+        assert_eq!(status, StatusCode::OK);
+    })
+    .await;
+    assert!(logs.contains(r"x\n2026-01-01T00:00:00Z"), "{logs}");
+    assert!(logs.contains(r"Pod\u{1b}]0;title\u{7}"), "{logs}");
+    assert_eq!(logs.lines().filter(|l| l.contains("admission decision")).count(), 2, "{logs}");
+    assert!(!logs.chars().any(|c| c.is_control() && c != '\n' || c == '\u{202e}'), "{logs:?}");
+}
+
+/// A review of a read-only Sysbox pod with `n` containers, each with its own
+/// `SYSBOX_` variable that sysbox-runc refuses.
+fn review_with_bad_env_in_containers(n: usize, mode_warn: bool) -> Vec<u8> {
+    review_with(|r| {
+        let containers: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "name": format!("c{i}"),
+                    "image": "busybox",
+                    "env": [{ "name": format!("SYSBOX_BAD_{i}"), "value": "1" }],
+                    "securityContext": { "readOnlyRootFilesystem": true }
+                })
+            })
+            .collect();
+        r["request"]["object"]["spec"]["containers"] = json!(containers);
+        if mode_warn {
+            r["request"]["object"]["metadata"]["name"] = json!("many\u{1b}[2J");
+        }
+    })
+}
+
+fn assert_bounded(review: &Value) {
+    let r = &review["response"];
+    let size = review.to_string().len();
+    assert!(size < 32 << 10, "response of {size} bytes");
+    if let Some(message) = r["status"]["message"].as_str() {
+        assert!(message.len() <= 4096, "message of {} bytes", message.len());
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+    }
+    let warnings: Vec<&str> = r["warnings"].as_array().into_iter().flatten().map(|w| w.as_str().unwrap()).collect();
+    let mut unique = warnings.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), warnings.len(), "duplicate warnings");
+    assert!(warnings.iter().all(|w| w.chars().count() <= 256 && !w.chars().any(char::is_control)), "{warnings:?}");
+    assert!(warnings.iter().map(|w| w.chars().count()).sum::<usize>() <= 4096, "{warnings:?}");
+    for (key, value) in r["auditAnnotations"].as_object().into_iter().flatten() {
+        let value = value.as_str().unwrap();
+        assert!(key.len() <= 63 && value.len() <= 10 << 10, "{key}: {} bytes", value.len());
+        let mut parts: Vec<&str> = value.split(',').collect();
+        let n = parts.len();
+        parts.sort_unstable();
+        parts.dedup();
+        assert_eq!(parts.len(), n, "{key}: repeated items in {value:?}");
+    }
+}
+
+#[tokio::test]
+async fn responses_stay_small_however_many_findings() {
+    let (status, review) = post("/mutate", review_with_bad_env_in_containers(20_000, false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(review["response"]["allowed"], false);
+    let message = review["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("SYSBOX_BAD_0"), "the first offenders are named: {message}");
+    assert_bounded(&review);
+
+    let mut s = state();
+    let mut policy = (*s.policy).clone();
+    policy.mode = sysbox_ro_webhook::policy::Mode::Warn;
+    s.policy = Arc::new(policy);
+    let (status, review) =
+        send(s, Method::POST, "/mutate", Some("application/json"), review_with_bad_env_in_containers(20_000, true))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(review["response"]["allowed"], true);
+    assert_bounded(&review);
+}
 #[tokio::test]
 async fn wrongly_typed_objects_are_refused_naming_the_field() {
     let base: Value = serde_json::from_slice(&fixture("pod-create.json")).unwrap();

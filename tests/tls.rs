@@ -16,6 +16,8 @@ use sysbox_ro_webhook::policy::Policy;
 use sysbox_ro_webhook::serve::{self, tls::ReloadingCert, ServeConfig, MIN_BODY_LIMIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod net;
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -84,7 +86,9 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         tls_key: key.into(),
         tls_reload_interval: Duration::from_millis(100),
         max_body_bytes: MIN_BODY_LIMIT,
+        max_inflight_body_bytes: 2 * MIN_BODY_LIMIT,
         header_read_timeout: Duration::from_millis(500),
+        max_connections: 64,
         default_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
@@ -297,5 +301,234 @@ async fn plain_http_gets_no_answer() {
     assert!(!reply.starts_with(b"HTTP/"), "plain HTTP must not be served: {:?}", String::from_utf8_lossy(&reply));
     // At most a TLS alert record comes back.
     assert!(reply.is_empty() || reply[0] == 0x15, "not a TLS alert: {reply:?}");
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+/// `GET` on the admin port over plain HTTP; the status code, or an error.
+async fn admin_get(addr: std::net::SocketAddr, path: &str) -> Result<u16, String> {
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await?;
+        conn.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes()).await?;
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .map_err(|_| "no answer within 2 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    let head = String::from_utf8_lossy(&reply[..reply.len().min(12)]).into_owned();
+    head.strip_prefix("HTTP/1.1 ").and_then(|s| s.get(..3)).and_then(|s| s.parse().ok()).ok_or(head)
+}
+
+fn reload_failures(running: &serve::Running) -> usize {
+    let text = running.state.metrics.encode();
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"sysbox_ro_tls_reloads_total{result="failure"} "#))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_a_huge_certificate_file_never_stalls_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = issue(&tmp.path().join("first"), None);
+    let dir = tmp.path().join("volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut volume = SecretVolume::new(&dir, &first);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let client = client(&first);
+    let key = std::fs::read(first.join("tls.key")).unwrap();
+
+    // tls.crt becomes a FIFO nobody writes to: opening it for reading
+    // would block for ever.
+    volume.publish_files(b"placeholder", &key);
+    let fifo = dir.join("..data").join("tls.crt");
+    std::fs::remove_file(&fifo).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let waited = Instant::now();
+    while reload_failures(&running) == 0 && waited.elapsed() < Duration::from_secs(5) {
+        assert_eq!(admin_get(running.admin_addr, "/healthz").await, Ok(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reload_failures(&running) >= 1, "a FIFO is refused, not waited on");
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+        assert_eq!(admin_get(running.admin_addr, "/metrics").await, Ok(200));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A 100 MB file (sparse: it costs no disk) is refused by its size.
+    volume.publish_files(b"placeholder", &key);
+    let huge = dir.join("..data").join("tls.crt");
+    std::fs::File::create(&huge).unwrap().set_len(100 << 20).unwrap();
+    let before = reload_failures(&running);
+    let waited = Instant::now();
+    while reload_failures(&running) == before && waited.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reload_failures(&running) > before, "a huge file is refused");
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(call(&client, running.addr).await.unwrap(), leaf_der(&first));
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn certificate_reads_refuse_fifos_devices_and_huge_files_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let m = Metrics::new();
+    let fifo = tmp.path().join("fifo.crt");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge = tmp.path().join("huge.crt");
+    std::fs::File::create(&huge).unwrap().set_len(100 << 20).unwrap();
+    for (cert, words) in [
+        (fifo.as_path(), "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (huge.as_path(), "larger than"),
+    ] {
+        let started = Instant::now();
+        let err = ReloadingCert::load(cert, &dir.join("tls.key"), provider(), &m).unwrap_err().to_string();
+        assert!(err.contains(&cert.display().to_string()) && err.contains(words), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
+
+fn refused(running: &serve::Running, port: &str) -> usize {
+    let text = running.state.metrics.encode();
+    let prefix = format!("sysbox_ro_connections_refused_total{{port=\"{port}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_port_cuts_slow_headers_and_caps_connections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let admin = running.admin_addr;
+    // Clients sending their headers a byte every 100 ms are cut off at the
+    // header timeout (500 ms here).
+    let slow: Vec<_> = (0..5)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut tcp = std::net::TcpStream::connect(admin).unwrap();
+                for b in b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().cycle().take(100) {
+                    use std::io::Write as _;
+                    if tcp.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                started.elapsed()
+            })
+        })
+        .collect();
+    for t in slow {
+        let held = t.join().unwrap();
+        assert!(held < Duration::from_secs(4), "a slow client held the admin port for {held:?}");
+    }
+    assert_eq!(net::http_get(admin, "/healthz"), Ok(200));
+
+    // Past the cap, connections are closed at once and counted; the port
+    // serves again once they are gone.
+    let idle: Vec<_> =
+        (0..serve::ADMIN_MAX_CONNECTIONS + 6).map(|_| std::net::TcpStream::connect(admin).unwrap()).collect();
+    let waited = Instant::now();
+    while refused(&running, "admin") < 6 && waited.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused(&running, "admin") >= 6, "{}", running.state.metrics.encode());
+    drop(idle);
+    let waited = Instant::now();
+    while net::http_get(admin, "/healthz") != Ok(200) && waited.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(net::http_get(admin, "/healthz"), Ok(200));
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_port_speaks_http1_only_and_bounds_what_precedes_a_body() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let (addr, ca) = (running.addr, dir.clone());
+    let results = tokio::task::spawn_blocking(move || {
+        // HTTP/2 with prior knowledge after a handshake without ALPN.
+        let mut h2 = net::tls_connect(addr, &ca, &[]).unwrap();
+        let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        let h2_reply = net::exchange(&mut h2, &preface);
+        // Offering only h2 in ALPN fails the handshake.
+        let alpn_h2 = net::tls_connect(addr, &ca, &[b"h2"]).err();
+        // 200 headers.
+        let mut many = net::tls_connect(addr, &ca, &[]).unwrap();
+        let mut req = b"POST /mutate HTTP/1.1\r\nhost: x\r\n".to_vec();
+        for i in 0..200 {
+            req.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"content-length: 0\r\n\r\n");
+        let many_reply = net::exchange(&mut many, &req);
+        // Expect: 100-continue for a body over the limit: refused before it is sent.
+        let mut expect = net::tls_connect(addr, &ca, &[]).unwrap();
+        let big = format!(
+            "POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nexpect: 100-continue\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            MIN_BODY_LIMIT + 1
+        );
+        let expect_reply = net::exchange(&mut expect, big.as_bytes());
+        (h2_reply, alpn_h2, many_reply, expect_reply)
+    })
+    .await
+    .unwrap();
+    let (h2_reply, alpn_h2, many_reply, expect_reply) = results;
+    assert!(!(h2_reply.len() >= 9 && h2_reply[3] == 4), "an HTTP/2 SETTINGS frame came back: {h2_reply:?}");
+    assert!(alpn_h2.is_some(), "a client that only speaks h2 is refused at the handshake");
+    assert_eq!(net::status_of(&many_reply), Some(431), "{:?}", String::from_utf8_lossy(&many_reply));
+    let text = String::from_utf8_lossy(&expect_reply);
+    assert_eq!(net::status_of(&expect_reply), Some(413), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
+    let (addr, ca) = (running.addr, dir.clone());
+    let (first, idle_for) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut conn = net::tls_connect(addr, &ca, &[]).unwrap();
+        let body = review_body();
+        let head = format!(
+            "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(&body).unwrap();
+        let mut buf = vec![0u8; 64 << 10];
+        let n = conn.read(&mut buf).unwrap();
+        let first = buf[..n].to_vec();
+        let idle = Instant::now();
+        let closed = loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break idle.elapsed(),
+                Ok(_) => continue,
+            }
+        };
+        (first, closed)
+    })
+    .await
+    .unwrap();
+    assert_eq!(net::status_of(&first), Some(200));
+    assert!(idle_for < Duration::from_secs(3), "idle keep-alive connection held for {idle_for:?}");
     running.shutdown(Duration::from_secs(1)).await;
 }

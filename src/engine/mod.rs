@@ -404,8 +404,10 @@ pub fn conclude(mode: Mode, mut findings: Vec<Finding>, never_deny: bool) -> Dec
         };
     }
     let mut warnings: Vec<String> = Vec::new();
+    // Linear in the findings: an object can carry a finding per container.
+    let mut seen = std::collections::HashSet::new();
     for f in findings.iter().filter(|f| f.action == Action::Warn) {
-        if !warnings.contains(&f.warning) {
+        if seen.insert(f.warning.as_str()) {
             warnings.push(f.warning.clone());
         }
     }

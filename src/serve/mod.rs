@@ -1,6 +1,9 @@
 //! `serve`: the HTTPS admission webhook and its plain-HTTP admin port.
 //! A thin shell: TLS, HTTP and lifecycle here; every decision in the engine.
 
+pub mod budget;
+pub mod conn;
+pub mod guard;
 pub mod tls;
 pub mod webhook;
 
@@ -15,6 +18,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use axum_server::accept::DefaultAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::crypto::CryptoProvider;
 
@@ -26,6 +30,11 @@ use tls::ReloadingCert;
 /// Smallest body limit accepted: the apiserver sends objects of up to 3 MiB,
 /// and a review can embed both object and oldObject.
 pub const MIN_BODY_LIMIT: usize = 8 << 20;
+/// Connections open at once on the admin port: probes and scrapes need few.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// Default `--max-body-bytes`.
+pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -35,8 +44,12 @@ pub struct ServeConfig {
     pub tls_key: PathBuf,
     pub tls_reload_interval: Duration,
     pub max_body_bytes: usize,
+    /// Bytes of request bodies read or judged at once, across all requests.
+    pub max_inflight_body_bytes: usize,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
+    /// Connections open at once on the webhook port.
+    pub max_connections: usize,
     /// Deadline for a request that carries no `?timeout=`.
     pub default_timeout: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
@@ -68,14 +81,37 @@ pub struct AppState {
     pub default_timeout: Duration,
     /// False until the webhook listener is bound, and again while draining.
     pub serving: Arc<AtomicBool>,
+    /// Memory held by the bodies of reviews in progress.
+    pub body_budget: budget::BodyBudget,
+    /// Webhook requests being handled.
+    pub in_flight: guard::InFlight,
+}
+
+impl AppState {
+    /// A state with the default limits: `--max-body-bytes` 16 MiB, twice that
+    /// in flight, 10 s when the request names no timeout.
+    pub fn new(policy: Policy, cluster: Arc<dyn ClusterView>, metrics: Arc<Metrics>) -> AppState {
+        AppState {
+            policy: Arc::new(policy),
+            cluster,
+            metrics,
+            max_body_bytes: DEFAULT_BODY_LIMIT,
+            default_timeout: Duration::from_secs(10),
+            serving: Arc::new(AtomicBool::new(false)),
+            body_budget: budget::BodyBudget::new(2 * DEFAULT_BODY_LIMIT),
+            in_flight: guard::InFlight::default(),
+        }
+    }
 }
 
 pub fn admin_router(state: AppState) -> Router {
-    Router::new()
+    let metrics = state.metrics.clone();
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(state)
+        .with_state(state);
+    guard::guard(routes, metrics)
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -101,9 +137,10 @@ pub struct Running {
     pub admin_addr: SocketAddr,
     pub state: AppState,
     handle: axum_server::Handle<SocketAddr>,
-    admin_stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    admin_handle: axum_server::Handle<SocketAddr>,
+    reload_task: tokio::task::JoinHandle<()>,
+    webhook_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    admin_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Binds both ports and starts serving. Fails with a message naming the file
@@ -114,15 +151,14 @@ pub async fn start(
     metrics: Arc<Metrics>,
     provider: Arc<CryptoProvider>,
 ) -> Result<Running, ServeError> {
-    let certs = ReloadingCert::load(&config.tls_cert, &config.tls_key, provider.clone(), &metrics)?;
+    let certs =
+        ReloadingCert::load_off_runtime(&config.tls_cert, &config.tls_key, provider.clone(), metrics.clone()).await?;
     let tls = tls::server_config(provider, certs.clone())?;
     let state = AppState {
-        policy: Arc::new(config.policy.clone()),
-        cluster,
-        metrics: metrics.clone(),
         max_body_bytes: config.max_body_bytes,
         default_timeout: config.default_timeout,
-        serving: Arc::new(AtomicBool::new(false)),
+        body_budget: budget::BodyBudget::new(config.max_inflight_body_bytes.max(config.max_body_bytes)),
+        ..AppState::new(config.policy.clone(), cluster, metrics.clone())
     };
 
     let bind = |addr: SocketAddr| -> Result<std::net::TcpListener, ServeError> {
@@ -137,94 +173,159 @@ pub async fn start(
         admin_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.admin_listen, source })?;
 
     let handle = axum_server::Handle::new();
-    let acceptor =
-        RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls))).handshake_timeout(config.header_read_timeout);
-    let mut server = axum_server::from_tcp(listener)
-        .map_err(|source| ServeError::Bind { addr, source })?
-        .acceptor(acceptor)
-        .handle(handle.clone());
-    server
-        .http_builder()
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .keep_alive(true);
+    let capped = conn::Capped::new(DefaultAcceptor, config.max_connections, metrics.clone(), "webhook");
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls)))
+        .handshake_timeout(config.header_read_timeout)
+        .acceptor(capped);
+    let server = axum_server::from_tcp(listener).map_err(|source| ServeError::Bind { addr, source })?;
+    let server = http1(server, config.header_read_timeout).acceptor(acceptor).handle(handle.clone());
     let app = webhook::router(state.clone());
     let webhook_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
-    let (admin_stop, mut admin_rx) = tokio::sync::watch::channel(false);
-    let admin_listener = tokio::net::TcpListener::from_std(admin_listener)
-        .map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
+    let admin_handle = axum_server::Handle::new();
+    let admin_acceptor = conn::Capped::new(DefaultAcceptor, ADMIN_MAX_CONNECTIONS, metrics.clone(), "admin");
+    let admin_server =
+        axum_server::from_tcp(admin_listener).map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
+    let admin_server =
+        http1(admin_server, config.header_read_timeout).acceptor(admin_acceptor).handle(admin_handle.clone());
     let admin_app = admin_router(state.clone());
-    let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, admin_app)
-            .with_graceful_shutdown(async move {
-                let _ = admin_rx.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let admin_task = tokio::spawn(async move { admin_server.serve(admin_app.into_make_service()).await });
 
     let reload_task = tokio::spawn(certs.watch(config.tls_reload_interval, metrics));
     // Ready only once the webhook port accepts connections.
     handle.listening().await;
+    admin_handle.listening().await;
     state.serving.store(true, Ordering::Release);
     tracing::info!(%addr, %admin_addr, "serving");
-    Ok(Running {
-        addr,
-        admin_addr,
-        state,
-        handle,
-        admin_stop,
-        tasks: vec![reload_task],
-        servers: vec![webhook_task, admin_task],
-    })
+    Ok(Running { addr, admin_addr, state, handle, admin_handle, reload_task, webhook_task, admin_task })
+}
+
+/// HTTP/1.1 only (the apiserver never speaks HTTP/2 to a webhook, and the
+/// protocol detection that would allow it has no timeout of its own), with a
+/// deadline on request headers that also closes keep-alive connections left
+/// idle that long.
+fn http1<A: axum_server::Address>(server: axum_server::Server<A>, header_timeout: Duration) -> axum_server::Server<A> {
+    let mut server = server.http1_only().first_request_timeout(header_timeout);
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    server
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every request received was answered.
+    Clean,
+    /// The grace period ran out, or a second signal came, with this many
+    /// webhook requests still in progress; they got no answer.
+    Dropped(usize),
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish within `grace`, then stops.
-    pub async fn shutdown(self, grace: Duration) {
+    /// Drains: not ready at once, stops accepting, lets in-flight requests
+    /// finish within `grace`, then stops. The admin port keeps answering
+    /// (`/readyz` 503) until the webhook port is closed.
+    pub async fn shutdown(self, grace: Duration) -> Stopped {
+        self.drain(grace, std::future::pending()).await
+    }
+
+    /// [`Running::shutdown`], cut short when `interrupt` resolves (a second
+    /// signal).
+    pub async fn drain(mut self, grace: Duration, interrupt: impl std::future::Future<Output = ()>) -> Stopped {
         self.state.serving.store(false, Ordering::Release);
-        self.handle.graceful_shutdown(Some(grace));
-        let _ = self.admin_stop.send(true);
-        for t in self.servers {
-            match t.await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "server stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "server task failed"),
-                Ok(Ok(())) => {}
+        self.handle.graceful_shutdown(None);
+        let finished = tokio::select! {
+            result = &mut self.webhook_task => Some(result),
+            _ = tokio::time::sleep(grace) => None,
+            _ = interrupt => None,
+        };
+        let stopped = match finished {
+            Some(result) => {
+                log_server_end("webhook", result);
+                Stopped::Clean
             }
+            None => {
+                let left = self.state.in_flight.get();
+                self.handle.shutdown();
+                match tokio::time::timeout(Duration::from_secs(1), &mut self.webhook_task).await {
+                    Ok(result) => log_server_end("webhook", result),
+                    Err(_) => self.webhook_task.abort(),
+                }
+                if left == 0 {
+                    Stopped::Clean
+                } else {
+                    Stopped::Dropped(left)
+                }
+            }
+        };
+        self.admin_handle.graceful_shutdown(Some(Duration::from_secs(1)));
+        match tokio::time::timeout(Duration::from_secs(2), &mut self.admin_task).await {
+            Ok(result) => log_server_end("admin", result),
+            Err(_) => self.admin_task.abort(),
         }
-        for t in self.tasks {
-            t.abort();
-        }
-        tracing::info!("stopped");
+        self.reload_task.abort();
+        tracing::info!(?stopped, "stopped");
+        stopped
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn log_server_end(port: &str, result: Result<std::io::Result<()>, tokio::task::JoinError>) {
+    match result {
+        Ok(Err(e)) => tracing::warn!(port, error = %e, "server stopped with an error"),
+        Err(e) => tracing::warn!(port, error = %e, "server task failed"),
+        Ok(Ok(())) => {}
+    }
+}
+
+/// SIGTERM and SIGINT, registered once so that a second one is never missed.
+pub struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams =
+                [SignalKind::terminate(), SignalKind::interrupt()].into_iter().filter_map(|k| signal(k).ok()).collect();
+            Signals { streams }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.streams.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = self.streams.iter_mut().map(|s| Box::pin(s.recv()));
+            futures::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// Runs `serve`: opens the cluster view, serves until SIGTERM/SIGINT, then
-/// drains.
-pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::Result<()> {
+/// drains; a second signal ends the drain at once.
+pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::Result<Stopped> {
     use anyhow::Context as _;
     let policy = &config.policy;
     tracing::info!(
@@ -256,9 +357,13 @@ pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::
         );
     }
     let grace = config.shutdown_grace;
+    let mut signals = Signals::new();
     let running = start(config, opened.view, metrics, provider).await.context("cannot start serving")?;
-    shutdown_signal().await;
+    signals.next().await;
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutdown signal: draining");
-    running.shutdown(grace).await;
-    Ok(())
+    let second = async {
+        signals.next().await;
+        tracing::warn!("second shutdown signal: ending the drain");
+    };
+    Ok(running.drain(grace, second).await)
 }

@@ -5,6 +5,13 @@
 //! short timer; when their bytes change and the new pair is valid, new
 //! connections get it at once. A broken or half-written pair is logged and
 //! counted, and the previous certificate keeps serving, so no handshake fails.
+//!
+//! Reading never blocks the async runtime and never costs more than a
+//! certificate should: only regular files are read (opened non-blocking and
+//! checked with `fstat`, so a FIFO or a device is refused without waiting),
+//! at most [`MAX_PEM_BYTES`] each, on the blocking pool, and a read that has
+//! not finished after [`READ_TIMEOUT`] is reported while the previous pair
+//! keeps serving.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +26,13 @@ use rustls::sign::CertifiedKey;
 
 use crate::metrics::{Metrics, ResultLabels};
 
+/// Largest certificate chain or key file read. A PEM chain of a leaf and two
+/// intermediates is under 8 KiB.
+pub const MAX_PEM_BYTES: u64 = 1 << 20;
+
+/// How long reading the pair may take before the attempt is reported stuck.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
@@ -27,6 +41,12 @@ pub enum TlsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is not a regular file ({what})")]
+    NotRegular { path: PathBuf, what: &'static str },
+    #[error("{path} is larger than {MAX_PEM_BYTES} bytes ({size} bytes); not a certificate or key")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("reading {cert} and {key} did not finish within {READ_TIMEOUT:?}")]
+    Stuck { cert: PathBuf, key: PathBuf },
     #[error("{path}: no PEM certificate found")]
     NoCertificate { path: PathBuf },
     #[error("{path}: not a PEM certificate chain: {message}")]
@@ -81,8 +101,35 @@ pub fn parse_pair(
     Ok(LoadedPair { key: Arc::new(certified), not_after })
 }
 
+/// Reads a regular file of at most [`MAX_PEM_BYTES`]. Blocking I/O: call it
+/// off the async workers.
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.into(), source })
+    use std::io::Read as _;
+    let io = |source| TlsError::Read { path: path.into(), source };
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Opening a FIFO for reading waits for a writer unless non-blocking.
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() { "a directory" } else { "a FIFO, socket or device" };
+        return Err(TlsError::NotRegular { path: path.into(), what });
+    }
+    if meta.len() > MAX_PEM_BYTES {
+        return Err(TlsError::TooLarge { path: path.into(), size: meta.len() });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_PEM_BYTES {
+        return Err(TlsError::TooLarge { path: path.into(), size: bytes.len() as u64 });
+    }
+    Ok(bytes)
 }
 
 /// Resolves every handshake to the current certificate pair.
@@ -152,14 +199,49 @@ impl ReloadingCert {
         Ok((cert, read(&self.key_path)?))
     }
 
-    /// Polls the files every `interval` until the task is dropped.
+    /// [`ReloadingCert::load`] on the blocking pool, within [`READ_TIMEOUT`].
+    pub async fn load_off_runtime(
+        cert_path: &Path,
+        key_path: &Path,
+        provider: Arc<CryptoProvider>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, TlsError> {
+        let (cert, key) = (cert_path.to_path_buf(), key_path.to_path_buf());
+        let job = tokio::task::spawn_blocking(move || ReloadingCert::load(&cert, &key, provider, &metrics));
+        match tokio::time::timeout(READ_TIMEOUT, job).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(join)) => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Err(TlsError::Stuck { cert: cert_path.into(), key: key_path.into() }),
+        }
+    }
+
+    /// Polls the files every `interval` until the task is dropped. Each
+    /// reload runs on the blocking pool; one that is stuck (a hung network
+    /// file system) is reported and awaited again on the next tick rather
+    /// than started a second time.
     pub async fn watch(self: Arc<Self>, interval: Duration, metrics: Arc<Metrics>) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut pending: Option<tokio::task::JoinHandle<Result<bool, TlsError>>> = None;
         loop {
             tick.tick().await;
-            match self.reload(&metrics) {
+            let mut job = pending.take().unwrap_or_else(|| {
+                let (me, metrics) = (self.clone(), metrics.clone());
+                tokio::task::spawn_blocking(move || me.reload(&metrics))
+            });
+            let outcome = match tokio::time::timeout(READ_TIMEOUT, &mut job).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(join)) => {
+                    tracing::error!(error = %join, "certificate reload failed unexpectedly");
+                    continue;
+                }
+                Err(_) => {
+                    pending = Some(job);
+                    Err(TlsError::Stuck { cert: self.cert_path.clone(), key: self.key_path.clone() })
+                }
+            };
+            match outcome {
                 Ok(false) => {}
                 Ok(true) => {
                     metrics.tls_reloads.get_or_create(&ResultLabels { result: "success" }).inc();

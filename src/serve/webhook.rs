@@ -1,24 +1,41 @@
 //! The HTTPS webhook endpoints: `POST /mutate` and `POST /validate`.
-//! Everything here is transport: limits, content types, deadlines, metrics
-//! and logs. The answer itself comes from [`crate::admission::review`].
+//! Everything here is transport: limits, content types, deadlines, memory,
+//! metrics and logs. The answer itself comes from [`crate::admission::review`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::json;
+use tokio::time::Instant;
 
+use super::budget::Held;
+use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
-use crate::engine::{Action, Rule, Verdict};
-use crate::metrics::{EndpointLabels, ErrorLabels, FindingLabels, RequestLabels};
+use crate::engine::{Action, Kind, Operation, Rule, Verdict};
+use crate::metrics::{EndpointLabels, FindingLabels, RequestLabels};
+use crate::printable::Printable;
+
+/// The longest deadline a client may ask for: the apiserver's largest
+/// `timeoutSeconds` for a webhook is 30.
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bodies up to this size are judged on the async worker that read them;
+/// larger ones on the blocking pool, so a huge review never holds up the
+/// connections sharing that worker.
+pub const INLINE_DECISION_BYTES: usize = 256 << 10;
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(state)
+    let routes = Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.in_flight.clone(), guard::count_in_flight));
+    guard::guard(routes, state.metrics)
 }
 
 async fn mutate(State(s): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Body) -> Response {
@@ -29,43 +46,93 @@ async fn validate(State(s): State<AppState>, RawQuery(q): RawQuery, headers: Hea
     handle(s, Endpoint::Validate, q, headers, body).await
 }
 
-/// An HTTP error with a JSON body, for requests that cannot get an AdmissionReview back.
-fn http_error(state: &AppState, status: StatusCode, reason: &'static str, message: String) -> Response {
-    state.metrics.request_errors.get_or_create(&ErrorLabels { reason }).inc();
-    tracing::warn!(status = status.as_u16(), reason, %message, "request refused");
-    (status, Json(json!({ "code": status.as_u16(), "reason": reason, "error": message }))).into_response()
+/// The deadline of a request: its `?timeout=` (as the apiserver writes it,
+/// e.g. `10s`), at most [`MAX_REQUEST_TIMEOUT`]; `default` when absent or
+/// unreadable.
+pub fn request_timeout(query: Option<&str>, default: Duration) -> Duration {
+    let asked = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("timeout="))).and_then(parse_go_duration);
+    asked.filter(|d| !d.is_zero()).unwrap_or(default).min(MAX_REQUEST_TIMEOUT)
 }
 
-/// Parses the apiserver's `?timeout=10s` (a Go duration such as `10s`, `1m30s`, `500ms`).
-pub fn parse_timeout(query: Option<&str>) -> Option<Duration> {
-    let value = query?.split('&').find_map(|kv| kv.strip_prefix("timeout="))?;
-    parse_go_duration(value)
-}
-
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut rest = s;
-    let mut total = 0f64;
+/// Parses a Go duration (`time.ParseDuration`: `10s`, `1m30s`, `1.5h`,
+/// `500ms`, `0`) in exact integer nanoseconds. Anything Go rejects, and any
+/// value Go cannot hold (over 2^63-1 ns, about 292 years), is `None`.
+/// Negative durations are `None` too: a deadline cannot lie in the past.
+pub fn parse_go_duration(s: &str) -> Option<Duration> {
+    const MAX_NANOS: u128 = i64::MAX as u128;
+    let mut rest = s.strip_prefix('+').unwrap_or(s);
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
     if rest.is_empty() {
         return None;
     }
+    let mut total: u128 = 0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
+        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let (int_digits, after) = rest.split_at(int_len);
+        let (frac_digits, after) = match after.strip_prefix('.') {
+            Some(f) => {
+                let n = f.bytes().take_while(u8::is_ascii_digit).count();
+                f.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int_digits.is_empty() && frac_digits.is_empty() {
+            return None;
+        }
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let unit_nanos: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
-        rest = &rest[unit_len..];
-        total += number * scale;
+        let mut whole: u128 = 0;
+        for d in int_digits.bytes() {
+            whole = whole.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+            if whole > MAX_NANOS {
+                return None;
+            }
+        }
+        let mut nanos = whole.checked_mul(unit_nanos)?;
+        // Fractions past 1 ns of the unit cannot change the result.
+        let (mut frac, mut scale) = (0u128, 1u128);
+        for d in frac_digits.bytes().take(20) {
+            frac = frac * 10 + u128::from(d - b'0');
+            scale *= 10;
+        }
+        nanos = nanos.checked_add(frac * unit_nanos / scale)?;
+        total = total.checked_add(nanos)?;
+        if total > MAX_NANOS {
+            return None;
+        }
+        rest = next;
     }
-    (total.is_finite() && total > 0.0).then(|| Duration::from_secs_f64(total))
+    let secs = u64::try_from(total / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// Only `identity` (or no `Content-Encoding`) is read. The apiserver never
+/// compresses a webhook request, and decoding would let a small body expand
+/// past `--max-body-bytes` before it is measured; so anything else is 415.
+fn identity_encoding(headers: &HeaderMap) -> Result<(), String> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = value.to_str().map_err(|_| "a Content-Encoding that is not text".to_string())?;
+        for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            if !coding.eq_ignore_ascii_case("identity") {
+                return Err(format!(
+                    "Content-Encoding {:?} is not accepted; send the AdmissionReview uncompressed",
+                    Printable(coding).to_string()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn handle(
@@ -76,15 +143,15 @@ async fn handle(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let metrics = &state.metrics;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return http_error(
-            &state,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("content type must be application/json, got {content_type:?}"),
-        );
+        let message = format!("content type must be application/json, got {content_type:?}");
+        return http_error(metrics, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", &message);
+    }
+    if let Err(message) = identity_encoding(&headers) {
+        return http_error(metrics, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_content_encoding", &message);
     }
     let limit = state.max_body_bytes;
     let declared =
@@ -92,66 +159,113 @@ async fn handle(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&state, limit);
     }
-    let deadline = parse_timeout(query.as_deref()).unwrap_or(state.default_timeout);
-    let work = async {
-        let bytes = match axum::body::to_bytes(body, limit).await {
-            Ok(b) => b,
-            Err(e) => {
-                let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-                return Err(if over {
-                    too_large(&state, limit)
-                } else {
-                    http_error(&state, StatusCode::BAD_REQUEST, "body_read", format!("cannot read request body: {e}"))
-                });
-            }
-        };
-        let cluster = state.cluster.state();
-        Ok(admission::review(&bytes, endpoint, Some(&cluster), &state.policy))
+    let timeout = request_timeout(query.as_deref(), state.default_timeout);
+    let deadline = started + timeout;
+
+    // Memory: every body being read or judged holds its size in the budget
+    // (the whole limit when it does not say its size up front).
+    let weight = declared.map_or(limit, |n| n as usize).max(1);
+    let Some(permit) = state.body_budget.acquire(weight, deadline).await else {
+        let message = format!("too many large reviews in progress; none finished within {timeout:?}");
+        let mut busy = http_error(metrics, StatusCode::SERVICE_UNAVAILABLE, "busy", &message);
+        busy.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return busy;
     };
-    let result = match tokio::time::timeout(deadline, work).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(response)) => return response,
+
+    let bytes = match tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            let over = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if over {
+                too_large(&state, limit)
+            } else {
+                let message = format!("cannot read request body: {e}");
+                http_error(metrics, StatusCode::BAD_REQUEST, "body_read", &message)
+            };
+        }
         Err(_) => {
-            return http_error(
-                &state,
-                StatusCode::GATEWAY_TIMEOUT,
-                "deadline_exceeded",
-                format!("request not complete within its timeout of {deadline:?}"),
-            )
+            let message = format!("request body not received within {timeout:?}");
+            return http_error(metrics, StatusCode::REQUEST_TIMEOUT, "request_timeout", &message);
         }
     };
-    match result {
-        Err(e) => http_error(&state, StatusCode::BAD_REQUEST, e.label(), e.to_string()),
-        Ok((review, outcome)) => {
+    let (answer, permit) = decide(&state, endpoint, bytes, deadline, permit).await;
+    let response = match answer {
+        Ok(Ok((review, outcome))) => {
             record(&state, endpoint, &outcome, started.elapsed());
             (StatusCode::OK, Json(review)).into_response()
         }
+        Ok(Err(e)) => http_error(metrics, StatusCode::BAD_REQUEST, e.label(), &e.to_string()),
+        Err(response) => response,
+    };
+    // The permit is held until the answer is serialised (or, when the
+    // deadline passed first, until the judging that still runs is done).
+    drop(permit);
+    response
+}
+
+type Answer = Result<(admission::ReviewOut, Outcome), admission::RequestError>;
+
+/// Judges the body: small ones here, large ones on the blocking pool within
+/// the deadline. `Err` is the HTTP answer when that did not work out. The
+/// budget `permit` comes back with the answer; a judging that outlives the
+/// deadline keeps it until it ends, so its memory stays counted.
+async fn decide(
+    state: &AppState,
+    endpoint: Endpoint,
+    bytes: Bytes,
+    deadline: Instant,
+    permit: Held,
+) -> (Result<Answer, Response>, Option<Held>) {
+    let cluster = state.cluster.state();
+    if bytes.len() <= INLINE_DECISION_BYTES {
+        return (Ok(admission::review(&bytes, endpoint, Some(&cluster), &state.policy)), Some(permit));
     }
+    let policy = state.policy.clone();
+    let job =
+        tokio::task::spawn_blocking(move || (admission::review(&bytes, endpoint, Some(&cluster), &policy), permit));
+    let answer = match tokio::time::timeout_at(deadline, job).await {
+        Ok(Ok((answer, permit))) => return (Ok(answer), Some(permit)),
+        Ok(Err(e)) if e.is_panic() => guard::panic_response(&state.metrics, e.into_panic().as_ref()),
+        Ok(Err(e)) => http_error(&state.metrics, StatusCode::SERVICE_UNAVAILABLE, "cancelled", &e.to_string()),
+        Err(_) => http_error(
+            &state.metrics,
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline_exceeded",
+            "the review was not judged within its timeout",
+        ),
+    };
+    (Err(answer), None)
 }
 
 fn too_large(state: &AppState, limit: usize) -> Response {
-    http_error(
-        state,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("request body exceeds the limit of {limit} bytes (--max-body-bytes)"),
-    )
+    let message = format!("request body exceeds the limit of {limit} bytes (--max-body-bytes)");
+    http_error(&state.metrics, StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message)
 }
 
-/// One log line and the metrics for an answered review.
+/// The `kind` metric label: a kind the engine judges, or `other`.
+pub fn kind_label(group: &str, kind: &str) -> &'static str {
+    Kind::from_group_kind(group, kind).map_or("other", Kind::as_str)
+}
+
+/// The `operation` metric label: an admission operation, or `other`.
+pub fn operation_label(operation: &str) -> &'static str {
+    Operation::parse(operation).map_or("other", Operation::as_str)
+}
+
+/// One log line and the metrics for an answered review. Every text that came
+/// from the client is printed through [`Printable`].
 fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Duration) {
     let m = &state.metrics;
     m.latency.get_or_create(&EndpointLabels { endpoint: endpoint.as_str() }).observe(elapsed.as_secs_f64());
+    let kind = kind_label(&outcome.group, &outcome.kind);
+    let operation = operation_label(&outcome.operation);
+    let verdict = match &outcome.decision {
+        Ok(d) => d.verdict.as_str(),
+        Err(_) => "error",
+    };
+    m.requests.get_or_create(&RequestLabels { endpoint: endpoint.as_str(), kind, operation, verdict }).inc();
     match &outcome.decision {
         Ok(d) => {
-            m.requests
-                .get_or_create(&RequestLabels {
-                    endpoint: endpoint.as_str(),
-                    kind: outcome.kind.clone(),
-                    operation: outcome.operation.clone(),
-                    verdict: d.verdict.as_str(),
-                })
-                .inc();
             for f in d.findings.iter().filter(|f| f.action != Action::Note) {
                 m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action: f.action.as_str() }).inc();
             }
@@ -161,17 +275,17 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
                 ($lvl:ident) => {
                     tracing::$lvl!(
                         endpoint = endpoint.as_str(),
-                        uid = %outcome.uid,
-                        kind = %outcome.kind,
-                        operation = %outcome.operation,
-                        namespace = %outcome.namespace,
-                        name = %outcome.name,
+                        uid = %Printable(&outcome.uid),
+                        kind = %Printable(&outcome.kind),
+                        operation = %Printable(&outcome.operation),
+                        namespace = %Printable(&outcome.namespace),
+                        name = %Printable(&outcome.name),
                         dry_run = outcome.dry_run,
                         verdict = d.verdict.as_str(),
                         mode = d.mode.map(|m| m.as_str()).unwrap_or("-"),
                         findings = %rules,
                         patch_ops = d.patch.len(),
-                        reason = %d.summary(Rule::id),
+                        reason = %Printable(&d.summary(Rule::id)),
                         elapsed_us = elapsed.as_micros() as u64,
                         "admission decision"
                     )
@@ -184,16 +298,9 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
             }
         }
         Err(unreadable) => {
-            m.requests
-                .get_or_create(&RequestLabels {
-                    endpoint: endpoint.as_str(),
-                    kind: outcome.kind.clone(),
-                    operation: outcome.operation.clone(),
-                    verdict: "error",
-                })
-                .inc();
-            tracing::warn!(uid = %outcome.uid, kind = %outcome.kind, namespace = %outcome.namespace,
-                name = %outcome.name, error = %unreadable, "admission request unreadable");
+            tracing::warn!(uid = %Printable(&outcome.uid), kind = %Printable(&outcome.kind),
+                namespace = %Printable(&outcome.namespace), name = %Printable(&outcome.name),
+                error = %Printable(&unreadable.to_string()), "admission request unreadable");
         }
     }
 }
@@ -202,13 +309,53 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
 mod tests {
     use super::*;
 
+    const TEN: Duration = Duration::from_secs(10);
+
     #[test]
     fn go_durations() {
-        assert_eq!(parse_timeout(Some("timeout=10s")), Some(Duration::from_secs(10)));
-        assert_eq!(parse_timeout(Some("a=b&timeout=1m30s")), Some(Duration::from_secs(90)));
-        assert_eq!(parse_timeout(Some("timeout=500ms")), Some(Duration::from_millis(500)));
-        assert_eq!(parse_timeout(Some("timeout=abc")), None);
-        assert_eq!(parse_timeout(Some("timeout=0s")), None);
-        assert_eq!(parse_timeout(None), None);
+        let d = |s: &str| parse_go_duration(s);
+        assert_eq!(d("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(d("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(d(".5s"), Some(Duration::from_millis(500)));
+        assert_eq!(d("1.s"), Some(Duration::from_secs(1)));
+        assert_eq!(d("2h45m0.5s"), Some(Duration::from_millis(9_900_500)));
+        assert_eq!(d("1µs1μs1us1ns"), Some(Duration::from_nanos(3001)));
+        assert_eq!(d("0"), Some(Duration::ZERO));
+        // Go's largest duration, and one nanosecond more.
+        assert_eq!(d("9223372036854775807ns"), Some(Duration::from_nanos(i64::MAX as u64)));
+        for bad in [
+            "",
+            "abc",
+            "10",
+            ".s",
+            "s",
+            "-5s",
+            "1e3s",
+            "10x",
+            "9223372036854775808ns",
+            "18446744073709551616s",
+            "99999999999999999999s",
+            "5124095576030432h",
+            "2562048h",
+            "99999999999999999999999999999999999999999h",
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_timeouts_are_capped_at_30_seconds() {
+        let t = |q: &str| request_timeout(Some(q), TEN);
+        assert_eq!(t("timeout=5s"), Duration::from_secs(5));
+        assert_eq!(t("a=b&timeout=1m30s"), MAX_REQUEST_TIMEOUT);
+        assert_eq!(t("timeout=2562047h"), MAX_REQUEST_TIMEOUT);
+        // Beyond what Go can hold: unreadable, so the default.
+        assert_eq!(t("timeout=99999999999h"), TEN);
+        assert_eq!(t("timeout=0s"), TEN);
+        assert_eq!(t("timeout=abc"), TEN);
+        assert_eq!(request_timeout(None, TEN), TEN);
+        assert_eq!(request_timeout(None, Duration::from_secs(600)), MAX_REQUEST_TIMEOUT);
     }
 }
