@@ -311,3 +311,31 @@ fn wrongly_typed_spec_is_an_error_not_a_panic() {
     let err = sysbox_ro_webhook::engine::decide(&review, None, &Policy::default()).unwrap_err();
     assert!(err.to_string().contains("/spec"), "{err}");
 }
+
+#[test]
+fn many_offending_containers_make_one_bounded_finding() {
+    // Every container breaks the same rule: the decision holds one finding
+    // naming the first few containers and counting the rest, not one finding
+    // per container (a 100,000-container review would otherwise carry
+    // 100,000 findings and a message of megabytes).
+    let mut spec = ro_spec();
+    let container = spec["containers"][0].clone();
+    let containers: Vec<Value> = (0..1000)
+        .map(|i| {
+            let mut c = container.clone();
+            c["name"] = json!(format!("c{i}"));
+            c["env"] = json!([{ "name": "SYSBOX_HONOR_CAPS", "value": "yes" }]);
+            c
+        })
+        .collect();
+    spec["containers"] = json!(containers);
+    let d = decide(&pod(spec), Some(&good_cluster()), &Policy::default());
+    assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
+    let env: Vec<_> = d.findings.iter().filter(|f| f.rule.id() == "sysbox-env").collect();
+    assert_eq!(env.len(), 1, "one finding for the rule, not one per container");
+    let message = &env[0].message;
+    assert!(message.contains("container \"c0\"") && message.contains("container \"c4\""), "{message}");
+    assert!(!message.contains("container \"c5\""), "only the first five are named: {message}");
+    assert!(message.contains("and 995 more containers"), "{message}");
+    assert!(message.len() < 2_000, "bounded: {} bytes", message.len());
+}

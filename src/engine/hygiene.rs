@@ -52,35 +52,53 @@ pub fn crio_userns(value: &str) -> CrioUserns {
 pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRules, ctx: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let spec = &template.spec;
+    // One finding per rule, however many containers offend: the first few
+    // containers are named and the rest counted, so a pod with thousands of
+    // containers gets a bounded message, not thousands of findings.
+    let mut refused = Offenders::default();
+    let mut unverified = Offenders::default();
     for ((kind, c), judged) in spec.all_containers().zip(envs) {
         let cname = c.name.as_deref().unwrap_or("?");
         if rules.sysbox_env && !judged.refused.is_empty() {
-            findings.push(Finding::new(
-                Rule::SysboxEnv,
-                format!(
-                    "{} {cname:?}: {}; sysbox-runc refuses to create the container. Remove it or use one of \
-                     SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
-                     (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain {}",
-                    kind.label(),
-                    bounded(&judged.refused),
-                    Rule::SysboxEnv.id()
-                ),
-                fit(&format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
-            ));
+            refused.add(
+                || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.refused)),
+                || fit(&format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
+            );
         }
         if rules.env_unverified && !judged.unverified.is_empty() {
-            findings.push(Finding::new(
-                Rule::SysboxEnvUnverified,
-                format!(
-                    "{} {cname:?}: {}. sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
-                     a bad value; check them. Details: sysbox-ro-webhook explain {}",
-                    kind.label(),
-                    bounded(&judged.unverified),
-                    Rule::SysboxEnvUnverified.id()
-                ),
-                fit(&format!("sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}", judged.unverified[0])),
-            ));
+            unverified.add(
+                || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.unverified)),
+                || {
+                    fit(&format!(
+                        "sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}",
+                        judged.unverified[0]
+                    ))
+                },
+            );
         }
+    }
+    if let Some((who, warning)) = refused.finish() {
+        findings.push(Finding::new(
+            Rule::SysboxEnv,
+            format!(
+                "{who}; sysbox-runc refuses to create the container. Remove it or use one of \
+                 SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
+                 (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain {}",
+                Rule::SysboxEnv.id()
+            ),
+            warning,
+        ));
+    }
+    if let Some((who, warning)) = unverified.finish() {
+        findings.push(Finding::new(
+            Rule::SysboxEnvUnverified,
+            format!(
+                "{who}. sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
+                 a bad value; check them. Details: sysbox-ro-webhook explain {}",
+                Rule::SysboxEnvUnverified.id()
+            ),
+            warning,
+        ));
     }
     if rules.service_links {
         findings.extend(service_links(template, ctx));
@@ -103,6 +121,37 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
         findings.extend(user_namespace(template, ctx.landing));
     }
     findings
+}
+
+/// The containers that break one rule: the first [`LIST_LIMIT`] described,
+/// the rest counted, and the warning of the first.
+#[derive(Default)]
+struct Offenders {
+    named: Vec<String>,
+    count: usize,
+    warning: Option<String>,
+}
+
+impl Offenders {
+    fn add(&mut self, describe: impl FnOnce() -> String, warning: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.named.len() < LIST_LIMIT {
+            self.named.push(describe());
+        }
+        if self.warning.is_none() {
+            self.warning = Some(warning());
+        }
+    }
+
+    /// The description of every offender (bounded) and the first warning.
+    fn finish(self) -> Option<(String, String)> {
+        let warning = self.warning?;
+        let mut who = self.named.join("; ");
+        if self.count > self.named.len() {
+            who.push_str(&format!("; and {} more containers", self.count - self.named.len()));
+        }
+        Some((who, warning))
+    }
 }
 
 /// The first [`LIST_LIMIT`] items, `; `-separated, and how many more.
