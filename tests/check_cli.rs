@@ -833,3 +833,16 @@ fn labels_from_the_node_agent_and_by_hand_are_told_apart() {
     assert_eq!(labels["warnings"].as_array().map(Vec::len), Some(2), "{labels}");
     assert!(labels["agentNewestSeconds"].as_u64() < labels["agentOldestSeconds"].as_u64(), "{labels}");
 }
+
+#[test]
+fn text_output_escapes_control_characters_from_the_input() {
+    // A name holding ESC and a newline must neither drive the terminal nor
+    // forge a report line of its own.
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"evil\\e[31m\\nsummary: forged\"\n  namespace: default\n\
+spec:\n  runtimeClassName: sysbox-runc\n  containers:\n    - name: c\n      image: x\n      securityContext:\n        readOnlyRootFilesystem: true\n";
+    let o = run_with(&["check", "-f", "-", "--cluster-state", CLUSTER, "--color", "never"], Some(manifest.as_bytes()));
+    let out = stdout(&o);
+    assert!(!out.contains('\u{1b}'), "raw ESC in the report: {out:?}");
+    assert!(out.contains("evil\\u{1b}[31m\\nsummary: forged"), "escaped name missing: {out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("summary:")).count(), 1, "{out}");
+}

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use super::FailOn;
 use super::{ClusterSource, Record, Report, Totals, Verdict};
 use crate::engine::messages::plural;
+use crate::limits::escape_controls;
 
 pub struct TextReport<'w> {
     out: Box<dyn Write + 'w>,
@@ -40,13 +41,16 @@ impl<'w> TextReport<'w> {
 
 impl Report for TextReport<'_> {
     fn object(&mut self, r: &Record) -> io::Result<()> {
+        // Paths, names and messages come from the input: their control
+        // characters are written as escapes, so an object name holding ESC or
+        // a newline cannot drive the terminal or forge a report line.
         let subject = r.subject();
-        let mut line = r.location();
+        let mut line = escape_controls(&r.location()).into_owned();
         if !subject.is_empty() {
             line.push(' ');
-            line.push_str(&subject);
+            line.push_str(&escape_controls(&subject));
         }
-        let mut message = r.message.clone();
+        let mut message = escape_controls(&r.message).into_owned();
         if !r.patch.is_empty() {
             message.push_str(&format!(" (patch: {})", plural(r.patch.len(), "operation")));
         }
@@ -54,7 +58,7 @@ impl Report for TextReport<'_> {
         writeln!(self.out, "{line}")?;
         let label = self.paint("33", "warning");
         for w in &r.warnings {
-            writeln!(self.out, "    {label}: {w}")?;
+            writeln!(self.out, "    {label}: {}", escape_controls(w))?;
         }
         Ok(())
     }
@@ -91,11 +95,11 @@ impl Report for TextReport<'_> {
         };
         if let Some(nodes) = &t.node_labels {
             for note in &nodes.notes {
-                writeln!(self.out, "nodes: {note}")?;
+                writeln!(self.out, "nodes: {}", escape_controls(note))?;
             }
             let label = self.paint("33", "warning");
             for w in &nodes.warnings {
-                writeln!(self.out, "nodes: {label}: {w}")?;
+                writeln!(self.out, "nodes: {label}: {}", escape_controls(w))?;
             }
         }
         writeln!(
