@@ -10,6 +10,9 @@ use std::process::{Command, Stdio};
 
 use sysbox_ro_webhook::sysbox::{installed_mgr, systemd, InstalledMgr};
 
+mod rng;
+use rng::Rng;
+
 /// A unit with the shipped ExecStart= line (sysbox-pkgr k8s/systemd/sysbox-mgr.service).
 const UNIT: &str = "[Unit]\nDescription=sysbox-mgr\n\n[Service]\nType=notify\n\
                     ExecStart=/usr/bin/sysbox-mgr --disable-inner-image-preload\nTimeoutStartSec=45\n";
@@ -35,21 +38,6 @@ while IFS= read -r -d '' SYSBOX_MGR_CONFIG; do
   printf '\0'
 done
 "#;
-
-/// xorshift64*: deterministic values without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 const PIECES: &[&str] = &[
     "--relaxed-read-only",

@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::{self, ClusterState};
+use crate::engine::subject::json_type;
 pub use crate::engine::Verdict;
 use crate::engine::{self, Action, Decision, Kind, Rule};
 use crate::intake;
@@ -343,17 +344,6 @@ fn judge_object(object: &Value, at: (&str, usize, Option<usize>, usize), ctx: &C
         }
     }
     record
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "mapping",
-    }
 }
 
 /// Judges one document, reporting each object's record as it is judged (so

@@ -218,7 +218,8 @@ pub struct SubjectError {
     pub message: String,
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// The name of a JSON value's type, as error messages say it.
+pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

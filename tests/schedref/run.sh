@@ -1,43 +1,4 @@
 #!/usr/bin/env bash
-# Builds the schedref reference checker once and prints the binary's path as the last stdout line:
-#
-#   SCHEDREF=$(tests/schedref/run.sh | tail -1)
-#   "$SCHEDREF" < cases.json > results.json
-#
-# The binary lives outside the repository, in
-#   ${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}/schedref/schedref
-# and is rebuilt when the hash of this folder's sources (go.mod, go.sum, *.go) or the Go version
-# changes. Concurrent callers (parallel test threads) wait for one build; the binary is replaced
-# by a rename, never written in place. Progress goes to stderr.
-set -euo pipefail
-
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-command -v go >/dev/null || { echo "schedref: go is not on PATH" >&2; exit 1; }
-
-out_dir=${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}/schedref
-mkdir -p "$out_dir"
-bin="$out_dir/schedref"
-stamp="$out_dir/schedref.sha256"
-
-hash=$(
-  cd "$here"
-  { go version; for f in go.mod go.sum $(ls ./*.go | LC_ALL=C sort); do sha256sum "$f"; done; } \
-    | sha256sum | cut -d' ' -f1
-)
-
-current() { [[ -x $bin && -f $stamp && $(cat "$stamp") == "$hash" ]]; }
-
-if ! current; then
-  exec 9>"$out_dir/.lock"
-  flock 9
-  if ! current; then
-    echo "schedref: building $bin" >&2
-    tmp=$(mktemp "$out_dir/.schedref.XXXXXX")
-    trap 'rm -f "$tmp"' EXIT
-    (cd "$here" && CGO_ENABLED=0 go build -mod=readonly -trimpath -o "$tmp" .)
-    mv -f "$tmp" "$bin"
-    trap - EXIT
-    echo "$hash" > "$stamp.tmp" && mv -f "$stamp.tmp" "$stamp"
-  fi
-fi
-echo "$bin"
+# Builds the schedref reference once (tests/go-reference.sh) and prints the binary's path as the last
+# stdout line.
+exec "$(dirname "${BASH_SOURCE[0]}")/../go-reference.sh" schedref
