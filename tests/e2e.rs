@@ -287,7 +287,7 @@ fn configmap_flag_without_labels(env: &mut Env) {
     ]);
 
     env.kubectl.apply(&objects::mgr_configmap("--log-level=info --relaxed-read-only")).expect_ok();
-    let warning = "sysbox-ro: flag on cm known from ConfigMap only (applied on installer restart); label the nodes";
+    let warning = "sysbox-ro: flag on cm only intended by the ConfigMap (applied on installer restart); label nodes";
     wait_for_verdict(env, &pod, Duration::from_secs(10), "the webhook sees the ConfigMap", |r| r.success());
     let run = env.kubectl.apply(&pod).expect_ok().expect_warning(warning);
     assert_eq!(run.warnings().len(), 1, "only the ConfigMap warning: {:?}", run.warnings());
