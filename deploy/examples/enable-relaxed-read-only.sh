@@ -3,7 +3,7 @@
 # ConfigMap, kube-system/sysbox-operational-attributes, key SYSBOX_MGR_CONFIG.
 #
 #   enable-relaxed-read-only.sh show               # current flags and verdict
-#   enable-relaxed-read-only.sh enable             # add --relaxed-read-only, keep the rest
+#   enable-relaxed-read-only.sh enable             # put --relaxed-read-only first, keep the rest
 #   enable-relaxed-read-only.sh restart-node NODE  # re-run the installer on one node
 #
 # The ConfigMap is cluster-wide, but it only reaches a node when the Sysbox
@@ -29,8 +29,12 @@ current() {
   kubectl -n "$NS" get configmap "$CM" -o "jsonpath={.data.$KEYNAME}"
 }
 
-# effective FLAGS: "true" or "false", as sysbox-mgr would parse the flag
+# effective FLAGS: "true" or "false" by a plain reading of the words
 # (-relaxed-read-only or --relaxed-read-only, optional =true|false, last wins).
+# sysbox-mgr itself stops reading flags at the first word that is not one (and
+# a flag such as --data-root takes the next word as its value), so a mention
+# late in the line can be lost: `sysbox-ro-webhook check --cluster-state` with
+# the ConfigMap in the file judges the line exactly as sysbox-mgr reads it.
 effective() {
   local word result=false
   local -a words=()
@@ -42,6 +46,32 @@ effective() {
     esac
   done
   printf '%s' "$result"
+}
+
+# without_flag FLAGS: FLAGS without any mention of relaxed-read-only.
+without_flag() {
+  local word
+  local -a words=() kept=()
+  read -r -a words <<<"$1"
+  for word in "${words[@]}"; do
+    case "$word" in
+      -relaxed-read-only | --relaxed-read-only | -relaxed-read-only=* | --relaxed-read-only=*) ;;
+      *) kept+=("$word") ;;
+    esac
+  done
+  printf '%s' "${kept[*]}"
+}
+
+# on_first FLAGS: whether FLAGS starts with the flag turned on and mentions it
+# nowhere else, the one form every sysbox-mgr reads the same way.
+on_first() {
+  local -a words=()
+  read -r -a words <<<"$1"
+  case "${words[0]:-}" in
+    -relaxed-read-only | --relaxed-read-only | -relaxed-read-only=true | --relaxed-read-only=true) ;;
+    *) return 1 ;;
+  esac
+  [[ $(without_flag "${words[*]:1}") == "${words[*]:1}" ]]
 }
 
 json_string() {
@@ -60,11 +90,15 @@ case "$cmd" in
     ;;
   enable)
     flags=$(current)
-    if [[ $(effective "$flags") == true ]]; then
+    if on_first "$flags"; then
       echo "$KEYNAME already turns --relaxed-read-only on: \"$flags\""
       exit 0
     fi
-    new="${flags:+$flags }--relaxed-read-only"
+    # First, so sysbox-mgr reads it before any stray word or flag value that
+    # would end its flag parsing; every other mention dropped, so none
+    # overrides it later in the line.
+    rest=$(without_flag "$flags")
+    new="--relaxed-read-only${rest:+ $rest}"
     kubectl -n "$NS" patch configmap "$CM" --type merge \
       -p "{\"data\":{\"$KEYNAME\":$(json_string "$new")}}"
     echo "$KEYNAME is now \"$new\"."

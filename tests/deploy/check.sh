@@ -396,9 +396,12 @@ if PATH="$stubs:$PATH" "$ex/label-node-pool.sh" node n1 yes >/dev/null 2>&1; the
 else
   pass "label-node-pool.sh refuses a value other than true/false"
 fi
-expect_call "enable-relaxed-read-only.sh keeps existing flags and appends the new one" \
-  "kubectl [-n] [kube-system] [patch] [configmap] [sysbox-operational-attributes] [--type] [merge] [-p] [{\"data\":{\"SYSBOX_MGR_CONFIG\":\"--log-level=debug --relaxed-read-only=false --relaxed-read-only\"}}]" \
+expect_call "enable-relaxed-read-only.sh puts the flag first, keeps the other flags and drops other mentions" \
+  "kubectl [-n] [kube-system] [patch] [configmap] [sysbox-operational-attributes] [--type] [merge] [-p] [{\"data\":{\"SYSBOX_MGR_CONFIG\":\"--relaxed-read-only --log-level=debug\"}}]" \
   -- env STUB_MGR_CONFIG="--log-level=debug --relaxed-read-only=false" "$ex/enable-relaxed-read-only.sh" enable
+expect_call "enable-relaxed-read-only.sh moves a mention sysbox-mgr would never reach (after a stray word) to the front" \
+  "kubectl [-n] [kube-system] [patch] [configmap] [sysbox-operational-attributes] [--type] [merge] [-p] [{\"data\":{\"SYSBOX_MGR_CONFIG\":\"--relaxed-read-only --data-root /var/lib/sysbox stray\"}}]" \
+  -- env STUB_MGR_CONFIG="--data-root /var/lib/sysbox stray --relaxed-read-only" "$ex/enable-relaxed-read-only.sh" enable
 expect_call "enable-relaxed-read-only.sh on an empty SYSBOX_MGR_CONFIG" \
   "kubectl [-n] [kube-system] [patch] [configmap] [sysbox-operational-attributes] [--type] [merge] [-p] [{\"data\":{\"SYSBOX_MGR_CONFIG\":\"--relaxed-read-only\"}}]" \
   -- env STUB_MGR_CONFIG="" "$ex/enable-relaxed-read-only.sh" enable
