@@ -28,10 +28,8 @@ py=${PYTHON:-python3}
 # the API server would dial a ClusterIP.
 readonly DEAD_URL=https://127.0.0.1:1
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
+# shellcheck source=tally.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tally.sh"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
@@ -60,21 +58,6 @@ else:
             w["clientConfig"].pop("caBundle", None)
 print(yaml.safe_dump_all(docs, sort_keys=False), end="")
 EOF
-}
-
-# expect_ok LABEL CMD...: CMD succeeds and prints no Pod Security warning.
-expect_ok() {
-  local label=$1
-  shift
-  if "$@" >"$out" 2>&1; then
-    if grep -q 'would violate PodSecurity' "$out"; then
-      fail "$label: $(grep 'would violate' "$out" | head -n 3)"
-    else
-      pass "$label"
-    fi
-  else
-    fail "$label: $(tail -n 5 "$out")"
-  fi
 }
 
 # expect_refused LABEL TEXT CMD...: CMD fails and its output contains TEXT.

@@ -54,11 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
+# shellcheck source=tally.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tally.sh"
 step() { printf '\n== %s\n' "$*"; }
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
 
 # venv_tool PACKAGE: make sure the cache venv has PACKAGE (name==version).
 venv_tool() {
@@ -339,7 +337,7 @@ if [[ -z $SHELLCHECK ]]; then
   SHELLCHECK=$VENV/bin/shellcheck
 fi
 for script in "$ROOT"/deploy/examples/*.sh "$HERE"/*.sh; do
-  if "$SHELLCHECK" "$script"; then
+  if "$SHELLCHECK" -x -P SCRIPTDIR "$script"; then
     pass "shellcheck ${script#"$ROOT"/}"
   else
     fail "shellcheck ${script#"$ROOT"/}"

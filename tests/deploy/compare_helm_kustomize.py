@@ -32,32 +32,15 @@ import sys
 
 import yaml
 
+import assert_rendered
+from assert_rendered import check, load
+
 HELM_LABELS = {
     "helm.sh/chart",
     "app.kubernetes.io/instance",
     "app.kubernetes.io/version",
     "app.kubernetes.io/managed-by",
 }
-
-passed = 0
-failed = 0
-
-
-def check(label, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {label}")
-    else:
-        failed += 1
-        print(f"FAIL {label}{': ' + detail if detail else ''}")
-    return ok
-
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return [d for d in yaml.safe_load_all(f) if d]
-
 
 def strip_helm_labels(mapping):
     labels = (mapping or {}).get("labels")
@@ -133,8 +116,8 @@ def main(argv):
         else:
             diff = difflib.unified_diff(dump(kust[k]), dump(helm[k]), "kustomize", "helm", lineterm="", n=2)
             check(f"{label} identical", False, "\n" + "\n".join(diff))
-    print(f"compare: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"compare: {assert_rendered.passed} passed, {assert_rendered.failed} failed")
+    return 1 if assert_rendered.failed else 0
 
 
 if __name__ == "__main__":

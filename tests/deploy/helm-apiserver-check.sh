@@ -34,29 +34,13 @@ k=${KUBECTL:-kubectl}
 : "${KUBECONFIG:?KUBECONFIG must point at a throwaway API server}"
 export KUBECONFIG
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
+# shellcheck source=tally.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tally.sh"
 scratch=$(mktemp -d)
 out=$scratch/out
 trap 'rm -rf "$scratch"' EXIT
 export HELM_CONFIG_HOME=$scratch/config HELM_CACHE_HOME=$scratch/cache HELM_DATA_HOME=$scratch/data
 
-# expect_ok LABEL CMD...: CMD succeeds and prints no Pod Security warning.
-expect_ok() {
-  local label=$1
-  shift
-  if "$@" >"$out" 2>&1; then
-    if grep -q 'would violate PodSecurity' "$out"; then
-      fail "$label: $(grep 'would violate' "$out" | head -n 3)"
-    else
-      pass "$label"
-    fi
-  else
-    fail "$label: $(tail -n 8 "$out")"
-  fi
-}
 # expect LABEL CMD...: CMD succeeds (its output is in $out).
 expect() {
   local label=$1

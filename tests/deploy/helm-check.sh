@@ -34,10 +34,8 @@ py=${PYTHON:-python3}
 certs=$work/deploy/overlays/self-signed/certs
 readonly RELEASE=sysbox-ro-webhook NS=sysbox-ro-webhook
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$*"; }
+# shellcheck source=tally.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tally.sh"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
