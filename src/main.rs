@@ -39,6 +39,18 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+/// The multi-threaded async runtime of `serve` and `agent`; `None` (said on
+/// stderr) when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
@@ -55,12 +67,8 @@ fn main() -> ExitCode {
 
     match config {
         Config::Serve(config) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(serve::run(*config, provider)) {
                 Ok(serve::Stopped::Clean) => ExitCode::SUCCESS,
@@ -91,12 +99,8 @@ fn main() -> ExitCode {
             }
         },
         Config::Agent(config) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(agent::run(*config)) {
                 Ok(()) => ExitCode::SUCCESS,
