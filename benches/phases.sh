@@ -8,7 +8,7 @@
 # Starts each server of benches/run.sh under `valgrind --tool=callgrind`
 # (bare: examples/bare_server.rs, kube-typed: examples/kube_typed_server.rs,
 # wh-N: `serve --cluster-state <N nodes>`, default flags, log level info to a
-# file), sends it WARM requests with oha (HTTPS keep-alive, 4 connections),
+# file), sends it WARM requests with curl (one HTTPS keep-alive connection),
 # zeroes the counters (`callgrind_control -z`), sends N requests, dumps
 # (`callgrind_control -d`) and stops it. The dump holds exactly those N
 # requests, so its total divided by N is the instructions per request; the
@@ -25,14 +25,11 @@ N=${PHASES_REQUESTS:-2000}
 WARM=${PHASES_WARM:-300}
 BODY=${PHASES_BODY:-pod}
 PORT=${PHASES_PORT:-18490}
-CACHE=${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}
-OHA=$CACHE/cargo-bin/bin/oha
 
 log() { printf '[phases] %s\n' "$*" >&2; }
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
   command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
 done
-[ -x "$OHA" ] || { log "no oha at $OHA: run benches/run.sh once, which installs it"; exit 2; }
 
 cargo build --release --bin sysbox-ro-webhook --example bare_server --example kube_typed_server --example gen_cluster >&2
 BIN=target/release/sysbox-ro-webhook
@@ -53,13 +50,14 @@ for n in "${NODES[@]}"; do "$GEN" cluster --nodes "$n" >"$WORK/cluster-$n.yaml";
 TLS=(--tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key")
 URL="https://127.0.0.1:$PORT/mutate?timeout=10s"
 
-load() { # requests
-  "$OHA" -n "$1" -c 4 --no-tui --output-format json --insecure -m POST -H 'content-type: application/json' \
-    -D "$WORK/bodies/$BODY.json" "$URL" >"$WORK/oha.json"
-  python3 -c 'import json,sys
-r = json.load(open(sys.argv[1])); codes = r.get("statusCodeDistribution", {})
-bad = sum(int(n) for c, n in codes.items() if c != "200") + sum(int(n) for n in r.get("errorDistribution", {}).values())
-sys.exit(1 if bad else 0)' "$WORK/oha.json" || { log "errors in the responses: $(cat "$WORK/oha.json" | head -c 600)"; exit 1; }
+load() { # requests: sent one after the other on one keep-alive connection; every answer must be 200
+  local urls=()
+  for _ in $(seq "$1"); do urls+=("$URL"); done
+  curl -sk -H 'content-type: application/json' --data-binary "@$WORK/bodies/$BODY.json" \
+    -w '%{stderr}%{http_code}\n' -o /dev/null "${urls[@]}" >/dev/null 2>"$WORK/codes"
+  local bad
+  bad=$(grep -cv '^200$' "$WORK/codes" || true)
+  [ "$(wc -l <"$WORK/codes")" = "$1" ] && [ "$bad" = 0 ] || { log "not every answer was 200: $(sort "$WORK/codes" | uniq -c)"; exit 1; }
 }
 
 profile() { # name command...
@@ -97,5 +95,5 @@ for n in "${NODES[@]}"; do
     --cluster-state "$WORK/cluster-$n.yaml"
 done
 
-echo "valgrind: $(valgrind --version); body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, 4 keep-alive connections"
+echo "valgrind: $(valgrind --version); body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"
 python3 benches/phases.py "$N" "$WORK" "${NAMES[@]}"
