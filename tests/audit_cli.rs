@@ -25,8 +25,9 @@ fn json(args: &[&str]) -> (i32, Value) {
     let mut all = vec!["audit", "-o", "json"];
     all.extend_from_slice(args);
     let o = run(&all);
-    let v = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)));
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    });
     (o.status.code().unwrap(), v)
 }
 
@@ -44,7 +45,14 @@ fn groups(report: &Value) -> Vec<(String, String, String, String, u64, Vec<Strin
         .collect()
 }
 
-fn g(pool: &str, ns: &str, kind: &str, name: &str, pods: u64, reason: &str) -> (String, String, String, String, u64, Vec<String>) {
+fn g(
+    pool: &str,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    pods: u64,
+    reason: &str,
+) -> (String, String, String, String, u64, Vec<String>) {
     (pool.into(), ns.into(), kind.into(), name.into(), pods, vec![reason.into()])
 }
 
@@ -148,7 +156,10 @@ fn text_junit_and_sarif_report_the_same_groups() {
         .iter()
         .map(|r| r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Pod build/lonely", "StatefulSet build/builder", "Deployment ci/runner", "ReplicaSet ci/orphan"]);
+    assert_eq!(
+        names,
+        ["Pod build/lonely", "StatefulSet build/builder", "Deployment ci/runner", "ReplicaSet ci/orphan"]
+    );
     assert!(results.iter().all(|r| r["ruleId"] == "relaxed-read-only-missing" && r["level"] == "error"));
     assert_eq!(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "nodepool/ci-strict");
     assert_eq!(sarif["runs"][0]["invocations"][0]["exitCode"], 1);
