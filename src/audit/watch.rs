@@ -271,3 +271,75 @@ async fn write_reports(client: &Client, findings: &Findings, metrics: &Metrics) 
 fn is_missing_object(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404 && s.details.as_ref().is_some_and(|d| !d.name.is_empty()))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::audit::{Judged, PodBrief};
+    use crate::engine::audit::{AtRisk, Reason};
+    use crate::engine::conclude;
+
+    fn at_risk(pool: &str) -> Judged {
+        Judged::AtRisk(Box::new(AtRisk {
+            reason: Reason::NodeLacksFlag,
+            node: Some(format!("{pool}-1")),
+            pools: vec![pool.to_owned()],
+            decision: conclude(crate::policy::Mode::Enforce, Vec::new(), false),
+        }))
+    }
+
+    fn findings(namespaces: usize) -> Findings {
+        let mut f = Findings::default();
+        for i in 0..namespaces {
+            for p in 0..=i % 3 {
+                let brief = PodBrief { namespace: format!("ns-{i:03}"), name: format!("p{p}"), controller: None };
+                f.add(&brief, at_risk("bad"), || brief.owner(None));
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn the_at_risk_gauge_names_at_most_max_series_pairs_and_sums_the_rest() {
+        let metrics = Metrics::new();
+        let f = findings(100);
+        record(&f, &metrics);
+        let text = metrics.encode();
+        let series: Vec<&str> = text.lines().filter(|l| l.starts_with("sysbox_ro_audit_pods_at_risk{")).collect();
+        assert_eq!(series.len(), MAX_SERIES + 1, "{text}");
+        let total: f64 = series.iter().map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap()).sum();
+        assert_eq!(total as usize, f.counts.at_risk);
+        assert!(text.contains("sysbox_ro_audit_pods_at_risk{namespace=\"other\",pool=\"other\"}"), "{text}");
+        // A later run with fewer findings leaves no stale series behind.
+        record(&findings(1), &metrics);
+        let text = metrics.encode();
+        let series: Vec<&str> = text.lines().filter(|l| l.starts_with("sysbox_ro_audit_pods_at_risk{")).collect();
+        assert_eq!(series, ["sysbox_ro_audit_pods_at_risk{namespace=\"ns-000\",pool=\"bad\"} 1"]);
+    }
+
+    #[test]
+    fn reports_follow_the_wg_policy_format() {
+        let f = findings(2);
+        let by_ns = f.by_namespace();
+        let report = pr::namespace_report("ns-001", &by_ns["ns-001"], 1_700_000_000);
+        assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+        assert_eq!(report["kind"], "PolicyReport");
+        assert_eq!(report["metadata"]["namespace"], "ns-001");
+        assert_eq!(report["metadata"]["labels"]["app.kubernetes.io/managed-by"], "sysbox-ro-webhook");
+        assert_eq!(report["summary"], json!({ "pass": 0, "fail": 2, "warn": 0, "error": 0, "skip": 0 }));
+        let r = &report["results"][0];
+        assert_eq!((r["policy"].as_str(), r["result"].as_str()), (Some("sysbox-ro-webhook"), Some("fail")));
+        assert_eq!(r["timestamp"], json!({ "seconds": 1_700_000_000, "nanos": 0 }));
+        assert_eq!(
+            r["resources"][0],
+            json!({ "apiVersion": "v1", "kind": "Pod", "name": "p0", "namespace": "ns-001" })
+        );
+        assert!(r["properties"].as_object().unwrap().values().all(Value::is_string), "properties are strings");
+        let cluster = pr::cluster_report(&f, 1);
+        assert_eq!(cluster["kind"], "ClusterPolicyReport");
+        assert!(cluster["metadata"].get("namespace").is_none());
+        assert_eq!(cluster["results"][0]["properties"], json!({ "nodePool": "bad", "pods": "3" }));
+    }
+}

@@ -176,3 +176,136 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     at_risk.subject = subject;
     Ok(Outcome::AtRisk(Box::new(AtRisk { reason, node: Some(node.to_owned()), pools, decision: at_risk })))
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Node;
+    use k8s_openapi::api::node::v1::RuntimeClass;
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::Operation;
+
+    fn node(name: &str, pool: &str, flag: &str, taint: bool) -> Node {
+        let mut n = json!({
+            "metadata": { "name": name, "labels": {
+                "cloud.google.com/gke-nodepool": pool, "sysbox-ro.dev/relaxed-read-only": flag } },
+        });
+        if taint {
+            n["spec"] = json!({ "taints": [{ "key": "dedicated", "value": "x", "effect": "NoExecute" }] });
+        }
+        serde_json::from_value(n).unwrap()
+    }
+
+    fn cluster() -> ClusterState {
+        let nodes = [
+            node("good-1", "good", "true", false),
+            node("bad-1", "bad", "false", false),
+            node("bad-2", "bad", "false", true),
+        ];
+        let rc: RuntimeClass =
+            serde_json::from_value(json!({ "metadata": { "name": "sysbox-runc" }, "handler": "sysbox-runc" })).unwrap();
+        ClusterState::build(&nodes, [&rc], [], None, &Policy::default().nodes)
+    }
+
+    fn pod(node: Option<&str>, read_only: bool, extra: Value) -> Value {
+        let mut p = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p", "namespace": "ci" },
+            "spec": { "runtimeClassName": "sysbox-runc", "containers": [{ "name": "c",
+                "securityContext": { "readOnlyRootFilesystem": read_only } }] },
+            "status": { "phase": "Running" },
+        });
+        if let Some(n) = node {
+            p["spec"]["nodeName"] = json!(n);
+        }
+        if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                match (p.get_mut(k), v) {
+                    (Some(Value::Object(have)), Value::Object(add)) => have.extend(add.clone()),
+                    _ => {
+                        p.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    fn outcome(p: &Value, policy: &Policy) -> Outcome {
+        let review = Review {
+            kind: Some(Kind::Pod),
+            operation: Operation::Create,
+            namespace: "ci",
+            name: "p",
+            object: p,
+            old_object: None,
+        };
+        judge(&review, &cluster(), policy).unwrap()
+    }
+
+    fn at_risk(o: Outcome) -> AtRisk {
+        match o {
+            Outcome::AtRisk(a) => *a,
+            other => panic!("not at risk: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bound_pod_is_judged_against_its_own_node_whatever_its_taints() {
+        let policy = Policy::default();
+        assert_eq!(outcome(&pod(Some("good-1"), true, json!({})), &policy), Outcome::Fine);
+        let a = at_risk(outcome(&pod(Some("bad-1"), true, json!({})), &policy));
+        assert_eq!(
+            (a.reason, a.node.as_deref(), a.pools.as_slice()),
+            (Reason::NodeLacksFlag, Some("bad-1"), &["bad".to_owned()][..])
+        );
+        assert_eq!(a.decision.verdict, Verdict::Deny);
+        assert_eq!(a.decision.findings.len(), 1);
+        // A NoExecute taint the pod does not tolerate does not hide the node it is on.
+        let a = at_risk(outcome(&pod(Some("bad-2"), true, json!({})), &policy));
+        assert_eq!(a.node.as_deref(), Some("bad-2"));
+        assert_eq!(outcome(&pod(Some("gone"), true, json!({})), &policy), Outcome::NodeUnknown("gone".into()));
+    }
+
+    #[test]
+    fn a_pending_pod_is_at_risk_only_when_no_candidate_has_the_flag() {
+        let policy = Policy::default();
+        let only_bad = json!({ "spec": { "nodeSelector": { "cloud.google.com/gke-nodepool": "bad" } } });
+        let a = at_risk(outcome(&pod(None, true, only_bad), &policy));
+        assert_eq!((a.node, a.reason), (None, Reason::NodeLacksFlag));
+        // Some candidates have it: admission warned; nothing runs there yet.
+        assert_eq!(outcome(&pod(None, true, json!({})), &policy), Outcome::Fine);
+    }
+
+    #[test]
+    fn out_of_scope_pods_and_the_annotation() {
+        let policy = Policy::default();
+        for phase in ["Succeeded", "Failed"] {
+            let done = pod(Some("bad-1"), true, json!({ "status": { "phase": phase } }));
+            assert_eq!(outcome(&done, &policy), Outcome::NotInScope, "{phase}");
+        }
+        assert_eq!(outcome(&pod(Some("bad-1"), false, json!({})), &policy), Outcome::NotInScope);
+        let annotated = json!({ "metadata": { "annotations": { "sysbox-ro.dev/relaxed-read-only": "true" } } });
+        let a = at_risk(outcome(&pod(Some("bad-1"), false, annotated.clone()), &policy));
+        assert_eq!(a.reason, Reason::AnnotatedNodeLacksFlag);
+        assert!(
+            a.decision.findings[0].message.contains("was admitted as needing"),
+            "{}",
+            a.decision.findings[0].message
+        );
+        assert_eq!(outcome(&pod(Some("good-1"), false, annotated), &policy), Outcome::Fine);
+        // System-container mode off: the flag does not matter.
+        let syscont_off = json!({ "spec": { "runtimeClassName": "sysbox-runc", "nodeName": "bad-1", "containers": [{ "name": "c",
+            "env": [{ "name": "SYSBOX_SYSCONT_MODE", "value": "FALSE" }],
+            "securityContext": { "readOnlyRootFilesystem": true } }] } });
+        assert_eq!(outcome(&pod(None, true, syscont_off), &policy), Outcome::NotInScope);
+        // Exempt namespaces and mode off: never touched.
+        let exempt = Policy { exempt_namespaces: ["ci".to_owned()].into(), ..Policy::default() };
+        assert_eq!(outcome(&pod(Some("bad-1"), true, json!({})), &exempt), Outcome::NotInScope);
+        let off = Policy { mode: Mode::Off, ..Policy::default() };
+        assert_eq!(outcome(&pod(Some("bad-1"), true, json!({})), &off), Outcome::NotInScope);
+        let warn = Policy { mode: Mode::Warn, ..Policy::default() };
+        assert_eq!(at_risk(outcome(&pod(Some("bad-1"), true, json!({})), &warn)).decision.verdict, Verdict::Warn);
+    }
+}
