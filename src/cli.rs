@@ -400,6 +400,24 @@ impl ServeArgs {
     }
 }
 
+/// The report of `check` and `audit`: format, what fails the run, colour, rule links.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 on denials only (deny), or on warnings too (warn).
+    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
+    pub fail_on: FailOn,
+    /// Colour in text output: auto (only on a terminal), always or never.
+    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
+    /// rules then link to URL/<rule>.md as helpUri.
+    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
+    pub rule_docs_url: Option<String>,
+}
+
 /// Exit statuses of `check`, shown in its `--help`.
 pub const CHECK_AFTER_HELP: &str = "\
 Without --cluster-state or --live, only the checks that need no cluster run (scope, Sysbox hygiene) and the \
@@ -433,24 +451,13 @@ pub struct CheckArgs {
     /// Namespace for objects whose manifest names none.
     #[arg(long, short = 'n', env = "SYSBOXRO_CHECK_NAMESPACE", default_value = "default")]
     pub namespace: String,
-    /// Output format.
-    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Write the manifests with the patches applied into this folder, mirroring each input's name (a folder's
     /// files relative to it, stdin as stdin.yaml); other documents are copied unchanged. `-` writes one stream to
     /// stdout (the report then goes to stderr).
     #[arg(long, env = "SYSBOXRO_MUTATED_OUT")]
     pub mutated_out: Option<PathBuf>,
-    /// Exit 1 on denials only (deny), or on warnings too (warn).
-    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
-    pub fail_on: FailOn,
-    /// Colour in text output: auto (only on a terminal), always or never.
-    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
-    /// rules then link to URL/<rule>.md as helpUri.
-    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
-    pub rule_docs_url: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -472,16 +479,16 @@ impl CheckArgs {
             cluster,
             live_timeout,
             default_namespace: self.namespace.clone(),
-            output: self.output,
+            output: self.report.output,
             mutated_out: self.mutated_out.clone(),
-            fail_on: self.fail_on,
-            color: self.color,
+            fail_on: self.report.fail_on,
+            color: self.report.color,
             policy: {
                 let mut policy = self.policy.to_policy(None);
                 policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
                 policy
             },
-            rule_docs_url: self.rule_docs_url.clone(),
+            rule_docs_url: self.report.rule_docs_url.clone(),
         })
     }
 }
@@ -516,18 +523,8 @@ pub struct AuditArgs {
     /// Pods per list request (`limit`).
     #[arg(long, env = "SYSBOXRO_AUDIT_PAGE_SIZE", default_value_t = crate::audit::config::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub page_size: u32,
-    /// Output format.
-    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// Exit 1 on pods that would be denied only (deny), or on warned ones too (warn).
-    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
-    pub fail_on: FailOn,
-    /// Colour in text output: auto (only on a terminal), always or never.
-    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// Where this project's docs/rules/ folder is published: SARIF rules then link to URL/<rule>.md as helpUri.
-    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
-    pub rule_docs_url: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -546,15 +543,15 @@ impl AuditArgs {
             cluster,
             live_timeout,
             page_size: self.page_size,
-            output: self.output,
-            fail_on: self.fail_on,
-            color: self.color,
+            output: self.report.output,
+            fail_on: self.report.fail_on,
+            color: self.report.color,
             policy: {
                 let mut policy = self.policy.to_policy(None);
                 policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
                 policy
             },
-            rule_docs_url: self.rule_docs_url.clone(),
+            rule_docs_url: self.report.rule_docs_url.clone(),
         })
     }
 }

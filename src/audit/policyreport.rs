@@ -42,14 +42,6 @@ fn metadata(namespace: Option<&str>) -> Value {
     m
 }
 
-fn api_version_of(kind: &str) -> &'static str {
-    match kind {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        _ => "v1",
-    }
-}
-
 fn result(key: &GroupKey, g: &Group, now: i64) -> Value {
     let rule = g.decision.findings.first().map_or("relaxed-read-only-missing", |f| f.rule.id());
     let mut properties = BTreeMap::new();
@@ -71,7 +63,7 @@ fn result(key: &GroupKey, g: &Group, now: i64) -> Value {
         "result": "fail",
         "scored": true,
         "resources": [{
-            "apiVersion": api_version_of(&key.owner.kind),
+            "apiVersion": super::report::api_version_of(&key.owner.kind),
             "kind": key.owner.kind,
             "name": key.owner.name,
             "namespace": key.namespace,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{pods, AuditConfig, Findings, Group, GroupKey};
+use crate::check::text::{paint, verdict};
 use crate::check::{self, ClusterSource, FindingRecord, OutputFormat, Record, Totals};
 use crate::cluster::{self, ClusterState, Source};
 use crate::engine::messages::plural;
@@ -85,11 +86,7 @@ pub fn run(config: &AuditConfig) -> Result<u8, AuditError> {
     let outcome = audit(config)?;
     let code = outcome.findings.status(config.fail_on);
     let stdout = io::stdout();
-    let color = match config.color {
-        check::ColorChoice::Always => true,
-        check::ColorChoice::Never => false,
-        check::ColorChoice::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
+    let color = check::use_color(config.color, stdout.is_terminal());
     let out = BufWriter::new(stdout.lock());
     render(config, &outcome, code, color, Box::new(out)).map_err(AuditError::Report)?;
     Ok(code)
@@ -132,15 +129,8 @@ pub fn render(
                     report.begin_file(&file_of(&key.pool))?;
                 }
                 let r = record(i, key, group);
-                totals.objects += 1;
                 totals.documents += 1;
-                match r.verdict {
-                    Verdict::Allow => totals.allow += 1,
-                    Verdict::Warn => totals.warn += 1,
-                    Verdict::Deny => totals.deny += 1,
-                    Verdict::Skip => totals.skip += 1,
-                    Verdict::Error => totals.error += 1,
-                }
+                totals.count(&r);
                 report.object(&r)?;
             }
             if let Some(p) = pool {
@@ -182,32 +172,13 @@ pub fn record(index: usize, key: &GroupKey, group: &Group) -> Record {
     }
 }
 
-fn api_version_of(kind: &str) -> &'static str {
+/// The apiVersion of an owner's kind (`v1` for a Pod or a kind not known here).
+pub fn api_version_of(kind: &str) -> &'static str {
     match kind {
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
         "Job" | "CronJob" => "batch/v1",
-        "Pod" => "v1",
-        _ => "",
+        _ => "v1",
     }
-}
-
-fn paint(color: bool, code: &str, text: &str) -> String {
-    if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-fn verdict_text(color: bool, v: Verdict) -> String {
-    let code = match v {
-        Verdict::Allow => "32",
-        Verdict::Warn => "33",
-        Verdict::Deny => "1;31",
-        Verdict::Skip => "2",
-        Verdict::Error => "1;35",
-    };
-    paint(color, code, v.as_str())
 }
 
 /// `-o text`: a line per pool, a line per owner under it, then the notes and a summary.
@@ -224,7 +195,7 @@ fn text(out: &mut dyn Write, o: &Outcome, code: u8, color: bool) -> io::Result<(
             key.owner.kind,
             escape_controls(&key.namespace),
             escape_controls(&key.owner.name),
-            verdict_text(color, g.verdict()),
+            verdict(color, g.verdict()),
             escape_controls(&g.message())
         )?;
     }
@@ -232,7 +203,7 @@ fn text(out: &mut dyn Write, o: &Outcome, code: u8, color: bool) -> io::Result<(
         writeln!(
             out,
             "{}: Pod {}: the engine cannot read it: {}",
-            verdict_text(color, Verdict::Error),
+            verdict(color, Verdict::Error),
             escape_controls(pod),
             escape_controls(why)
         )?;
