@@ -274,6 +274,14 @@ impl ClusterArgs {
     fn connection(&self) -> Connection {
         Connection { kubeconfig: self.kubeconfig.clone(), context: self.context.clone() }
     }
+
+    /// The policy of `policy` (`own_namespace` exempted too), accepting an
+    /// empty snapshot when `--allow-empty-cluster` says so.
+    fn policy(&self, policy: &PolicyArgs, own_namespace: Option<&str>) -> Policy {
+        let mut policy = policy.to_policy(own_namespace);
+        policy.nodes.allow_empty_snapshot = self.allow_empty_cluster;
+        policy
+    }
 }
 
 #[derive(Debug, Args)]
@@ -372,11 +380,7 @@ impl ServeArgs {
             max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
-            policy: {
-                let mut policy = self.policy.to_policy(self.namespace.as_deref());
-                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
-                policy
-            },
+            policy: self.cluster.policy(&self.policy, self.namespace.as_deref()),
             cluster: if self.cluster.cluster_state.is_empty() {
                 Source::Live { connection: self.cluster.connection(), probe: None }
             } else {
@@ -483,11 +487,7 @@ impl CheckArgs {
             mutated_out: self.mutated_out.clone(),
             fail_on: self.report.fail_on,
             color: self.report.color,
-            policy: {
-                let mut policy = self.policy.to_policy(None);
-                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
-                policy
-            },
+            policy: self.cluster.policy(&self.policy, None),
             rule_docs_url: self.report.rule_docs_url.clone(),
         })
     }
@@ -546,11 +546,7 @@ impl AuditArgs {
             output: self.report.output,
             fail_on: self.report.fail_on,
             color: self.report.color,
-            policy: {
-                let mut policy = self.policy.to_policy(None);
-                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
-                policy
-            },
+            policy: self.cluster.policy(&self.policy, None),
             rule_docs_url: self.report.rule_docs_url.clone(),
         })
     }

@@ -33,15 +33,24 @@ pub const PHASE_SELECTOR: &str = "status.phase!=Succeeded,status.phase!=Failed";
 /// ReplicaSets remembered in one run, at most (beyond, a ReplicaSet is named as such).
 pub const MAX_REPLICASETS: usize = 50_000;
 
+/// How long one request (a page of pods, a ReplicaSet) may take before the run gives up on it.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Judges a page of pods: what the grouping needs of each, and its outcome.
-pub fn judge_page(pods: Vec<Value>, cluster: &ClusterState, policy: &Policy) -> Vec<(PodBrief, Judged)> {
+pub fn judge_page(
+    pods: Vec<Result<Value, (PodBrief, String)>>,
+    cluster: &ClusterState,
+    policy: &Policy,
+) -> Vec<(PodBrief, Judged)> {
     pods.into_iter()
-        .map(|pod| match judge_pod(&pod, cluster, policy) {
+        .map(|pod| pod.map(|pod| (judge_pod(&pod, cluster, policy), pod)))
+        .map(|judged| match judged {
+            Err((brief, why)) => (brief, Judged::Unreadable(why)),
             // Only counted: no need to keep even its name.
-            Judged::NotInScope => {
+            Ok((Judged::NotInScope, _)) => {
                 (PodBrief { namespace: String::new(), name: String::new(), controller: None }, Judged::NotInScope)
             }
-            judged => (PodBrief::of(&pod), judged),
+            Ok((judged, pod)) => (PodBrief::of(&pod), judged),
         })
         .collect()
 }
@@ -79,7 +88,11 @@ impl ReplicaSets {
             return;
         }
         let api: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
-        match api.get_metadata_opt(name).await {
+        let answer = match tokio::time::timeout(REQUEST_TIMEOUT, api.get_metadata_opt(name)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(kube::Error::Service(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()).into())),
+        };
+        match answer {
             Ok(Some(meta)) => match serde_json::to_value(&meta) {
                 Ok(v) => self.add(&v),
                 Err(_) => {
@@ -104,6 +117,8 @@ impl ReplicaSets {
 pub enum ListError {
     #[error("cannot list pods: {0}")]
     Api(#[source] kube::Error),
+    #[error("cannot list pods: the API server did not answer a page within {}s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
     #[error("cannot judge a page of pods: {0}")]
     Judge(String),
 }
@@ -126,9 +141,27 @@ pub async fn audit_live(
         if let Some(t) = token.take() {
             params = params.continue_token(&t);
         }
-        let page = api.list(&params).await.map_err(ListError::Api)?;
+        let page = tokio::time::timeout(REQUEST_TIMEOUT, api.list(&params))
+            .await
+            .map_err(|_| ListError::Timeout)?
+            .map_err(ListError::Api)?;
         token = page.metadata.continue_.clone().filter(|t| !t.is_empty());
-        let pods: Vec<Value> = page.items.into_iter().filter_map(|p| serde_json::to_value(p).ok()).collect();
+        // A typed Pod always serialises; were one not to, it is reported unreadable, never dropped.
+        let pods: Vec<Result<Value, (PodBrief, String)>> = page
+            .items
+            .into_iter()
+            .map(|p| {
+                serde_json::to_value(&p).map_err(|e| {
+                    let meta = &p.metadata;
+                    let brief = PodBrief {
+                        namespace: meta.namespace.clone().unwrap_or_default(),
+                        name: meta.name.clone().unwrap_or_default(),
+                        controller: None,
+                    };
+                    (brief, e.to_string())
+                })
+            })
+            .collect();
         let (c, p) = (cluster.clone(), policy.clone());
         let judged = tokio::task::spawn_blocking(move || judge_page(pods, &c, &p))
             .await
