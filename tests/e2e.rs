@@ -12,7 +12,7 @@
 //! one of those words (setup always runs); `SYSBOX_RO_E2E_KEEP=1` keeps the work folder.
 //!
 //! One control plane and one webhook process serve every scenario; each scenario works in its
-//! own namespace. The order keeps webhook restarts to one (for `--steer`) and ends with the
+//! own namespace. The order keeps webhook restarts few (the audit on a timer, `--steer`) and ends with the
 //! scenario that stops it.
 //!
 //! The latency benchmark (not an assertion) is `bench::admission_latency`; see
