@@ -66,6 +66,21 @@ pub fn audit_running_pods(env: &mut Env) {
     env.namespace(NS, None);
     env.kubectl.apply(&objects::sysbox_node(NODE, POOL_NAME, Some("true"), &[])).expect_ok();
     env.kubectl.run(&["taint", "nodes", NODE, objects::NOT_READY_TAINT], None);
+    // The audit on a timer before the PolicyReport CRD exists: said and counted, never fatal.
+    env.ensure_webhook(WebhookArgs { audit_interval: Some(10), ..Default::default() });
+    let counted = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        let m = env.webhook().metrics();
+        (metric_sum(&m, "sysbox_ro_audit_policy_reports_total", &[("result", "crd_missing")]) >= 1.0).then_some(m)
+    })
+    .unwrap_or_else(|| panic!("no crd_missing count within 60 s\n{}", env.diagnostics()));
+    assert!(metric_sum(&counted, "sysbox_ro_audit_runs_total", &[("result", "ok")]) >= 1.0, "{counted}");
+    let log = std::fs::read_to_string(&env.webhook().log).unwrap_or_default();
+    assert_eq!(
+        log.matches("the PolicyReport CRD (wgpolicyk8s.io/v1alpha2) is not installed").count(),
+        1,
+        "said once:\n{log}"
+    );
+
     let crds = repo_root().join("deploy/examples/policyreport-crds.yaml");
     env.kubectl.run(&["apply", "-f", crds.to_str().unwrap()], None).expect_ok();
     env.kubectl
@@ -151,8 +166,8 @@ pub fn audit_running_pods(env: &mut Env) {
     named.sort();
     assert_eq!(named, ["Deployment s14-audit/web", "Pod s14-audit/a", "Pod s14-audit/b"]);
 
-    // The same audit on a timer in serve: a PolicyReport for the namespace, and metrics.
-    env.ensure_webhook(WebhookArgs { audit_interval: Some(10), ..Default::default() });
+    // The same audit on a timer in serve (running since the start): a PolicyReport for the
+    // namespace, and metrics.
     let report = poll(Duration::from_secs(60), Duration::from_millis(500), || {
         let run = env.kubectl.run(
             &["get", "policyreport", "sysbox-ro-webhook-audit", "-n", NS, "-o", "json", "--show-managed-fields"],
