@@ -553,7 +553,8 @@ pub fn write_cluster(out: &mut impl Write, nodes: usize, layout: Layout) -> io::
                 writeln!(out, "---")?;
                 out.write_all(text.as_bytes())
             }
-            Layout::List => {
+            // (a JSON List was written above)
+            Layout::List | Layout::JsonList => {
                 for (j, line) in text.lines().enumerate() {
                     writeln!(out, "{}{line}", if j == 0 { "- " } else { "  " })?;
                 }
