@@ -16,31 +16,21 @@ import sys
 # (label, indent, regular expression on the function name); the first
 # function that matches (the largest inclusive cost) gives the phase's cost.
 PHASES = [
-    ("TLS: decrypt the request (rustls)", 0, r"rustls::conn::ConnectionCommon<.*>::process_new_packets|rustls::conn::connection::.*process_new_packets"),
-    ("TLS: encrypt the answer (rustls)", 0, r"rustls::conn::.*(write_plaintext|send_plain|send_appdata_encrypt)|rustls::common_state::CommonState::send_appdata_encrypt"),
-    ("HTTP/1 parse and dispatch (hyper)", 0, r"hyper::proto::h1::role::.*Server.*::parse$"),
-    ("read the body (to_bytes)", 0, r"axum_core::body::to_bytes|http_body_util::.*Collect"),
-    ("bare: the handler", 0, r"bare_server::mutate"),
-    ("kube-typed: the handler", 0, r"kube_typed_server::mutate"),
-    ("serve: the handler (webhook::handle)", 0, r"sysbox_ro_webhook::serve::webhook::handle"),
-    ("review: parse, decide, answer (admission::review)", 1, r"sysbox_ro_webhook::admission::review$"),
-    ("parse the AdmissionReview (serde_json)", 2, r"sysbox_ro_webhook::admission::parse$"),
-    ("engine::decide", 2, r"sysbox_ro_webhook::engine::decide$"),
-    ("read the pod template (typed views)", 3, r"sysbox_ro_webhook::engine::subject::read_template"),
-    ("where the pod lands (ClusterState::landing)", 3, r"sysbox_ro_webhook::cluster::ClusterState::landing$"),
-    ("pool verdict and messages (verdict::judge)", 3, r"sysbox_ro_webhook::engine::verdict::judge"),
-    ("hygiene rules", 3, r"sysbox_ro_webhook::engine::hygiene::check"),
-    ("JSON Patch (engine::patch)", 3, r"sysbox_ro_webhook::engine::patch::"),
-    ("answer: patch, warnings (admission::respond)", 2, r"sysbox_ro_webhook::admission::respond"),
-    ("drop the parsed request", 2, r"drop_in_place<sysbox_ro_webhook::intake::AdmissionRequest>"),
-    ("serialise the answer (Json)", 1, r"axum::json::.*Json<.*>.*into_response|serde_json::ser::to_vec<sysbox_ro_webhook::admission::ReviewOut>"),
-    ("metrics and decision log (webhook::record)", 1, r"sysbox_ro_webhook::serve::webhook::record"),
-    ("the log line (tracing-subscriber fmt)", 2, r"tracing_subscriber::fmt::fmt_layer::Layer<.*> as tracing_subscriber::layer::Layer<.*>>::on_event"),
-    ("write(2) of the log line", 3, r"std::io::stdio::.*Stderr.*write_all|<&std::io::stdio::Stderr as std::io::Write>::write_all"),
-    ("drop of the answer and outcome", 1, r"drop_in_place<sysbox_ro_webhook::admission::Outcome>"),
+    ("TLS: decrypt the request (rustls)", 0, r"^rustls::conn::ConnectionCore<.*>::process_new_packets"),
+    ("HTTP/1: parse the head (hyper)", 0, r"^<hyper::proto::h1::role::Server as .*>::parse"),
+    ("the handler (webhook::handle)", 0, r"^sysbox_ro_webhook::serve::webhook::handle::\{\{closure\}\}"),
+    ("review: parse, decide, answer (admission::review)", 1, r"^sysbox_ro_webhook::admission::review$"),
+    ("parse the body (serde_json)", 2, r"^serde_json::de::from_trait"),
+    ("engine::decide", 2, r"^sysbox_ro_webhook::engine::decide$"),
+    ("free the parsed request", 2, r"^core::ptr::drop_in_place<sysbox_ro_webhook::intake::AdmissionRequest>"),
+    ("serialise the answer (AdmissionReview response)", 1, r"^sysbox_ro_webhook::admission::_::<impl serde_core::ser::Serialize for sysbox_ro_webhook::admission::Response>::serialize"),
+    ("metrics and decision log (webhook::record)", 1, r"^sysbox_ro_webhook::serve::webhook::record$"),
+    ("free the answer and outcome", 1, r"^core::ptr::drop_in_place<sysbox_ro_webhook::admission::Outcome>"),
 ]
 
-LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(?:\S*:)?(.+?)(?:\s+\[[^\]]*\])?$")
+LINE = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.+?)(?:\s+\[[^\]]*\])?$")
+# the source file callgrind_annotate puts before the function name
+FILE = re.compile(r"^(\?\?\?|\S*?\.(rs|c|h|S)):")
 
 
 def read(path):
@@ -53,7 +43,7 @@ def read(path):
                 continue
             m = LINE.match(line)
             if m and total is not None:
-                costs.append((int(m.group(1).replace(",", "")), m.group(2).strip()))
+                costs.append((int(m.group(1).replace(",", "")), FILE.sub("", m.group(2).strip(), count=1)))
     return total or 0, costs
 
 

@@ -147,7 +147,7 @@ def main():
                         limit = 1 / TARGETS["scaling"]
                         target(f"CPU us/req {w}/{base} ({body}) <= {limit:.3f}", v <= limit, f"{v:.3f}")
     if "wh-5000" in SERVERS:
-        for phase in ("start", "pod", "deployment"):
+        for phase in ["start"] + [b for b in ("pod", "deployment") if b in BODIES]:
             value = rss.get(("wh-5000", phase), float("inf"))
             target(f"peak RSS wh-5000 ({phase}) <= {TARGETS['rss_mib']:.0f} MiB", value <= TARGETS["rss_mib"], f"{value:.1f} MiB")
     if "pod-1mib" in BODIES:

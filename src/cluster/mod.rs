@@ -567,7 +567,11 @@ mod tests {
                         vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]
                     });
                     Node {
-                        metadata: ObjectMeta { name: Some(format!("n{i}")), labels: Some(labels), ..Default::default() },
+                        metadata: ObjectMeta {
+                            name: Some(format!("n{i}")),
+                            labels: Some(labels),
+                            ..Default::default()
+                        },
                         spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
                         ..Default::default()
                     }
