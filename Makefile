@@ -53,7 +53,7 @@ lint: ## rustfmt check and clippy with warnings denied
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 .PHONY: bench
-bench: ## Benchmarks: load against the bare stack, engine (criterion, callgrind), check throughput
+bench: ## Benchmarks: load against the bare stack and a kube-typed peer, engine (criterion, callgrind), check throughput
 	benches/run.sh
 	$(CARGO) bench --locked --bench engine
 	$(CARGO) bench --locked --bench check_throughput
@@ -64,6 +64,10 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz: ## Fuzz the readers with cargo-afl (AFL++) for FUZZ_SECONDS per target; not in CI
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+.PHONY: bench-phases
+bench-phases: ## Instructions per request, phase by phase, in each server of the load benchmark (callgrind)
+	benches/phases.sh
 
 .PHONY: bench-memory
 bench-memory: ## RSS of serve around large reviews, per allocator (benches/memory.sh)

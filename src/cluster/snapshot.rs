@@ -10,7 +10,7 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 
 use super::services::ServiceIndex;
-use super::{provenance, ClusterState};
+use super::{provenance, ClusterState, NodeIntake};
 use crate::manifest::{expand_lists, json, type_of, yaml, ManifestError};
 use crate::policy::NodePolicy;
 
@@ -59,7 +59,8 @@ pub struct Malformed {
 /// The objects read from snapshot files, before indexing.
 #[derive(Debug, Default)]
 pub struct Objects {
-    pub nodes: Vec<Node>,
+    /// Nodes, grouped as they are read (the objects are not kept).
+    pub nodes: NodeIntake,
     pub runtime_classes: Vec<RuntimeClass>,
     pub namespaces: Vec<Namespace>,
     pub mgr_config: Option<ConfigMap>,
@@ -75,8 +76,13 @@ pub struct Objects {
 
 impl Objects {
     pub fn into_state(self, policy: &NodePolicy) -> ClusterState {
-        let state =
-            ClusterState::build(&self.nodes, &self.runtime_classes, &self.namespaces, self.mgr_config.as_ref(), policy);
+        let state = ClusterState::from_intake(
+            self.nodes,
+            &self.runtime_classes,
+            &self.namespaces,
+            self.mgr_config.as_ref(),
+            policy,
+        );
         match self.services {
             Some(services) => state.with_services(services),
             None => state,
@@ -107,7 +113,10 @@ impl Objects {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         let fail = |source: serde_json::Error| Malformed { kind: kind.clone(), name: name.clone(), source };
         match (api_version.as_str(), kind.as_str()) {
-            ("v1", "Node") => self.nodes.push(serde_json::from_value(slim_node(object)).map_err(fail)?),
+            ("v1", "Node") => {
+                let node: Node = serde_json::from_value(slim_node(object)).map_err(fail)?;
+                self.nodes.add(&node, policy)
+            }
             ("node.k8s.io/v1", "RuntimeClass") => {
                 self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?)
             }
@@ -262,7 +271,7 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     for path in paths {
         objects.read_file(path, policy)?;
     }
-    if objects.nodes.is_empty() && !policy.allow_empty_snapshot {
+    if objects.nodes.node_count() == 0 && !policy.allow_empty_snapshot {
         return Err(SnapshotError::NoNodes { files: paths.to_vec() });
     }
     let mut notes = std::mem::take(&mut objects.notes);
