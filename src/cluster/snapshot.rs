@@ -188,7 +188,8 @@ fn read_objects(
     }
     let chars = Chars::new(reader, MAX_FILE_BYTES);
     let failure = chars.failure();
-    let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
+    let mut loader =
+        yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars)).skip_status_of(trim.skip_status_of());
     let mut index = 0;
     loop {
         let mut bad: Option<SnapshotError> = None;
