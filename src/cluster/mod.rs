@@ -30,6 +30,10 @@ pub trait ClusterView: Send + Sync {
     fn state(&self) -> Arc<ClusterState>;
     /// Whether the state reflects the cluster (every watch has synced).
     fn is_ready(&self) -> bool;
+    /// What the view does not see and why (a watch it could not start), for `/readyz`.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A fixed state, always ready.
