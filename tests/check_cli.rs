@@ -889,7 +889,10 @@ fn nodepools_in_the_cluster_state_are_candidates() {
     let (code, o) = judge("full", r#""nodeSelector": {"ci.example.com/tier": "full"},"#);
     assert_eq!((o["verdict"].as_str(), code), (Some("warn"), 0), "{o}");
     assert_eq!(o["findings"][0]["rule"], "no-candidate-nodes", "{o}");
-    assert!(o["findings"][0]["message"].as_str().unwrap().contains("NodePool ci-full (at its limit: cpu 64 of 64)"), "{o}");
+    assert!(
+        o["findings"][0]["message"].as_str().unwrap().contains("NodePool ci-full (at its limit: cpu 64 of 64)"),
+        "{o}"
+    );
     // Tolerating the GPU taint brings in gpu, which lacks the flag.
     let (_, o) = judge("gpu", r#""tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],"#);
     assert!(o["findings"][0]["message"].as_str().unwrap().contains("NodePool gpu (not yet created"), "{o}");

@@ -303,7 +303,8 @@ fn unavailable(np: &NodePoolObject) -> Option<String> {
     if np.spec.replicas.is_some() {
         return Some("static (spec.replicas): it keeps a fixed number of nodes and adds none for pending pods".into());
     }
-    let ready = np.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    let ready =
+        np.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
     match ready {
         Some(c) if c.status == "True" => {}
         Some(c) => return Some(format!("not Ready (status {:?})", c.status)),
@@ -530,9 +531,15 @@ mod tests {
         // a new node's hostname cannot be selected
         assert!(!p.admits(&placement(&[("kubernetes.io/hostname", "node-1")], None, json!([]))));
         // the flag as a single-valued requirement counts; several values do not decide
-        let p = np("x", json!({"template": {"spec": {"requirements": [{"key": "sysbox-ro.dev/relaxed-read-only", "operator": "In", "values": ["false"]}]}}}));
+        let p = np(
+            "x",
+            json!({"template": {"spec": {"requirements": [{"key": "sysbox-ro.dev/relaxed-read-only", "operator": "In", "values": ["false"]}]}}}),
+        );
         assert_eq!(p.flag, FlagLabel::False);
-        let p = np("x", json!({"template": {"spec": {"requirements": [{"key": "sysbox-ro.dev/relaxed-read-only", "operator": "In", "values": ["true", "false"]}]}}}));
+        let p = np(
+            "x",
+            json!({"template": {"spec": {"requirements": [{"key": "sysbox-ro.dev/relaxed-read-only", "operator": "In", "values": ["true", "false"]}]}}}),
+        );
         assert_eq!(p.flag, FlagLabel::Absent);
     }
 
@@ -552,7 +559,9 @@ mod tests {
     #[test]
     fn affinity_terms_any_may_do_and_names_never_match() {
         let p = np("ci", json!({"template": {"metadata": {"labels": {"team": "ci"}}}}));
-        let terms = |t: Value| Some(json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": t}}}));
+        let terms = |t: Value| {
+            Some(json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": t}}}))
+        };
         let web = json!({"matchExpressions": [{"key": "team", "operator": "In", "values": ["web"]}]});
         let ci = json!({"matchExpressions": [{"key": "team", "operator": "In", "values": ["ci", "x"]}]});
         assert!(!p.admits(&placement(&[], terms(json!([web])), json!([]))));
@@ -588,9 +597,14 @@ mod tests {
         assert_eq!(not_ready.unavailable.as_deref(), Some("not Ready (status \"False\")"));
         let fresh = node_pool(&json!({"metadata": {"name": "x"}, "spec": {}}), &policy()).unwrap();
         assert!(fresh.unavailable.is_some());
-        let stat = node_pool(&json!({"metadata": {"name": "x"}, "spec": {"replicas": 3}, "status": ready()}), &policy()).unwrap();
+        let stat =
+            node_pool(&json!({"metadata": {"name": "x"}, "spec": {"replicas": 3}, "status": ready()}), &policy())
+                .unwrap();
         assert!(stat.unavailable.unwrap().starts_with("static"));
-        let bad = node_pool(&json!({"metadata": {"name": "x"}, "spec": {"template": {"spec": {"requirements": [{"key": "a", "operator": "Near"}]}}}}), &policy());
+        let bad = node_pool(
+            &json!({"metadata": {"name": "x"}, "spec": {"template": {"spec": {"requirements": [{"key": "a", "operator": "Near"}]}}}}),
+            &policy(),
+        );
         assert!(bad.unwrap_err().contains("NodePool x ignored"));
     }
 
@@ -624,7 +638,10 @@ mod tests {
         assert!(declared_groups(&cm("nodeGroups: [{name: a}, {name: a}]"), &policy()).is_err());
         assert!(declared_groups(&cm("nodeGroups: [{name: a, flavour: x}]"), &policy()).is_err());
         assert!(declared_groups(&cm("[: nope"), &policy()).is_err());
-        let many = format!("nodeGroups: [{}]", (0..=MAX_NODE_GROUPS).map(|i| format!("{{name: g{i}}}")).collect::<Vec<_>>().join(","));
+        let many = format!(
+            "nodeGroups: [{}]",
+            (0..=MAX_NODE_GROUPS).map(|i| format!("{{name: g{i}}}")).collect::<Vec<_>>().join(",")
+        );
         assert!(declared_groups(&cm(&many), &policy()).unwrap_err().contains("more than"));
     }
 }

@@ -234,7 +234,9 @@ fn watch_node_pools(
                     metrics.watch_event("NodePool");
                     dirty.notify_one();
                 }
-                Err(e) => tracing::warn!(kind = "NodePool", error = %e, "watch failed; retrying with backoff, last known state keeps serving"),
+                Err(e) => {
+                    tracing::warn!(kind = "NodePool", error = %e, "watch failed; retrying with backoff, last known state keeps serving")
+                }
             }
         }
     });

@@ -256,7 +256,8 @@ pub fn compatible(
     }
     for (key, incoming) in pod.iter() {
         let Some(existing) = pool.get(key) else { continue };
-        if !existing.has_intersection(incoming) && !(excludes(incoming) && excludes(existing)) {
+        let both_exclude = excludes(incoming) && excludes(existing);
+        if !both_exclude && !existing.has_intersection(incoming) {
             return Err(Incompatible::Disjoint(key.to_owned()));
         }
     }
@@ -279,7 +280,8 @@ pub const KARPENTER_WELL_KNOWN: [&str; 8] = [
 
 /// Label prefixes the cloud providers add to the well-known labels
 /// (the AWS, Azure and GCP providers register their instance labels there).
-pub const PROVIDER_WELL_KNOWN_PREFIXES: [&str; 3] = ["karpenter.k8s.aws/", "karpenter.azure.com/", "karpenter.k8s.gcp/"];
+pub const PROVIDER_WELL_KNOWN_PREFIXES: [&str; 3] =
+    ["karpenter.k8s.aws/", "karpenter.azure.com/", "karpenter.k8s.gcp/"];
 
 /// Whether Karpenter (with a cloud provider) knows the label's values without the NodePool defining it.
 pub fn karpenter_well_known(key: &str) -> bool {
@@ -366,7 +368,10 @@ mod tests {
         // "nodeSelector: topology.kubernetes.io/zone: us-west-2a, karpenter.sh/capacity-type: spot"
         // on a NodePool that says nothing about either: Karpenter can pick them.
         let pool = reqs(&[("kubernetes.io/os", "In", &["linux"])]);
-        let pod = reqs(&[("topology.kubernetes.io/zone", "In", &["us-west-2a"]), ("karpenter.sh/capacity-type", "In", &["spot"])]);
+        let pod = reqs(&[
+            ("topology.kubernetes.io/zone", "In", &["us-west-2a"]),
+            ("karpenter.sh/capacity-type", "In", &["spot"]),
+        ]);
         assert!(ok(&pool, &pod));
         // ...but not when the NodePool allows only on-demand.
         let pool = reqs(&[("karpenter.sh/capacity-type", "In", &["on-demand"])]);

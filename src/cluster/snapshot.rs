@@ -261,7 +261,11 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
         objects.read_file(path, policy)?;
     }
     // Pools of nodes not yet created can place pods on a cluster without nodes.
-    if objects.nodes.is_empty() && objects.node_pools.is_empty() && objects.node_groups.is_none() && !policy.allow_empty_snapshot {
+    if objects.nodes.is_empty()
+        && objects.node_pools.is_empty()
+        && objects.node_groups.is_none()
+        && !policy.allow_empty_snapshot
+    {
         return Err(SnapshotError::NoNodes { files: paths.to_vec() });
     }
     let mut notes = std::mem::take(&mut objects.notes);

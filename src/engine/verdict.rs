@@ -3,10 +3,10 @@
 
 use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
+use crate::cluster::pools::FlagLabel;
 use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
 use crate::cluster::scheduling::SelectorConflict;
-use crate::cluster::pools::FlagLabel;
 use crate::cluster::{FlagSource, Landing, MgrIntent, PoolReport, Possible};
 use crate::policy::Policy;
 
@@ -42,11 +42,14 @@ impl Lacking {
     fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
         let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.tally.without_flag > 0).collect();
         let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
-        let mut names: Vec<String> = lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
+        let mut names: Vec<String> =
+            lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
         let mut detailed: Vec<String> = lacking
             .iter()
             .enumerate()
-            .map(|(i, (p, r))| shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance))))
+            .map(|(i, (p, r))| {
+                shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance)))
+            })
             .collect();
         // then the pools of nodes not yet created
         for p in landing.possible.iter().filter(|p| !p.has_flag) {
@@ -219,9 +222,8 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
     let mut invalid: Vec<String> =
         landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
-    invalid.extend(
-        landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))).map(not_yet_created),
-    );
+    invalid
+        .extend(landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))).map(not_yet_created));
     if invalid.is_empty() {
         return None;
     }
@@ -465,9 +467,7 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     // Nodes not yet created install Sysbox from the ConfigMap when they join:
     // a line that stops sysbox-mgr concerns them all.
     let stops = matches!(landing.mgr, MgrIntent::ConfigMapStopsMgr(_));
-    pools.extend(
-        landing.possible.iter().filter(|p| stops || p.source == FlagSource::ConfigMap).map(not_yet_created),
-    );
+    pools.extend(landing.possible.iter().filter(|p| stops || p.source == FlagSource::ConfigMap).map(not_yet_created));
     if pools.is_empty() {
         return None;
     }

@@ -122,7 +122,8 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready: cluster view not synced\n".to_owned());
     }
     // What the view does not watch (no NodePool CRD, no RBAC) is said, not failed.
-    let notes: String = s.cluster.notes().iter().map(|n| format!("note: {}\n", crate::printable::Printable(n))).collect();
+    let notes: String =
+        s.cluster.notes().iter().map(|n| format!("note: {}\n", crate::printable::Printable(n))).collect();
     (StatusCode::OK, format!("ok\n{notes}"))
 }
 
