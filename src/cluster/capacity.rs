@@ -34,6 +34,10 @@ pub const NODE_GROUPS_KEY: &str = "node-groups.yaml";
 pub const MAX_NODE_GROUPS: usize = 256;
 pub const MAX_GROUP_ITEMS: usize = 100;
 
+/// The most NodePools the view judges a pod against; more are passed over
+/// with a note (Karpenter clusters have a handful).
+pub const MAX_NODE_POOLS: usize = 1000;
+
 /// A value no label can have (label values are at most 63 alphanumerics, `-`,
 /// `_`, `.`): the hostname of a node not yet created, which no pod can select.
 const NEW_HOSTNAME: &str = "<not yet created>";
@@ -150,11 +154,19 @@ impl Capacity {
         policy: &NodePolicy,
     ) -> Capacity {
         let mut c = Capacity::default();
+        let mut passed_over = 0usize;
         for np in node_pools {
+            if c.pools.len() >= MAX_NODE_POOLS {
+                passed_over += 1;
+                continue;
+            }
             match node_pool(np, policy) {
                 Ok(p) => c.pools.push(p),
                 Err(e) => c.notes.push(e),
             }
+        }
+        if passed_over > 0 {
+            c.notes.push(format!("{passed_over} NodePools passed over: at most {MAX_NODE_POOLS} are judged"));
         }
         if let Some(cm) = node_groups {
             match declared_groups(cm, policy) {
@@ -269,8 +281,9 @@ pub fn node_pool(object: &Value, policy: &NodePolicy) -> Result<PossiblePool, St
     let name = np.metadata.name.clone().unwrap_or_default();
     let fail = |why: String| format!("NodePool {name} ignored: {why}");
     let spec = &np.spec.template.spec;
-    if spec.requirements.len() > MAX_GROUP_ITEMS {
-        return Err(fail(format!("more than {MAX_GROUP_ITEMS} requirements")));
+    let labels = np.spec.template.metadata.labels.as_ref().map_or(0, BTreeMap::len);
+    if spec.requirements.len() > MAX_GROUP_ITEMS || labels > MAX_GROUP_ITEMS || spec.taints.len() > MAX_GROUP_ITEMS {
+        return Err(fail(format!("more than {MAX_GROUP_ITEMS} requirements, labels or taints")));
     }
     let mut reqs = Requirements::default();
     for r in &spec.requirements {
@@ -606,6 +619,18 @@ mod tests {
             &policy(),
         );
         assert!(bad.unwrap_err().contains("NodePool x ignored"));
+    }
+
+    #[test]
+    fn nodepools_are_bounded() {
+        let many: Vec<Value> = (0..=MAX_NODE_POOLS).map(|i| json!({"metadata": {"name": format!("p{i}")}})).collect();
+        let c = Capacity::build(&many, None, &policy());
+        assert_eq!(c.pools.len(), MAX_NODE_POOLS);
+        assert_eq!(c.notes, vec![format!("1 NodePools passed over: at most {MAX_NODE_POOLS} are judged")]);
+        let labels: serde_json::Map<String, Value> =
+            (0..=MAX_GROUP_ITEMS).map(|i| (format!("l{i}"), json!("x"))).collect();
+        let big = json!({"metadata": {"name": "big"}, "spec": {"template": {"metadata": {"labels": labels}}}});
+        assert!(node_pool(&big, &policy()).unwrap_err().contains("more than"));
     }
 
     #[test]
