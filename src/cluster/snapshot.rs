@@ -72,6 +72,8 @@ pub struct Objects {
     pub other_services: usize,
     /// What was passed over and why (unknown kinds, other ConfigMaps).
     pub notes: Vec<String>,
+    /// Pods and ReplicaSets passed over (`audit` streams them from the files itself).
+    pub workload_objects: usize,
 }
 
 impl Objects {
@@ -96,98 +98,11 @@ impl Objects {
     /// time, so a file costs the objects kept, not its size.
     pub fn read(
         &mut self,
-        mut reader: impl std::io::BufRead,
-        path: &Path,
-        policy: &NodePolicy,
-    ) -> Result<(), SnapshotError> {
-        let read_err = |source| SnapshotError::Read { path: path.into(), source };
-        if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[')
-        {
-            return self.read_json(reader, path, policy);
-        }
-        let chars = Chars::new(reader, MAX_FILE_BYTES);
-        let failure = chars.failure();
-        let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
-        let mut index = 0;
-        loop {
-            let mut bad: Option<SnapshotError> = None;
-            let mut each = |object: Value, _: usize, line: usize| {
-                self.add(object, policy).map_err(|source| {
-                    bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
-                    String::from("malformed object")
-                })
-            };
-            let next = loader.next_document(&mut yaml::Items::Stream { assume_list: true, each: &mut each });
-            if let Some(e) = failure.take() {
-                return Err(read_err(ManifestError::Io(e)));
-            }
-            if let Some(e) = bad {
-                return Err(e);
-            }
-            let doc = match next {
-                Ok(Some(doc)) => doc,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    let message = format!("{} at line {} column {}", e.message, e.line, e.col);
-                    return Err(read_err(ManifestError::Parse { index, line: loader.document_line(), message }));
-                }
-            };
-            let line = doc.line;
-            if doc.streamed.is_some() {
-                let (_, kind) = type_of(&doc.value);
-                if !kind.ends_with("List") {
-                    return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
-                }
-            } else if !doc.value.is_null() {
-                for object in expand_lists(doc.value) {
-                    self.add(object, policy).map_err(|source| SnapshotError::Object {
-                        path: path.into(),
-                        index,
-                        line,
-                        source,
-                    })?;
-                }
-            }
-            index += 1;
-        }
-    }
-
-    fn read_json(
-        &mut self,
         reader: impl std::io::BufRead,
         path: &Path,
         policy: &NodePolicy,
     ) -> Result<(), SnapshotError> {
-        let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
-        let mut bad = None;
-        let mut each = |object: Value, _: usize| {
-            self.add(object, policy).map_err(|source| {
-                bad = Some(object_err(source));
-                String::from("malformed object")
-            })
-        };
-        let mut de = serde_json::Deserializer::from_reader(reader);
-        let result =
-            serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
-                de.end()?;
-                Ok(top)
-            });
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        let (fields, streamed) = result.map_err(|e| SnapshotError::Read {
-            path: path.into(),
-            source: ManifestError::Parse { index: 0, line: e.line(), message: e.to_string() },
-        })?;
-        let object = Value::Object(fields);
-        if streamed.is_some() {
-            let (_, kind) = type_of(&object);
-            if !kind.ends_with("List") {
-                return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
-            }
-            return Ok(());
-        }
-        self.add(object, policy).map_err(object_err)
+        stream(reader, path, &mut |object| self.add(object, policy))
     }
 
     fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
@@ -224,10 +139,109 @@ impl Objects {
                 capacity::check_node_pool(&object).map_err(fail)?;
                 self.node_pools.push(object);
             }
+            // What `audit` streams from the same files: counted, never kept.
+            ("v1", "Pod") | ("apps/v1", "ReplicaSet") => self.workload_objects += 1,
             _ => self.notes.push(format!("ignored {kind} {name:?} ({api_version}): not a kind the cluster view reads")),
         }
         Ok(())
     }
+}
+
+/// Reads a stream of YAML documents, or one JSON object, straight from
+/// `reader`, handing each object (each item of a `List`) to `add` as it is
+/// read: a file costs what `add` keeps, not its size. `add`'s error stops
+/// the read, located at the document.
+pub fn stream(
+    mut reader: impl std::io::BufRead,
+    path: &Path,
+    add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
+) -> Result<(), SnapshotError> {
+    let read_err = |source| SnapshotError::Read { path: path.into(), source };
+    if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[') {
+        return stream_json(reader, path, add);
+    }
+    let chars = Chars::new(reader, MAX_FILE_BYTES);
+    let failure = chars.failure();
+    let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
+    let mut index = 0;
+    loop {
+        let mut bad: Option<SnapshotError> = None;
+        let mut each = |object: Value, _: usize, line: usize| {
+            add(object).map_err(|source| {
+                bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
+                String::from("malformed object")
+            })
+        };
+        let next = loader.next_document(&mut yaml::Items::Stream { assume_list: true, each: &mut each });
+        if let Some(e) = failure.take() {
+            return Err(read_err(ManifestError::Io(e)));
+        }
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        let doc = match next {
+            Ok(Some(doc)) => doc,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let message = format!("{} at line {} column {}", e.message, e.line, e.col);
+                return Err(read_err(ManifestError::Parse { index, line: loader.document_line(), message }));
+            }
+        };
+        let line = doc.line;
+        if doc.streamed.is_some() {
+            let (_, kind) = type_of(&doc.value);
+            if !kind.ends_with("List") {
+                return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
+            }
+        } else if !doc.value.is_null() {
+            for object in expand_lists(doc.value) {
+                add(object).map_err(|source| SnapshotError::Object { path: path.into(), index, line, source })?;
+            }
+        }
+        index += 1;
+    }
+}
+
+fn stream_json(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
+) -> Result<(), SnapshotError> {
+    let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
+    let mut bad = None;
+    let mut each = |object: Value, _: usize| {
+        add(object).map_err(|source| {
+            bad = Some(object_err(source));
+            String::from("malformed object")
+        })
+    };
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
+        de.end()?;
+        Ok(top)
+    });
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    let (fields, streamed) = result.map_err(|e| SnapshotError::Read {
+        path: path.into(),
+        source: ManifestError::Parse { index: 0, line: e.line(), message: e.to_string() },
+    })?;
+    let object = Value::Object(fields);
+    if streamed.is_some() {
+        let (_, kind) = type_of(&object);
+        if !kind.ends_with("List") {
+            return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
+        }
+        return Ok(());
+    }
+    add(object).map_err(object_err)
+}
+
+/// Opens a cluster-state file and streams its objects to `add` ([`stream`]).
+pub fn stream_file(path: &Path, add: &mut dyn FnMut(Value) -> Result<(), Malformed>) -> Result<(), SnapshotError> {
+    let file = File::open(path).map_err(|source| SnapshotError::Open { path: path.into(), source })?;
+    stream(BufReader::new(file), path, add)
 }
 
 /// Only a node's name, labels, taints and cordoning matter (as in the live
@@ -271,6 +285,9 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     let mut notes = std::mem::take(&mut objects.notes);
     if objects.services.is_none() {
         notes.push("no Service objects: Services whose service links give SYSBOX_* variables are not checked".into());
+    }
+    if objects.workload_objects > 0 {
+        notes.push(format!("{} Pods and ReplicaSets passed over (only audit reads them)", objects.workload_objects));
     }
     if objects.other_services > 0 {
         notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));
