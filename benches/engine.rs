@@ -9,6 +9,10 @@
 //! `run_decisions` with N1, then N2 decisions against NODES nodes, and exits;
 //! `benches/callgrind.sh` counts the instructions of each call under
 //! `valgrind --tool=callgrind --toggle-collect --dump-after`.
+//!
+//! `SYSBOX_RO_BENCH_NODEPOOLS=N` adds N Karpenter NodePools (the pod fits
+//! them all) to the generated cluster, for the cost of judging nodes not yet
+//! created.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -21,6 +25,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 use sysbox_ro_webhook::admission::{self, Endpoint};
+use sysbox_ro_webhook::cluster::capacity::Capacity;
 use sysbox_ro_webhook::cluster::ClusterState;
 use sysbox_ro_webhook::engine::{self, patch, Kind, Review};
 use sysbox_ro_webhook::intake;
@@ -42,7 +47,48 @@ fn state(nodes: usize, policy: &Policy) -> ClusterState {
     let rcs: Vec<RuntimeClass> = of("RuntimeClass").map(|o| serde_json::from_value(o).expect("RuntimeClass")).collect();
     let nss: Vec<Namespace> = of("Namespace").map(|o| serde_json::from_value(o).expect("Namespace")).collect();
     let cm: Option<ConfigMap> = of("ConfigMap").next().map(|o| serde_json::from_value(o).expect("ConfigMap"));
-    ClusterState::build(&all, &rcs, &nss, cm.as_ref(), &policy.nodes)
+    let state = ClusterState::build(&all, &rcs, &nss, cm.as_ref(), &policy.nodes);
+    match std::env::var("SYSBOX_RO_BENCH_NODEPOOLS").ok().and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => state.with_capacity(Capacity::build(&node_pools(n), None, &policy.nodes)),
+        None => state,
+    }
+}
+
+/// `n` Ready NodePools of Sysbox nodes that the review pod fits: half label
+/// their nodes with the flag, every third is tainted with the taint the pod tolerates.
+fn node_pools(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let taints = if i % 3 == 0 {
+                serde_json::json!([{ "key": support::DEDICATED_TAINT.0, "value": support::DEDICATED_TAINT.1, "effect": "NoSchedule" }])
+            } else {
+                serde_json::json!([])
+            };
+            serde_json::json!({
+                "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": { "name": format!("ci-{i}") },
+                "spec": {
+                    "template": {
+                        "metadata": { "labels": {
+                            "sysbox-runtime": "running",
+                            "sysbox-install": "yes",
+                            "sysbox-ro.dev/relaxed-read-only": if i % 2 == 0 { "true" } else { "false" },
+                        } },
+                        "spec": {
+                            "nodeClassRef": { "group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "sysbox" },
+                            "requirements": [
+                                { "key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"] },
+                                { "key": "topology.kubernetes.io/zone", "operator": "In", "values": ["eu-west-1a", "eu-west-1b", "eu-west-1c"] },
+                                { "key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"] },
+                            ],
+                            "taints": taints,
+                        },
+                    },
+                    "limits": { "cpu": "1000" },
+                },
+                "status": { "resources": { "cpu": "100" }, "conditions": [{ "type": "Ready", "status": "True" }] },
+            })
+        })
+        .collect()
 }
 
 /// The review `check` and `serve` derive for the object (namespace `ci` when it names none).

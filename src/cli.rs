@@ -194,6 +194,10 @@ pub struct PolicyArgs {
     /// Key of sysbox-mgr's flags in that ConfigMap.
     #[arg(long, env = "SYSBOXRO_MGR_CONFIGMAP_KEY", default_value = "SYSBOX_MGR_CONFIG")]
     pub mgr_configmap_key: String,
+    /// ConfigMap, in the namespace of --mgr-configmap, declaring node groups that scale from zero
+    /// (key node-groups.yaml: their labels and taints); Karpenter NodePools are read directly.
+    #[arg(long, env = "SYSBOXRO_NODE_GROUPS_CONFIGMAP", default_value = "sysbox-ro-node-groups")]
+    pub node_groups_configmap: String,
     /// Node labels that differ node by node within a pool (used only to group like nodes).
     #[arg(
         long = "identity-label",
@@ -246,6 +250,7 @@ impl PolicyArgs {
                     name: self.mgr_configmap.1.clone(),
                     key: self.mgr_configmap_key.clone(),
                 },
+                node_groups: self.node_groups_configmap.clone(),
                 allow_empty_snapshot: false,
             },
         }

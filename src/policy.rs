@@ -114,6 +114,9 @@ pub struct NodePolicy {
     /// everything else are judged once, as one class.
     pub identity_labels: Vec<String>,
     pub mgr_config: MgrConfigMap,
+    /// Name of the ConfigMap, in `mgr_config`'s namespace, that declares node
+    /// groups scaling from zero (`cluster::capacity`).
+    pub node_groups: String,
     /// Accept a cluster-state snapshot that holds no Node (by default an
     /// error: such a snapshot cannot place any pod and is most often an
     /// empty or wrong file).
@@ -135,6 +138,7 @@ impl Default for NodePolicy {
             flag_label: "sysbox-ro.dev/relaxed-read-only".into(),
             identity_labels: vec!["kubernetes.io/hostname".into()],
             mgr_config: MgrConfigMap::default(),
+            node_groups: "sysbox-ro-node-groups".into(),
             allow_empty_snapshot: false,
         }
     }

@@ -846,3 +846,54 @@ spec:\n  runtimeClassName: sysbox-runc\n  containers:\n    - name: c\n      imag
     assert!(out.contains("evil\\u{1b}[31m\\nsummary: forged"), "escaped name missing: {out}");
     assert_eq!(out.lines().filter(|l| l.starts_with("summary:")).count(), 1, "{out}");
 }
+
+/// `check` with Karpenter NodePools in the cluster state: a pod is judged on
+/// the nodes that exist and on those the NodePools it fits can create.
+#[test]
+fn nodepools_in_the_cluster_state_are_candidates() {
+    const KARPENTER: &str = "tests/data/cluster/karpenter.yaml";
+    let dir = tempfile::tempdir().unwrap();
+    let judge = |name: &str, extra: &str| {
+        let pod = format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
+                "spec": {{"runtimeClassName": "sysbox-runc", "hostUsers": false, {extra}
+                         "containers": [{{"name": "dind", "image": "docker:27-dind", "securityContext": {{"readOnlyRootFilesystem": true}}}}]}}}}"#
+        );
+        let file = dir.path().join(format!("{name}.json"));
+        std::fs::write(&file, pod).unwrap();
+        let (code, report) = json_report(&["-f", file.to_str().unwrap(), "--cluster-state", KARPENTER]);
+        (code, report["objects"][0].clone())
+    };
+    // Fits the existing strict node and the empty, flagged ci-relaxed: a warning, not a denial.
+    let (code, o) = judge("any", "");
+    assert_eq!((o["verdict"].as_str(), code), (Some("warn"), 0), "{o}");
+    assert_eq!(o["findings"][0]["rule"], "relaxed-read-only-partial", "{o}");
+    let message = o["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("1 node and 2 pools of nodes not yet created"), "{message}");
+    assert!(message.contains("NodePool ci-full (at its limit: cpu 64 of 64)"), "{message}");
+    assert!(!message.contains("NodePool ci-relaxed"), "the flagged NodePool is not among those lacking: {message}");
+    // Asking for ci-relaxed's nodes (and spot, which it may choose): allowed and annotated.
+    let (code, o) = judge(
+        "relaxed",
+        r#""nodeSelector": {"karpenter.sh/nodepool": "ci-relaxed", "karpenter.sh/capacity-type": "spot"},"#,
+    );
+    assert_eq!((o["verdict"].as_str(), code), (Some("allow"), 0), "{o}");
+    assert_eq!(o["findings"], serde_json::json!([]), "{o}");
+    // The strict tier: only the unflagged node and NodePool: denied, naming both.
+    let (code, o) = judge("strict", r#""nodeSelector": {"ci.example.com/tier": "strict"},"#);
+    assert_eq!((o["verdict"].as_str(), code), (Some("deny"), 1), "{o}");
+    let message = o["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("ci-strict (1 node labelled"), "{message}");
+    assert!(message.contains("NodePool ci-strict (not yet created: its template labels"), "{message}");
+    // ci-full is flagged but at its limit: it counts for nothing, and is named.
+    let (code, o) = judge("full", r#""nodeSelector": {"ci.example.com/tier": "full"},"#);
+    assert_eq!((o["verdict"].as_str(), code), (Some("warn"), 0), "{o}");
+    assert_eq!(o["findings"][0]["rule"], "no-candidate-nodes", "{o}");
+    assert!(
+        o["findings"][0]["message"].as_str().unwrap().contains("NodePool ci-full (at its limit: cpu 64 of 64)"),
+        "{o}"
+    );
+    // Tolerating the GPU taint brings in gpu, which lacks the flag.
+    let (_, o) = judge("gpu", r#""tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],"#);
+    assert!(o["findings"][0]["message"].as_str().unwrap().contains("NodePool gpu (not yet created"), "{o}");
+}

@@ -41,7 +41,7 @@ use serde_json::{json, Value};
 use support::env::Env;
 use support::objects::{self, annotation, required_terms, ANNOTATION, FLAG, MIXED, WEBHOOK_NAME};
 use support::poll;
-use support::webhook::{connections_to, first_cert_der, metric_sum, served_certificate, WebhookArgs};
+use support::webhook::{connections_to, first_cert_der, http_get, metric_sum, served_certificate, WebhookArgs};
 
 type Scenario = fn(&mut Env);
 
@@ -59,6 +59,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("13_agent_token_confined", agent::agent_token_confined),
     ("11_configmap_flag_without_labels", configmap_flag_without_labels),
     ("14_audit_running_pods", audit::audit_running_pods),
+    ("15_karpenter_nodepool_hosts_pod", karpenter_nodepool_hosts_pod),
     ("10_certificate_rotation", certificate_rotation),
     ("06_steer_mixed_pools", steer_mixed_pools),
     ("09_webhook_down_fail_policy", webhook_down_fail_policy),
@@ -296,6 +297,91 @@ fn configmap_flag_without_labels(env: &mut Env) {
     let run = env.kubectl.apply(&pod).expect_ok().expect_warning(warning);
     assert_eq!(run.warnings().len(), 1, "only the ConfigMap warning: {:?}", run.warnings());
     assert_eq!(annotation(&env.kubectl.get(&["pod", "ro", "-n", ns])), Some("true"));
+}
+
+// --- 15 ------------------------------------------------------------------------------------------
+
+/// A pod that only nodes not yet created can take: with the NodePool CRD absent the webhook says
+/// it does not watch NodePools and finds no node; once a flagged NodePool that fits the pod
+/// exists, the pod is admitted and annotated; once that NodePool reaches its limit, the warning
+/// names it as creating nothing.
+fn karpenter_nodepool_hosts_pod(env: &mut Env) {
+    let ns = "s14-karpenter";
+    env.namespace(ns, None);
+    let readyz = |env: &Env| http_get(env.webhook().admin_port, "/readyz").expect("GET /readyz");
+    let (status, body) = readyz(env);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("note: Karpenter NodePools not watched"), "no CRD yet, /readyz says so: {body}");
+
+    const RUNNER: &str = "ci.example.com/runner";
+    let pod = objects::pod(ns, "ro", objects::sysbox_spec(&[(RUNNER, "karpenter")]));
+    env.kubectl.dry_run(&pod).expect_ok().expect_warning(
+        "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass sysbox-runc); it cannot schedule",
+    );
+
+    // The CRD from the repository, then a NodePool whose nodes carry the flag, made Ready.
+    let crd = support::cluster::repo_root().join("tests/e2e/crds/karpenter.sh_nodepools.yaml");
+    env.kubectl.run(&["apply", "-f", crd.to_str().expect("utf-8 path")], None).expect_ok();
+    env.kubectl
+        .run(&["wait", "--for=condition=Established", "crd/nodepools.karpenter.sh", "--timeout=30s"], None)
+        .expect_ok();
+    let nodepool = json!({
+        "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": { "name": "ci-karpenter" },
+        "spec": {
+            "template": {
+                "metadata": { "labels": { "sysbox-runtime": "running", RUNNER: "karpenter", FLAG: "true" } },
+                "spec": {
+                    "nodeClassRef": { "group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "sysbox" },
+                    "requirements": [
+                        { "key": "kubernetes.io/arch", "operator": "In", "values": ["amd64", "arm64"] },
+                        { "key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot", "on-demand"] }
+                    ],
+                    "startupTaints": [{ "key": "sysbox-installing", "effect": "NoSchedule" }]
+                }
+            },
+            "limits": { "cpu": "100" }
+        }
+    });
+    env.kubectl.apply(&nodepool).expect_ok();
+    let status = |cpu: &str| {
+        json!({ "status": {
+            "resources": { "cpu": cpu, "nodes": "0" },
+            "conditions": [{ "type": "Ready", "status": "True", "reason": "Ready", "message": "",
+                             "lastTransitionTime": "2026-01-01T00:00:00Z" }]
+        } })
+        .to_string()
+    };
+    let patch_status = |env: &Env, cpu: &str| {
+        env.kubectl
+            .run(
+                &["patch", "nodepool", "ci-karpenter", "--subresource=status", "--type=merge", "-p", &status(cpu)],
+                None,
+            )
+            .expect_ok();
+    };
+    patch_status(env, "0");
+
+    // The view decides at start whether NodePools can be watched: a restart finds the CRD.
+    env.stop_webhook();
+    env.ensure_webhook(WebhookArgs::default());
+    let (status_code, body) = readyz(env);
+    assert_eq!(status_code, 200, "{body}");
+    assert!(!body.contains("NodePools not watched"), "the CRD is served now: {body}");
+
+    let run = env.kubectl.apply(&pod).expect_ok().expect_no_warning();
+    assert!(run.stdout.contains("pod/ro created"), "{}", run.stdout);
+    assert_eq!(annotation(&env.kubectl.get(&["pod", "ro", "-n", ns])), Some("true"), "annotated");
+
+    // At its limit the NodePool creates nothing: the watch brings that to the next verdict.
+    patch_status(env, "100");
+    let again = objects::pod(ns, "ro-2", objects::sysbox_spec(&[(RUNNER, "karpenter")]));
+    wait_for_verdict(env, &again, Duration::from_secs(10), "the NodePool at its limit counts for nothing", |r| {
+        r.success()
+            && r.warnings().contains(
+                &"sysbox-ro: no node matches this pod now; NodePool ci-karpenter could host it but will create none",
+            )
+    });
+    env.kubectl.run(&["delete", "nodepool", "ci-karpenter", "--wait=false"], None).expect_ok();
 }
 
 // --- 10 ------------------------------------------------------------------------------------------

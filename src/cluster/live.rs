@@ -1,6 +1,7 @@
-//! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces
-//! and the one sysbox-mgr ConfigMap, and a metadata-only watch on Services
-//! that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the
+//! The live source: kube-rs reflectors on Nodes, RuntimeClasses, Namespaces,
+//! the sysbox-mgr ConfigMap and the node-groups ConfigMap, Karpenter NodePools
+//! when their CRD is installed and readable, and a metadata-only watch on
+//! Services that keeps the names `sysbox` and `sysbox-*` alone. Watch events mark the
 //! view dirty; a single task rebuilds the [`ClusterState`] (debounced) and swaps it in, so a
 //! request never waits on the API server or on a lock.
 
@@ -15,7 +16,7 @@ use arc_swap::ArcSwap;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
-use kube::core::PartialObjectMeta;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client};
@@ -23,7 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::services::{NameEvent, ServiceNames};
-use super::{provenance, ClusterState, ClusterView};
+use super::{capacity, provenance, ClusterState, ClusterView};
 use crate::metrics::Metrics;
 use crate::policy::NodePolicy;
 
@@ -70,6 +71,8 @@ pub async fn client(conn: &Connection) -> Result<Client, LiveError> {
 pub struct LiveView {
     state: ArcSwap<ClusterState>,
     ready: AtomicBool,
+    /// What the view does not watch and why (no NodePool CRD, no RBAC).
+    notes: Mutex<Vec<String>>,
 }
 
 impl ClusterView for LiveView {
@@ -79,6 +82,9 @@ impl ClusterView for LiveView {
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
 }
 
 struct Stores {
@@ -86,6 +92,9 @@ struct Stores {
     runtime_classes: Store<RuntimeClass>,
     namespaces: Store<Namespace>,
     config_maps: Store<ConfigMap>,
+    node_groups: Store<ConfigMap>,
+    /// Set once the NodePool watch runs (the CRD exists and may be listed).
+    node_pools: Arc<std::sync::OnceLock<Store<DynamicObject>>>,
     services: Arc<Mutex<ServiceNames>>,
 }
 
@@ -95,6 +104,16 @@ impl Stores {
         let rcs = self.runtime_classes.state();
         let nss = self.namespaces.state();
         let cms = self.config_maps.state();
+        let groups = self.node_groups.state();
+        let pools: Vec<serde_json::Value> = self
+            .node_pools
+            .get()
+            .map(|s| s.state().iter().filter_map(|np| serde_json::to_value(np.as_ref()).ok()).collect())
+            .unwrap_or_default();
+        let capacity = capacity::Capacity::build(&pools, groups.first().map(AsRef::as_ref), policy);
+        for note in &capacity.notes {
+            tracing::warn!(note = %note, "pool of nodes not yet created passed over");
+        }
         ClusterState::build(
             nodes.iter().map(AsRef::as_ref),
             rcs.iter().map(AsRef::as_ref),
@@ -103,6 +122,7 @@ impl Stores {
             policy,
         )
         .with_services(self.services.lock().map(|s| s.index()).unwrap_or_default())
+        .with_capacity(capacity)
     }
 }
 
@@ -141,6 +161,94 @@ where
         }
     });
     (store, task)
+}
+
+/// The Karpenter NodePools, when the `karpenter.sh/v1` NodePool CRD is
+/// installed and the webhook may list them; otherwise a note says why they
+/// are not watched (never an error: clusters without Karpenter are common).
+/// `synced` turns true once NodePools are listed, or at once when they are
+/// not watched.
+fn watch_node_pools(
+    client: Client,
+    store: Arc<std::sync::OnceLock<Store<DynamicObject>>>,
+    view: Arc<LiveView>,
+    dirty: Arc<Notify>,
+    metrics: Arc<Metrics>,
+) -> (tokio::sync::watch::Receiver<bool>, Task) {
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    let task: Task = Box::pin(async move {
+        let gvk = GroupVersionKind::gvk("karpenter.sh", "v1", "NodePool");
+        let note = |why: String| {
+            tracing::info!("{why}");
+            if let Ok(mut notes) = view.notes.lock() {
+                notes.push(why);
+            }
+        };
+        let resources = match client.list_api_group_resources("karpenter.sh/v1").await {
+            Ok(list) => list,
+            Err(e) => {
+                note(format!("Karpenter NodePools not watched: karpenter.sh/v1 is not served ({})", short(&e)));
+                let _ = synced_tx.send(true);
+                return;
+            }
+        };
+        let Some(found) = resources.resources.iter().find(|r| r.kind == "NodePool" && !r.name.contains('/')) else {
+            note("Karpenter NodePools not watched: karpenter.sh/v1 serves no NodePool".into());
+            let _ = synced_tx.send(true);
+            return;
+        };
+        let ar = ApiResource::from_gvk_with_plural(&gvk, &found.name);
+        let api = Api::<DynamicObject>::all_with(client, &ar);
+        // One small list first: without RBAC, say so once instead of retrying forever.
+        if let Err(e) = api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+            note(format!("Karpenter NodePools not watched: cannot list them ({})", short(&e)));
+            let _ = synced_tx.send(true);
+            return;
+        }
+        let writer = reflector::store::Writer::new(ar);
+        let reader = writer.as_reader();
+        let _ = store.set(reader.clone());
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|np: &mut DynamicObject| {
+                np.metadata.managed_fields = None;
+                np.metadata.annotations = None;
+                np.metadata.labels = None;
+                capacity::slim_node_pool(&mut np.data);
+            })
+            .reflect(writer);
+        let synced = {
+            let reader = reader.clone();
+            let synced_tx = synced_tx.clone();
+            async move {
+                if reader.wait_until_ready().await.is_ok() {
+                    let _ = synced_tx.send(true);
+                }
+            }
+        };
+        tokio::spawn(synced);
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => {
+                    metrics.watch_event("NodePool");
+                    dirty.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(kind = "NodePool", error = %e, "watch failed; retrying with backoff, last known state keeps serving")
+                }
+            }
+        }
+    });
+    (synced_rx, task)
+}
+
+/// An API error in a few words (the status reason and code when there is one).
+fn short(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} {}", s.code, s.reason),
+        other => other.to_string(),
+    }
 }
 
 /// The Services, watched metadata only: only the names `sysbox` and
@@ -208,6 +316,7 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     let view = Arc::new(LiveView {
         state: ArcSwap::from_pointee(ClusterState::build([], [], [], None, &policy)),
         ready: AtomicBool::new(false),
+        notes: Mutex::new(Vec::new()),
     });
     let dirty = Arc::new(Notify::new());
     let cfg = watcher::Config::default();
@@ -255,28 +364,42 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
         watch_services(Api::<PartialObjectMeta<Service>>::all(client.clone()), cfg.clone(), &dirty, &metrics);
     let (config_maps, cm_task) = reflect(
         "ConfigMap",
-        Api::<ConfigMap>::namespaced(client, &policy.mgr_config.namespace),
+        Api::<ConfigMap>::namespaced(client.clone(), &policy.mgr_config.namespace),
         cm_cfg,
         |_: &mut ConfigMap| {},
         &dirty,
         &metrics,
     );
-    for task in [node_task, rc_task, ns_task, cm_task, svc_task] {
+    // The node groups declared to scale from zero: one more named ConfigMap.
+    let (node_groups, groups_task) = reflect(
+        "ConfigMap",
+        Api::<ConfigMap>::namespaced(client.clone(), &policy.mgr_config.namespace),
+        cfg.clone().fields(&format!("metadata.name={}", policy.node_groups)),
+        |c: &mut ConfigMap| c.metadata.managed_fields = None,
+        &dirty,
+        &metrics,
+    );
+    let node_pools = Arc::new(std::sync::OnceLock::new());
+    let (mut node_pools_synced, np_task) =
+        watch_node_pools(client, node_pools.clone(), view.clone(), dirty.clone(), metrics.clone());
+    for task in [node_task, rc_task, ns_task, cm_task, groups_task, svc_task, np_task] {
         tokio::spawn(task);
     }
 
-    let stores = Stores { nodes, runtime_classes, namespaces, config_maps, services };
+    let stores = Stores { nodes, runtime_classes, namespaces, config_maps, node_groups, node_pools, services };
     let v = view.clone();
     tokio::spawn(async move {
-        let synced = futures::future::try_join4(
+        let synced = futures::future::try_join5(
             stores.nodes.wait_until_ready(),
             stores.runtime_classes.wait_until_ready(),
             stores.namespaces.wait_until_ready(),
             stores.config_maps.wait_until_ready(),
+            stores.node_groups.wait_until_ready(),
         )
         .await;
         let services_synced = services_synced.wait_for(|synced| *synced).await.is_ok();
-        if synced.is_err() || !services_synced {
+        let node_pools_synced = node_pools_synced.wait_for(|synced| *synced).await.is_ok();
+        if synced.is_err() || !services_synced || !node_pools_synced {
             tracing::error!("a watch ended before it synced; the view stays not ready");
             return;
         }
@@ -296,6 +419,11 @@ fn publish(view: &LiveView, stores: &Stores, policy: &NodePolicy, metrics: &Metr
     let state = stores.build(policy);
     state.record(metrics);
     metrics.cluster_rebuilds.inc();
-    tracing::debug!(nodes = state.nodes.node_count(), classes = state.nodes.classes.len(), "cluster view rebuilt");
+    tracing::debug!(
+        nodes = state.nodes.node_count(),
+        classes = state.nodes.classes.len(),
+        possible_pools = state.capacity().pools.len(),
+        "cluster view rebuilt"
+    );
     view.state.store(Arc::new(state));
 }

@@ -2,10 +2,12 @@
 //! memory only. One immutable [`ClusterState`] is built from a snapshot (files)
 //! or from live watches, and swapped whole when the source changes.
 
+pub mod capacity;
 pub mod live;
 pub mod mgr_config;
 pub mod pools;
 pub mod provenance;
+pub mod requirements;
 pub mod scheduling;
 pub mod services;
 pub mod snapshot;
@@ -28,6 +30,10 @@ pub trait ClusterView: Send + Sync {
     fn state(&self) -> Arc<ClusterState>;
     /// Whether the state reflects the cluster (every watch has synced).
     fn is_ready(&self) -> bool;
+    /// What the view does not see and why (a watch it could not start), for `/readyz`.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A fixed state, always ready.
@@ -181,13 +187,28 @@ impl PoolReport {
     }
 }
 
+/// A pool of nodes not yet created that a pod can land on, and whether its
+/// nodes will have the flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Possible<'a> {
+    pub pool: &'a capacity::PossiblePool,
+    pub has_flag: bool,
+    pub source: FlagSource,
+}
+
 /// Where a pod can land, pool by pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Landing<'a> {
     /// Sorted by pool, each pool once; the ids are the cluster state's.
     pub pools: Vec<(&'a PoolId, PoolReport)>,
     /// What the ConfigMap says, which unlabelled nodes' flag state rests on.
     pub mgr: &'a MgrIntent,
+    /// Pools of nodes not yet created (NodePools, declared node groups) that
+    /// can take the pod, by origin and name.
+    pub possible: Vec<Possible<'a>>,
+    /// Pools that could take the pod but will create no node now (at their
+    /// limits, not ready, ...).
+    pub unavailable: Vec<&'a capacity::PossiblePool>,
 }
 
 impl Landing<'_> {
@@ -202,6 +223,13 @@ impl Landing<'_> {
     }
     pub fn reports(&self) -> impl Iterator<Item = &PoolReport> {
         self.pools.iter().map(|(_, r)| r)
+    }
+    /// Possible pools whose nodes will have the flag, and those whose will not.
+    pub fn possible_with_flag(&self) -> usize {
+        self.possible.iter().filter(|p| p.has_flag).count()
+    }
+    pub fn possible_without_flag(&self) -> usize {
+        self.possible.iter().filter(|p| !p.has_flag).count()
     }
 }
 
@@ -251,6 +279,8 @@ pub struct ClusterState {
     /// Services named `sysbox` or `sysbox-*`; `None` when the source holds no
     /// Services at all (a snapshot without them), so none can be ruled out.
     services: Option<services::ServiceIndex>,
+    /// Pools of nodes not yet created: Karpenter NodePools and declared node groups.
+    capacity: capacity::Capacity,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -358,6 +388,7 @@ impl ClusterState {
             pool_spans: Vec::new(),
             provenance: provenance::Provenance::default(),
             services: None,
+            capacity: capacity::Capacity::default(),
         };
         state.provenance = state.build_provenance(&evidence);
         // The flag state of a class is fixed with the state: tallied once here, not per request.
@@ -407,6 +438,17 @@ impl ClusterState {
     pub fn with_services(mut self, services: services::ServiceIndex) -> ClusterState {
         self.services = Some(services);
         self
+    }
+
+    /// The same state, knowing the pools of nodes not yet created.
+    pub fn with_capacity(mut self, capacity: capacity::Capacity) -> ClusterState {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Pools of nodes not yet created (NodePools, declared node groups).
+    pub fn capacity(&self) -> &capacity::Capacity {
+        &self.capacity
     }
 
     /// The `sysbox`/`sysbox-*` Services, when the source holds Services.
@@ -527,7 +569,29 @@ impl ClusterState {
             runs = merged;
         }
         let pools = &self.nodes.pools;
-        Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(), mgr: &self.mgr }
+        let mut landing = Landing {
+            pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(),
+            mgr: &self.mgr,
+            possible: Vec::new(),
+            unavailable: Vec::new(),
+        };
+        if !self.capacity.is_empty() {
+            self.possible_landing(placement, &mut landing);
+        }
+        landing
+    }
+
+    /// Adds the pools of nodes not yet created that can take the pod.
+    #[cold]
+    fn possible_landing<'a>(&'a self, placement: &Placement, landing: &mut Landing<'a>) {
+        for pool in self.capacity.pools.iter().filter(|p| p.admits(placement)) {
+            if pool.unavailable.is_some() {
+                landing.unavailable.push(pool);
+            } else {
+                let (has_flag, source) = self.flag_of(&pool.flag);
+                landing.possible.push(Possible { pool, has_flag, source });
+            }
+        }
     }
 }
 

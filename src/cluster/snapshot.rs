@@ -10,7 +10,7 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 
 use super::services::ServiceIndex;
-use super::{provenance, ClusterState, NodeIntake};
+use super::{capacity, provenance, ClusterState, NodeIntake};
 use crate::manifest::{expand_lists, json, type_of, yaml, ManifestError};
 use crate::policy::NodePolicy;
 
@@ -66,6 +66,9 @@ pub struct Objects {
     pub mgr_config: Option<ConfigMap>,
     /// Services named `sysbox` or `sysbox-*`; `None` when no Service was read.
     pub services: Option<ServiceIndex>,
+    /// Karpenter NodePools (slimmed JSON) and the node-groups declaration: pools of nodes not yet created.
+    pub node_pools: Vec<Value>,
+    pub node_groups: Option<ConfigMap>,
     /// Services read whose names give no `SYSBOX_*` service links.
     pub other_services: usize,
     /// What was passed over and why (unknown kinds, other ConfigMaps).
@@ -76,13 +79,15 @@ pub struct Objects {
 
 impl Objects {
     pub fn into_state(self, policy: &NodePolicy) -> ClusterState {
+        let capacity = capacity::Capacity::build(&self.node_pools, self.node_groups.as_ref(), policy);
         let state = ClusterState::from_intake(
             self.nodes,
             &self.runtime_classes,
             &self.namespaces,
             self.mgr_config.as_ref(),
             policy,
-        );
+        )
+        .with_capacity(capacity);
         match self.services {
             Some(services) => state.with_services(services),
             None => state,
@@ -132,9 +137,17 @@ impl Objects {
                 let ns = cm.metadata.namespace.as_deref().unwrap_or("");
                 if ns == policy.mgr_config.namespace && name == policy.mgr_config.name {
                     self.mgr_config = Some(cm);
+                } else if capacity::is_node_groups(&cm, policy) {
+                    self.node_groups = Some(cm);
                 } else {
                     self.notes.push(format!("ignored ConfigMap {ns}/{name}: only {} is read", policy.mgr_config));
                 }
+            }
+            ("karpenter.sh/v1", "NodePool") => {
+                let mut object = object;
+                capacity::slim_node_pool(&mut object);
+                capacity::check_node_pool(&object).map_err(fail)?;
+                self.node_pools.push(object);
             }
             // What `audit` streams from the same files: counted, never kept.
             ("v1", "Pod") | ("apps/v1", "ReplicaSet") => self.workload_objects += 1,
@@ -306,7 +319,12 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     for path in paths {
         objects.read_file(path, policy)?;
     }
-    if objects.nodes.node_count() == 0 && !policy.allow_empty_snapshot {
+    // Pools of nodes not yet created can place pods on a cluster without nodes.
+    if objects.nodes.node_count() == 0
+        && objects.node_pools.is_empty()
+        && objects.node_groups.is_none()
+        && !policy.allow_empty_snapshot
+    {
         return Err(SnapshotError::NoNodes { files: paths.to_vec() });
     }
     let mut notes = std::mem::take(&mut objects.notes);
@@ -319,7 +337,9 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     if objects.other_services > 0 {
         notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));
     }
-    Ok((objects.into_state(policy), notes))
+    let state = objects.into_state(policy);
+    notes.extend(state.capacity().notes.iter().cloned());
+    Ok((state, notes))
 }
 
 /// The most a cluster-state file may hold.

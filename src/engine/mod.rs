@@ -338,13 +338,15 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
             // An empty view (a live cluster whose Node list came back empty, or
             // a snapshot explicitly allowed to be empty) says nothing about
             // where the pod lands: say so on every verdict rather than judge.
-            Some(_) if cluster.is_some_and(|c| c.nodes.node_count() == 0) => findings.push(Finding::new(
+            Some(_) if cluster.is_some_and(|c| c.nodes.node_count() == 0 && c.capacity().is_empty()) => {
+                findings.push(Finding::new(
                 Rule::ClusterViewEmpty,
                 "the cluster view holds no Node, so where the pod can land and whether those nodes run sysbox-mgr with \
                  --relaxed-read-only were not evaluated"
                     .into(),
                 "sysbox-ro: the cluster view has no nodes; node pools were not checked".into(),
-            )),
+                ))
+            }
             Some((landing, unpinned)) => {
                 let ctx = verdict::Context {
                     subject: &subject,

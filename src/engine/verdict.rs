@@ -3,10 +3,11 @@
 
 use super::finding::{Finding, Rule};
 use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
+use crate::cluster::pools::FlagLabel;
 use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
 use crate::cluster::scheduling::SelectorConflict;
-use crate::cluster::{Landing, MgrIntent, PoolReport};
+use crate::cluster::{FlagSource, Landing, MgrIntent, PoolReport, Possible};
 use crate::policy::Policy;
 
 /// What the message needs to say about the pod.
@@ -41,16 +42,24 @@ impl Lacking {
     fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
         let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.tally.without_flag > 0).collect();
         let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
-        Lacking {
-            names: lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect(),
-            detailed: lacking
-                .iter()
-                .enumerate()
-                .map(|(i, (p, r))| {
-                    shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance)))
-                })
-                .collect(),
+        let mut names: Vec<String> =
+            lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
+        let mut detailed: Vec<String> = lacking
+            .iter()
+            .enumerate()
+            .map(|(i, (p, r))| {
+                shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance)))
+            })
+            .collect();
+        // then the pools of nodes not yet created
+        for p in landing.possible.iter().filter(|p| !p.has_flag) {
+            let i = names.len();
+            names.push(shown(i, &|| not_yet_created(p)));
+            detailed.push(shown(i, &|| {
+                format!("{} (not yet created: {})", p.pool, describe_possible(p, landing.mgr, policy))
+            }));
         }
+        Lacking { names, detailed }
     }
 
     /// The named pools and how many there are, for the finding's facts.
@@ -117,6 +126,53 @@ fn describe_lacking(
     parts.join("; ")
 }
 
+/// "NodePool ci-relaxed (new)": the short name of a pool of nodes not yet
+/// created, for warnings and lists of names; messages say "(not yet created: ...)".
+fn not_yet_created(p: &Possible<'_>) -> String {
+    format!("{} (new)", p.pool)
+}
+
+/// What a pool of nodes not yet created lacks.
+fn describe_possible(p: &Possible<'_>, mgr: &MgrIntent, policy: &Policy) -> String {
+    let flag = &policy.nodes.flag_label;
+    let cm = &policy.nodes.mgr_config;
+    match p.source {
+        FlagSource::Label => format!("its template labels the nodes {flag}=false"),
+        FlagSource::ConfigMap => {
+            let what = match mgr {
+                MgrIntent::ConfigMapStopsMgr(_) => "would stop sysbox-mgr from starting on them",
+                MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
+                MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "intends them to run without --relaxed-read-only",
+            };
+            format!("no {flag} label in its template, and {} in ConfigMap {cm} {what}", cm.key)
+        }
+        FlagSource::Default => format!("no {flag} label in its template and no ConfigMap {cm}"),
+    }
+}
+
+/// "1 node", or "2 nodes and 1 pool of nodes not yet created".
+fn candidates(landing: &Landing<'_>) -> String {
+    let nodes = plural(landing.nodes(), "node");
+    match landing.possible.len() {
+        0 => nodes,
+        n => format!("{nodes} and {} of nodes not yet created", plural(n, "pool")),
+    }
+}
+
+/// The pools that could take the pod but will create no node now, said after
+/// a message; empty when there are none.
+fn unavailable_note(landing: &Landing<'_>) -> String {
+    if landing.unavailable.is_empty() {
+        return String::new();
+    }
+    let pools: Vec<String> = landing
+        .unavailable
+        .iter()
+        .map(|p| format!("{p} ({})", p.unavailable.as_deref().unwrap_or("unavailable")))
+        .collect();
+    format!(" Not counted, as they will create no node now: {}.", list(&pools, LIST_LIMIT))
+}
+
 /// The short fix; the full steps (and what applying the flag costs) are in
 /// the rule's document, which `explain` prints.
 fn fix(policy: &Policy, rule: Rule) -> String {
@@ -131,18 +187,23 @@ fn fix(policy: &Policy, rule: Rule) -> String {
 
 /// The node-pool findings for a pod that can land on `landing`.
 pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_steer: bool) -> PoolVerdict {
-    let nodes = landing.nodes();
-    let partial = nodes > 0 && landing.with_flag() > 0 && landing.without_flag() > 0;
-    // Steering works only when the label tells the good nodes apart.
+    // Candidates are the existing nodes and the pools of nodes not yet created.
+    let candidates = landing.nodes() + landing.possible.len();
+    let with = landing.with_flag() + landing.possible_with_flag();
+    let without = landing.without_flag() + landing.possible_without_flag();
+    let partial = with > 0 && without > 0;
+    // Steering works only when the label tells the good nodes apart: on the
+    // existing nodes, and in the templates of the pools to come.
     let steer = partial
         && policy.steer
         && can_steer
-        && landing.reports().all(|r| r.tally.with_flag == r.tally.with_flag_by_label);
+        && landing.reports().all(|r| r.tally.with_flag == r.tally.with_flag_by_label)
+        && landing.possible.iter().all(|p| !p.has_flag || p.source == FlagSource::Label);
     let mut findings = Vec::new();
     findings.extend(invalid_labels(landing, policy));
-    if nodes == 0 {
-        findings.push(no_candidate_nodes(ctx));
-    } else if landing.with_flag() == 0 {
+    if candidates == 0 {
+        findings.push(no_candidate_nodes(landing, ctx));
+    } else if with == 0 {
         findings.push(flag_missing(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
     } else if partial && ctx.daemonset {
         findings.push(daemonset_lacking(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
@@ -159,8 +220,10 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
 /// [`Rule::FlagLabelInvalid`]: pools with a flag label value other than true/false.
 fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
-    let invalid: Vec<String> =
+    let mut invalid: Vec<String> =
         landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
+    invalid
+        .extend(landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))).map(not_yet_created));
     if invalid.is_empty() {
         return None;
     }
@@ -178,22 +241,29 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     Some(finding.about(invalid.into_iter().take(LIST_LIMIT).collect(), count, 0))
 }
 
-/// [`Rule::NoCandidateNodes`]: no node can take the pod.
-fn no_candidate_nodes(ctx: &Context<'_>) -> Finding {
+/// [`Rule::NoCandidateNodes`]: no node, existing or to be created, can take the pod.
+fn no_candidate_nodes(landing: &Landing<'_>, ctx: &Context<'_>) -> Finding {
+    let warning = if landing.unavailable.is_empty() {
+        fit(&format!(
+            "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
+            ctx.runtime_class
+        ))
+    } else {
+        let pools: Vec<String> = landing.unavailable.iter().map(|p| p.to_string()).collect();
+        fit_list(&pools, |l| format!("sysbox-ro: no node matches this pod now; {l} could host it but will create none"))
+    };
     Finding::new(
         Rule::NoCandidateNodes,
         format!(
             "{} cannot be scheduled: no node matches its nodeSelector, required node affinity and tolerations \
-             (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted. \
+             (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted.{} \
              Details: sysbox-ro-webhook explain {}",
             ctx.subject,
             ctx.runtime_class,
+            unavailable_note(landing),
             Rule::NoCandidateNodes.id()
         ),
-        fit(&format!(
-            "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
-            ctx.runtime_class
-        )),
+        warning,
     )
 }
 
@@ -204,11 +274,12 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
         format!(
             "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but no node it can land on ({}) runs \
              sysbox-mgr with --relaxed-read-only, so /sys/fs/cgroup and /var/lib/docker would be read-only and \
-             Docker inside would fail. Pools lacking the flag: {}. {}",
+             Docker inside would fail. Pools lacking the flag: {}.{} {}",
             ctx.subject,
             ctx.runtime_class,
-            plural(landing.nodes(), "node"),
+            candidates(landing),
             list(&lacking.detailed, LIST_LIMIT),
+            unavailable_note(landing),
             fix(policy, Rule::FlagMissing)
         ),
         fit_list(&lacking.names, |l| {
@@ -223,27 +294,50 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
 /// node (`pkg/controller/daemon`, `NodeShouldRunDaemonPod`), so the pods on
 /// the nodes without the flag will fail, certainly.
 fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy) -> Finding {
-    let finding = Finding::new(
-        Rule::DaemonSetFlagMissing,
-        format!(
-            "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} {} \
-             sysbox-mgr without --relaxed-read-only: the daemon pods there would have /sys/fs/cgroup and \
-             /var/lib/docker read-only and Docker inside would fail. Pools lacking the flag: {}. {}",
-            ctx.subject,
-            ctx.runtime_class,
-            plural(landing.without_flag(), "node"),
-            landing.nodes(),
-            if landing.without_flag() == 1 { "runs" } else { "run" },
-            list(&lacking.detailed, LIST_LIMIT),
-            fix(policy, Rule::DaemonSetFlagMissing)
-        ),
-        fit_list(&lacking.names, |l| {
+    let finding = if landing.possible.is_empty() {
+        Finding::new(
+            Rule::DaemonSetFlagMissing,
             format!(
-                "sysbox-ro: {} in pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail",
-                plural(landing.without_flag(), "node")
-            )
-        }),
-    );
+                "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} {} \
+                 sysbox-mgr without --relaxed-read-only: the daemon pods there would have /sys/fs/cgroup and \
+                 /var/lib/docker read-only and Docker inside would fail. Pools lacking the flag: {}.{} {}",
+                ctx.subject,
+                ctx.runtime_class,
+                plural(landing.without_flag(), "node"),
+                landing.nodes(),
+                if landing.without_flag() == 1 { "runs" } else { "run" },
+                list(&lacking.detailed, LIST_LIMIT),
+                unavailable_note(landing),
+                fix(policy, Rule::DaemonSetFlagMissing)
+            ),
+            fit_list(&lacking.names, |l| {
+                format!(
+                    "sysbox-ro: {} in pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail",
+                    plural(landing.without_flag(), "node")
+                )
+            }),
+        )
+    } else {
+        // Nodes created later get a daemon pod too, the moment they join.
+        Finding::new(
+            Rule::DaemonSetFlagMissing,
+            format!(
+                "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on ({}), nodes created \
+                 later included, and some of them will run sysbox-mgr without --relaxed-read-only: the daemon pods \
+                 there would have /sys/fs/cgroup and /var/lib/docker read-only and Docker inside would fail. Pools \
+                 lacking the flag: {}.{} {}",
+                ctx.subject,
+                ctx.runtime_class,
+                candidates(landing),
+                list(&lacking.detailed, LIST_LIMIT),
+                unavailable_note(landing),
+                fix(policy, Rule::DaemonSetFlagMissing)
+            ),
+            fit_list(&lacking.names, |l| {
+                format!("sysbox-ro: pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail")
+            }),
+        )
+    };
     let (pools, count) = lacking.into_named();
     finding.about(pools, count, landing.without_flag())
 }
@@ -274,20 +368,29 @@ pub fn runtime_class_conflict(c: &SelectorConflict, subject: &dyn std::fmt::Disp
 /// the pod is steered onto those that have it.
 fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy, steer: bool) -> Finding {
     let flag = &policy.nodes.flag_label;
-    let message = format!(
-        "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}. {}",
-        plural(landing.without_flag(), "node"),
-        landing.nodes(),
-        ctx.subject,
-        list(&lacking.detailed, LIST_LIMIT),
-        if steer {
-            format!(
-                "The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag."
-            )
-        } else {
-            fix(policy, Rule::FlagPartial)
-        }
-    );
+    let then = if steer {
+        format!("The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag.")
+    } else {
+        fix(policy, Rule::FlagPartial)
+    };
+    let message = if landing.possible.is_empty() {
+        format!(
+            "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}.{} {then}",
+            plural(landing.without_flag(), "node"),
+            landing.nodes(),
+            ctx.subject,
+            list(&lacking.detailed, LIST_LIMIT),
+            unavailable_note(landing),
+        )
+    } else {
+        format!(
+            "{} can land on {}, and not all of them will run sysbox-mgr with --relaxed-read-only: {}.{} {then}",
+            ctx.subject,
+            candidates(landing),
+            list(&lacking.detailed, LIST_LIMIT),
+            unavailable_note(landing),
+        )
+    };
     let warning = if steer {
         fit_list(&lacking.names, |l| {
             format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only")
@@ -313,6 +416,9 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             nodes += (t.with_flag - t.with_flag_by_label) as usize;
         }
     }
+    from_cm.extend(
+        landing.possible.iter().filter(|p| p.has_flag && p.source == FlagSource::ConfigMap).map(not_yet_created),
+    );
     if from_cm.is_empty() {
         return None;
     }
@@ -358,7 +464,11 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             nodes += n;
         }
     }
-    if nodes == 0 {
+    // Nodes not yet created install Sysbox from the ConfigMap when they join:
+    // a line that stops sysbox-mgr concerns them all.
+    let stops = matches!(landing.mgr, MgrIntent::ConfigMapStopsMgr(_));
+    pools.extend(landing.possible.iter().filter(|p| stops || p.source == FlagSource::ConfigMap).map(not_yet_created));
+    if pools.is_empty() {
         return None;
     }
     let finding = match landing.mgr {

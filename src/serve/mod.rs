@@ -118,12 +118,15 @@ pub fn admin_router(state: AppState) -> Router {
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     if !s.serving.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: webhook listener not serving\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: webhook listener not serving\n".to_owned());
     }
     if !s.cluster.is_ready() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: cluster view not synced\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: cluster view not synced\n".to_owned());
     }
-    (StatusCode::OK, "ok\n")
+    // What the view does not watch (no NodePool CRD, no RBAC) is said, not failed.
+    let notes: String =
+        s.cluster.notes().iter().map(|n| format!("note: {}\n", crate::printable::Printable(n))).collect();
+    (StatusCode::OK, format!("ok\n{notes}"))
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {

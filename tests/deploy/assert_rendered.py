@@ -127,9 +127,17 @@ def check_rbac(t, docs):
                 for r in rule.get("resources", []):
                     granted.add((g, r))
         check(f"{t}: ClusterRole grants only get/list/watch", verbs_ok)
-        want = {("", "nodes"), ("", "namespaces"), ("", "services"), ("node.k8s.io", "runtimeclasses")}
+        want = {
+            ("", "nodes"),
+            ("", "namespaces"),
+            ("", "services"),
+            ("node.k8s.io", "runtimeclasses"),
+            ("karpenter.sh", "nodepools"),
+        }
         check(
-            f"{t}: ClusterRole covers exactly nodes, namespaces, services, runtimeclasses", granted == want, str(granted)
+            f"{t}: ClusterRole covers exactly nodes, namespaces, services, runtimeclasses, nodepools",
+            granted == want,
+            str(granted),
         )
     crb = one(docs, "ClusterRoleBinding", NAME)
     check(
@@ -142,11 +150,11 @@ def check_rbac(t, docs):
     if check(f"{t}: Role in kube-system", role is not None):
         rules = role.get("rules", [])
         check(
-            f"{t}: Role reads only ConfigMap sysbox-operational-attributes",
+            f"{t}: Role reads only ConfigMaps sysbox-operational-attributes and sysbox-ro-node-groups",
             len(rules) == 1
             and rules[0].get("apiGroups") == [""]
             and rules[0].get("resources") == ["configmaps"]
-            and rules[0].get("resourceNames") == ["sysbox-operational-attributes"]
+            and rules[0].get("resourceNames") == ["sysbox-operational-attributes", "sysbox-ro-node-groups"]
             and set(rules[0].get("verbs", [])) == {"get", "list", "watch"},
             str(rules),
         )
