@@ -465,7 +465,8 @@ fn passed_or_null(stack: &[Frame], shape: Shape) -> Done {
 fn place_passed(frame: Option<&mut Frame>, shape: Shape) {
     match frame {
         Some(Frame::Passed { map: Some(m), .. }) => {
-            if m.key.take() == Some(true) && m.bad_merge.is_none() {
+            let merge = m.key.take() == Some(true);
+            if merge && m.bad_merge.is_none() {
                 m.bad_merge = match shape {
                     Shape::Mapping | Shape::Mappings => None,
                     Shape::Sequence => Some("a merge key (<<) takes mappings only"),
