@@ -293,9 +293,14 @@ pub struct ServeArgs {
     /// Request bodies read or judged at once, in bytes: a review waits (within its timeout) for room.
     #[arg(long, env = "SYSBOXRO_MAX_INFLIGHT_BODY_BYTES", default_value_t = 32 << 20, value_parser = parse_body_limit)]
     pub max_inflight_body_bytes: usize,
-    /// Time a client has to send its TLS handshake and request headers (seconds).
+    /// Time a client has to send its TLS handshake and request headers (seconds), counted on a kept-alive
+    /// connection from the first byte of the request.
     #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
+    /// Time a kept-alive connection may stay idle between requests (seconds). Longer than kube-apiserver's own
+    /// 90 s, so the client closes first and never loses a request to a connection closing under it.
+    #[arg(long, env = "SYSBOXRO_IDLE_TIMEOUT", default_value_t = 120.0)]
+    pub idle_timeout: f64,
     /// Connections open at once on the webhook port; more are closed at once.
     #[arg(long, env = "SYSBOXRO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -353,6 +358,7 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes.max(self.max_body_bytes),
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
             max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,

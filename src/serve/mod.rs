@@ -46,8 +46,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Bytes of request bodies read or judged at once, across all requests.
     pub max_inflight_body_bytes: usize,
-    /// How long a client may take to send its request headers.
+    /// How long a client may take to send its request headers (and, on a
+    /// new connection, its TLS handshake).
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
     /// Connections open at once on the webhook port.
     pub max_connections: usize,
     /// Deadline for a request that carries no `?timeout=`.
@@ -173,21 +176,21 @@ pub async fn start(
         admin_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.admin_listen, source })?;
 
     let handle = axum_server::Handle::new();
-    let capped = conn::Capped::new(DefaultAcceptor, config.max_connections, metrics.clone(), "webhook");
+    let clocks = conn::Clocks { header: config.header_read_timeout, idle: config.idle_timeout };
+    let capped = conn::Capped::new(DefaultAcceptor, config.max_connections, clocks, metrics.clone(), "webhook");
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls)))
         .handshake_timeout(config.header_read_timeout)
         .acceptor(capped);
     let server = axum_server::from_tcp(listener).map_err(|source| ServeError::Bind { addr, source })?;
-    let server = http1(server, config.header_read_timeout).acceptor(acceptor).handle(handle.clone());
+    let server = http1(server, clocks).acceptor(acceptor).handle(handle.clone());
     let app = webhook::router(state.clone());
     let webhook_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     let admin_handle = axum_server::Handle::new();
-    let admin_acceptor = conn::Capped::new(DefaultAcceptor, ADMIN_MAX_CONNECTIONS, metrics.clone(), "admin");
+    let admin_acceptor = conn::Capped::new(DefaultAcceptor, ADMIN_MAX_CONNECTIONS, clocks, metrics.clone(), "admin");
     let admin_server =
         axum_server::from_tcp(admin_listener).map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
-    let admin_server =
-        http1(admin_server, config.header_read_timeout).acceptor(admin_acceptor).handle(admin_handle.clone());
+    let admin_server = http1(admin_server, clocks).acceptor(admin_acceptor).handle(admin_handle.clone());
     let admin_app = admin_router(state.clone());
     let admin_task = tokio::spawn(async move { admin_server.serve(admin_app.into_make_service()).await });
 
@@ -201,16 +204,17 @@ pub async fn start(
 }
 
 /// HTTP/1.1 only (the apiserver never speaks HTTP/2 to a webhook, and the
-/// protocol detection that would allow it has no timeout of its own), with a
-/// deadline on request headers that also closes keep-alive connections left
-/// idle that long.
-fn http1<A: axum_server::Address>(server: axum_server::Server<A>, header_timeout: Duration) -> axum_server::Server<A> {
-    let mut server = server.http1_only().first_request_timeout(header_timeout);
+/// protocol detection that would allow it has no timeout of its own). The
+/// header and idle clocks of [`conn::Capped`] bound each connection; hyper's
+/// own header timeout runs from the end of one response to the end of the
+/// next request's headers, so it is set to their sum as a backstop.
+fn http1<A: axum_server::Address>(server: axum_server::Server<A>, clocks: conn::Clocks) -> axum_server::Server<A> {
+    let mut server = server.http1_only().first_request_timeout(clocks.header);
     server
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(clocks.header.saturating_add(clocks.idle))
         .keep_alive(true);
     server
 }
