@@ -304,8 +304,13 @@ pub struct ServeArgs {
     /// Connections open at once on the webhook port; more are closed at once.
     #[arg(long, env = "SYSBOXRO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Drain time for in-flight requests after SIGTERM (seconds). A second signal ends the drain; the exit
-    /// status is 3 when requests were left unanswered.
+    /// After SIGTERM, time the webhook keeps serving every request and connection while /readyz already fails
+    /// (seconds; 0 for none): the cluster takes a few seconds to stop routing to a terminating pod, and a refused
+    /// connection meanwhile would deny pods under failurePolicy Fail.
+    #[arg(long, env = "SYSBOXRO_SHUTDOWN_DELAY", default_value_t = 10.0)]
+    pub shutdown_delay: f64,
+    /// Drain time for in-flight requests after the delay (seconds). A second signal ends the delay and the drain;
+    /// the exit status is 3 when requests were left unanswered.
     #[arg(long, env = "SYSBOXRO_SHUTDOWN_GRACE", default_value_t = 15.0)]
     pub shutdown_grace: f64,
     /// The webhook's own namespace, exempted from the policy (set from the downward API).
@@ -361,6 +366,11 @@ impl ServeArgs {
             idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
             max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
+            shutdown_delay: if self.shutdown_delay == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("shutdown-delay", self.shutdown_delay)?
+            },
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             policy: {
                 let mut policy = self.policy.to_policy(self.namespace.as_deref());

@@ -91,6 +91,7 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         idle_timeout: Duration::from_secs(3),
         max_connections: 64,
         default_timeout: Duration::from_secs(10),
+        shutdown_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
         cluster: Source::Snapshot(vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")]),

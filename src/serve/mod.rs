@@ -55,7 +55,11 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Deadline for a request that carries no `?timeout=`.
     pub default_timeout: Duration,
-    /// How long in-flight requests may take to finish after a shutdown signal.
+    /// How long the webhook keeps serving, not ready, after a shutdown
+    /// signal and before it stops accepting: the time the cluster takes to
+    /// stop sending it new connections.
+    pub shutdown_delay: Duration,
+    /// How long in-flight requests may take to finish after the delay.
     pub shutdown_grace: Duration,
     pub policy: Policy,
     /// Where the cluster view comes from.
@@ -234,18 +238,39 @@ impl Running {
     /// finish within `grace`, then stops. The admin port keeps answering
     /// (`/readyz` 503) until the webhook port is closed.
     pub async fn shutdown(self, grace: Duration) -> Stopped {
-        self.drain(grace, std::future::pending()).await
+        self.drain(Duration::ZERO, grace, std::future::pending()).await
     }
 
-    /// [`Running::shutdown`], cut short when `interrupt` resolves (a second
-    /// signal).
-    pub async fn drain(mut self, grace: Duration, interrupt: impl std::future::Future<Output = ()>) -> Stopped {
+    /// Stops in three steps. At once: `/readyz` fails and answers carry
+    /// `Connection: close`. For `delay`: everything is still served, new
+    /// connections included, while the cluster takes this replica out of
+    /// its Service (endpoints are updated asynchronously, so for a while
+    /// kube-apiserver still sends reviews here, and a refused connection
+    /// would be a denied pod under `failurePolicy: Fail`). Then the drain:
+    /// no new connections, in-flight requests get `grace` to finish.
+    /// `interrupt` (a second signal) cuts the delay and the drain short.
+    pub async fn drain(
+        mut self,
+        delay: Duration,
+        grace: Duration,
+        interrupt: impl std::future::Future<Output = ()>,
+    ) -> Stopped {
         self.state.serving.store(false, Ordering::Release);
+        tokio::pin!(interrupt);
+        let mut interrupted = false;
+        if !delay.is_zero() {
+            tracing::info!(delay_seconds = delay.as_secs_f64(), "not ready; still serving until the delay ends");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut interrupt => interrupted = true,
+            }
+        }
+        let grace = if interrupted { Duration::ZERO } else { grace };
         self.handle.graceful_shutdown(None);
         let finished = tokio::select! {
             result = &mut self.webhook_task => Some(result),
             _ = tokio::time::sleep(grace) => None,
-            _ = interrupt => None,
+            _ = &mut interrupt, if !interrupted => None,
         };
         let stopped = match finished {
             Some(result) => {
@@ -360,14 +385,14 @@ pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::
             "cluster state loaded from files"
         );
     }
-    let grace = config.shutdown_grace;
+    let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
     let mut signals = Signals::new();
     let running = start(config, opened.view, metrics, provider).await.context("cannot start serving")?;
     signals.next().await;
-    tracing::info!(grace_seconds = grace.as_secs_f64(), "shutdown signal: draining");
+    tracing::info!(delay_seconds = delay.as_secs_f64(), grace_seconds = grace.as_secs_f64(), "shutdown signal");
     let second = async {
         signals.next().await;
         tracing::warn!("second shutdown signal: ending the drain");
     };
-    Ok(running.drain(grace, second).await)
+    Ok(running.drain(delay, grace, second).await)
 }
