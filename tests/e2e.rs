@@ -27,6 +27,9 @@ mod bench;
 #[path = "e2e/agent.rs"]
 mod agent;
 
+#[path = "e2e/chaos.rs"]
+mod chaos;
+
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,6 +60,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("11_configmap_flag_without_labels", configmap_flag_without_labels),
     ("10_certificate_rotation", certificate_rotation),
     ("06_steer_mixed_pools", steer_mixed_pools),
+    ("14_apiserver_outage_stale_but_serving", chaos::apiserver_outage_stale_but_serving),
     ("09_webhook_down_fail_policy", webhook_down_fail_policy),
 ];
 
