@@ -53,7 +53,7 @@ lint: ## rustfmt check and clippy with warnings denied
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 .PHONY: bench
-bench: ## Benchmarks: load against the bare stack, engine (criterion, callgrind), check throughput
+bench: ## Benchmarks: load against the bare stack and a kube-typed peer, engine (criterion, callgrind), check throughput
 	benches/run.sh
 	$(CARGO) bench --locked --bench engine
 	$(CARGO) bench --locked --bench check_throughput
@@ -71,6 +71,10 @@ SOAK_SECONDS ?= 600
 soak: build ## Soak: SOAK_SECONDS (600) of reviews against a release serve, certificates rotated every 30 s, node labels churned every 1 s on a real kube-apiserver; not in CI
 	tests/e2e/build-control-plane.sh >/dev/null
 	SOAK_SECONDS=$(SOAK_SECONDS) nice -n 10 python3 benches/soak.py $(BIN)
+
+.PHONY: bench-phases
+bench-phases: ## Instructions per request, phase by phase, in each server of the load benchmark (callgrind)
+	benches/phases.sh
 
 .PHONY: bench-memory
 bench-memory: ## RSS of serve around large reviews, per allocator (benches/memory.sh)

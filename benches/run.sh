@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Load benchmark of `serve` against a bare reference server on the same stack.
+# Load benchmark of `serve` against a bare reference server on the same stack,
+# with a kube-typed peer alongside.
 #
 #   bash benches/run.sh
 #
 # Builds in release mode; installs the load generator oha (crates.io) into
 # ${SYSBOX_RO_CACHE:-~/.cache/sysbox-ro-webhook}/cargo-bin when missing;
-# generates certificates, cluster states of 10 and 5,000 nodes and the
-# request bodies; starts three servers pinned to CPU 0:
-#   bare     examples/bare_server.rs: parses the AdmissionReview, answers allowed
-#   wh-10    sysbox-ro-webhook serve --cluster-state <10 nodes>
-#   wh-5000  sysbox-ro-webhook serve --cluster-state <5,000 nodes>
+# generates certificates, cluster states of 10 and 5,000 nodes (BENCH_NODES) and
+# the request bodies; starts the servers pinned to CPU 0:
+#   bare        examples/bare_server.rs: parses the body into a serde_json::Value,
+#               reads the uid, answers allowed (the least this stack can do)
+#   kube-typed  examples/kube_typed_server.rs: the same, but deserialises kube's
+#               typed AdmissionReview<DynamicObject>, as kube-rs webhooks do (a peer)
+#   wh-10       sysbox-ro-webhook serve --cluster-state <10 nodes>
+#   wh-5000     sysbox-ro-webhook serve --cluster-state <5,000 nodes>
 # and loads them from oha pinned to CPU 1, over HTTPS keep-alive on loopback,
 # body by body; for each body first the closed-loop rounds, then the open-loop
-# rounds, the three servers back to back in each round (order rotated), so a
+# rounds, the servers back to back in each round (order rotated), so a
 # burst of load from the machine's neighbours hits all three alike:
 #   closed loop: 64 connections, BENCH_ROUNDS x BENCH_DURATION s -> requests/s
 #   open loop:   a fixed rate well below saturation, with latency correction,
@@ -24,7 +28,9 @@
 # (VmHWM, reset before each body; and after start-up), the ratios, and PASS or
 # FAIL per target. Every server it starts is stopped on exit.
 #
-# Knobs (environment): BENCH_ROUNDS (6), BENCH_DURATION (2), BENCH_OPEN_ROUNDS
+# Knobs (environment): BENCH_NODES ("10 5000": one webhook per cluster size; the
+# first is the base of the scaling ratios), BENCH_BODIES ("pod deployment
+# pod-1mib"), BENCH_ROUNDS (6), BENCH_DURATION (2), BENCH_OPEN_ROUNDS
 # (3), BENCH_OPEN_DURATION (4), BENCH_RATE_POD / BENCH_RATE_DEPLOYMENT (500/s),
 # BENCH_RATE_1MIB (40/s), BENCH_PORT_BASE (18400), BENCH_STRICT=1 (exit 1 when
 # a target fails), BENCH_KEEP=1 (keep the work folder with every oha report and
@@ -33,6 +39,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-6}
+read -r -a NODES <<<"${BENCH_NODES:-10 5000}"
+read -r -a BODIES <<<"${BENCH_BODIES:-pod deployment pod-1mib}"
 DURATION=${BENCH_DURATION:-2}
 OPEN_ROUNDS=${BENCH_OPEN_ROUNDS:-3}
 PORT_BASE=${BENCH_PORT_BASE:-18400}
@@ -65,9 +73,10 @@ fi
 log "$("$OHA" --version)"
 
 log "building release binaries"
-cargo build --release --bin sysbox-ro-webhook --example bare_server --example gen_cluster
+cargo build --release --bin sysbox-ro-webhook --example bare_server --example kube_typed_server --example gen_cluster
 BIN=target/release/sysbox-ro-webhook
 BARE=target/release/examples/bare_server
+TYPED=target/release/examples/kube_typed_server
 GEN=target/release/examples/gen_cluster
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-bench.XXXXXX")
@@ -91,18 +100,19 @@ trap 'exit 130' INT TERM
 
 log "generating inputs in $WORK"
 "$BIN" certs --service bench --namespace bench --ip 127.0.0.1 --out "$WORK/certs" >/dev/null 2>&1
-"$GEN" cluster --nodes 10 >"$WORK/cluster-10.yaml"
-"$GEN" cluster --nodes 5000 >"$WORK/cluster-5000.yaml"
+for n in "${NODES[@]}"; do
+  "$GEN" cluster --nodes "$n" >"$WORK/cluster-$n.yaml"
+  log "cluster-$n.yaml: $(stat -c %s "$WORK/cluster-$n.yaml") bytes"
+done
 "$GEN" bodies --out "$WORK/bodies" 2>/dev/null
-BODIES=(pod deployment pod-1mib)
 for b in "${BODIES[@]}"; do
   log "body $b: $(stat -c %s "$WORK/bodies/$b.json") bytes"
 done
-log "cluster-5000.yaml: $(stat -c %s "$WORK/cluster-5000.yaml") bytes"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-SERVERS=(bare wh-10 wh-5000)
+SERVERS=(bare kube-typed)
+for n in "${NODES[@]}"; do SERVERS+=("wh-$n"); done
 declare -A PORT PID
 start() { # name port [admin-port] -- command...
   local name=$1 port=$2
@@ -115,8 +125,10 @@ start() { # name port [admin-port] -- command...
 }
 TLS=(--tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key")
 start bare $((PORT_BASE + 1)) "$BARE" --listen "127.0.0.1:$((PORT_BASE + 1))" "${TLS[@]}"
-for n in 10 5000; do
-  i=$([ "$n" = 10 ] && echo 2 || echo 3)
+start kube-typed $((PORT_BASE + 2)) "$TYPED" --listen "127.0.0.1:$((PORT_BASE + 2))" "${TLS[@]}"
+i=2
+for n in "${NODES[@]}"; do
+  i=$((i + 1))
   start "wh-$n" $((PORT_BASE + i)) "$BIN" serve --listen "127.0.0.1:$((PORT_BASE + i))" \
     --admin-listen "127.0.0.1:$((PORT_BASE + 10 + i))" "${TLS[@]}" --cluster-state "$WORK/cluster-$n.yaml"
 done
@@ -168,11 +180,12 @@ run() { # round body server mode
 hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 RSS=$WORK/rss.tsv
 : >"$RSS"
-# peak RSS after start-up (the 5,000-node state loaded), before any request
+# peak RSS after start-up (the cluster state loaded), before any request
 for name in "${SERVERS[@]}"; do
   printf '%s\tstart\t%s\n' "$name" "$(hwm "${PID[$name]}")" >>"$RSS"
 done
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "warm-up"
 for name in "${SERVERS[@]}"; do
   taskset -c 1 "$OHA" -c 64 -z 1s --no-tui --output-format quiet --insecure -m POST \
@@ -188,7 +201,8 @@ for body in "${BODIES[@]}"; do
   for mode in closed open; do
     rounds=$([ "$mode" = closed ] && echo "$ROUNDS" || echo "$OPEN_ROUNDS")
     for round in $(seq "$rounds"); do
-      order=("${SERVERS[@]:$(((round - 1) % 3))}" "${SERVERS[@]:0:$(((round - 1) % 3))}")
+      shift_by=$(((round - 1) % ${#SERVERS[@]}))
+      order=("${SERVERS[@]:$shift_by}" "${SERVERS[@]:0:$shift_by}")
       log "$body  $mode loop  round $round/$rounds  ${order[*]}"
       for name in "${order[@]}"; do
         run "$round" "$body" "$name" "$mode"
@@ -201,9 +215,10 @@ for body in "${BODIES[@]}"; do
   done
 done
 
+echo "load average before the runs: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -m | awk '/^Mem:/ {print $2 " MiB"}') memory; $(uname -sr)"
 echo "load generator: $("$OHA" --version); servers on CPU 0, oha on CPU 1; loopback HTTPS keep-alive"
 echo "closed loop: $ROUNDS rounds, 64 connections, ${DURATION}s; open loop: $OPEN_ROUNDS rounds, 32 connections, --latency-correction," \
   "rates pod ${RATE[pod]}/s (${OPEN_SECONDS[pod]}s), deployment ${RATE[deployment]}/s (${OPEN_SECONDS[deployment]}s)," \
   "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s)"
-python3 benches/summarize.py "$RESULTS" "$RSS" "$WORK/bodies"
+SERVERS="${SERVERS[*]}" BODIES="${BODIES[*]}" python3 benches/summarize.py "$RESULTS" "$RSS" "$WORK/bodies"

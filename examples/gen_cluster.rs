@@ -1,12 +1,13 @@
 //! Writes the benchmark inputs: a cluster state of N nodes and the
 //! AdmissionReview bodies.
 //!
-//!     cargo run --release --example gen_cluster -- cluster --nodes 5000 [--list] > cluster.yaml
+//!     cargo run --release --example gen_cluster -- cluster --nodes 5000 [--list | --json] > cluster.yaml
 //!     cargo run --release --example gen_cluster -- bodies --out DIR
 //!     cargo run --release --example gen_cluster -- pods --count 100000 [--list] [--json] > pods.yaml
 //!
 //! `cluster` writes YAML: one document per object, or with `--list` the nodes
-//! in one `List` as `kubectl get nodes -o yaml` prints them. `bodies` writes
+//! in one `List` as `kubectl get nodes -o yaml` prints them; with `--json` every
+//! object in one JSON `List` (as `kubectl get ... -o json` prints it). `bodies` writes
 //! `pod.json` (a read-only Sysbox pod, about 6 KB), `deployment.json` and
 //! `pod-1mib.json` into DIR. `pods` writes `check` input: small Pods (every third
 //! a read-only Sysbox pod), one document each, or with `--list` in one `List`
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: gen_cluster cluster --nodes N [--list]\n       gen_cluster bodies --out DIR\n       \
+        "usage: gen_cluster cluster --nodes N [--list | --json]\n       gen_cluster bodies --out DIR\n       \
          gen_cluster pods --count N [--list] [--json]"
     );
     ExitCode::from(2)
@@ -33,8 +34,13 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("cluster") => {
             let Some(nodes) = flag("--nodes").and_then(|n| n.parse::<usize>().ok()) else { return usage() };
-            let layout =
-                if args.iter().any(|a| a == "--list") { support::Layout::List } else { support::Layout::Stream };
+            let layout = if args.iter().any(|a| a == "--json") {
+                support::Layout::JsonList
+            } else if args.iter().any(|a| a == "--list") {
+                support::Layout::List
+            } else {
+                support::Layout::Stream
+            };
             let stdout = std::io::stdout();
             let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
             if let Err(e) = support::write_cluster(&mut out, nodes, layout).and_then(|()| out.flush()) {

@@ -15,6 +15,8 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::agent::AgentConfig;
+use crate::audit::watch::WatchConfig;
+use crate::audit::AuditConfig;
 use crate::certs::CertsConfig;
 use crate::check::{CheckConfig, ColorChoice, FailOn, OutputFormat};
 use crate::cluster::live::Connection;
@@ -81,6 +83,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Judge manifest files with the webhook's engine (a CI policy dry-run).
     Check(CheckArgs),
+    /// Find the running and pending read-only Sysbox pods whose nodes lack the flag, by node pool and owner.
+    Audit(AuditArgs),
     /// Generate a CA and a serving certificate for the webhook's Service.
     Certs(CertsArgs),
     /// Run on a Sysbox node: read what sysbox-mgr really runs with and publish it on the Node.
@@ -96,6 +100,7 @@ pub enum Command {
 pub enum Config {
     Serve(Box<ServeConfig>),
     Check(Box<CheckConfig>),
+    Audit(Box<AuditConfig>),
     Certs(CertsConfig),
     Agent(Box<AgentConfig>),
     /// The rule id to explain.
@@ -109,6 +114,7 @@ impl Command {
         Ok(match self {
             Command::Serve(args) => Config::Serve(Box::new(args.to_config()?)),
             Command::Check(args) => Config::Check(Box::new(args.to_config()?)),
+            Command::Audit(args) => Config::Audit(Box::new(args.to_config()?)),
             Command::Certs(args) => Config::Certs(args.to_config()),
             Command::Agent(args) => Config::Agent(Box::new(args.to_config()?)),
             Command::Explain(args) => Config::Explain(args.rule.clone()),
@@ -268,6 +274,14 @@ impl ClusterArgs {
     fn connection(&self) -> Connection {
         Connection { kubeconfig: self.kubeconfig.clone(), context: self.context.clone() }
     }
+
+    /// The policy of `policy` (`own_namespace` exempted too), accepting an
+    /// empty snapshot when `--allow-empty-cluster` says so.
+    fn policy(&self, policy: &PolicyArgs, own_namespace: Option<&str>) -> Policy {
+        let mut policy = policy.to_policy(own_namespace);
+        policy.nodes.allow_empty_snapshot = self.allow_empty_cluster;
+        policy
+    }
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +330,16 @@ pub struct ServeArgs {
     /// The webhook's own namespace, exempted from the policy (set from the downward API).
     #[arg(long, env = "SYSBOXRO_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Audit the running and pending pods every this many seconds (live cluster only; off when unset): metrics,
+    /// and PolicyReports when the CRD is installed. See `audit --help`.
+    #[arg(long, env = "SYSBOXRO_AUDIT_INTERVAL")]
+    pub audit_interval: Option<f64>,
+    /// With --audit-interval: write wgpolicyk8s.io/v1alpha2 PolicyReports (true) or only metrics (false).
+    #[arg(long, env = "SYSBOXRO_AUDIT_POLICY_REPORTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub audit_policy_reports: bool,
+    /// With --audit-interval: pods per list request.
+    #[arg(long, env = "SYSBOXRO_AUDIT_PAGE_SIZE", default_value_t = crate::audit::config::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub audit_page_size: u32,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -372,18 +396,46 @@ impl ServeArgs {
                 seconds("shutdown-delay", self.shutdown_delay)?
             },
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
-            policy: {
-                let mut policy = self.policy.to_policy(self.namespace.as_deref());
-                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
-                policy
-            },
+            policy: self.cluster.policy(&self.policy, self.namespace.as_deref()),
             cluster: if self.cluster.cluster_state.is_empty() {
                 Source::Live { connection: self.cluster.connection(), probe: None }
             } else {
                 Source::Snapshot(self.cluster.cluster_state.clone())
             },
+            audit: match self.audit_interval {
+                None => None,
+                Some(v) => {
+                    let interval = seconds("audit-interval", v)?;
+                    if interval < Duration::from_secs(10) {
+                        return Err("--audit-interval must be at least 10 seconds".into());
+                    }
+                    Some(WatchConfig {
+                        interval,
+                        page_size: self.audit_page_size,
+                        policy_reports: self.audit_policy_reports,
+                    })
+                }
+            },
         })
     }
+}
+
+/// The report of `check` and `audit`: format, what fails the run, colour, rule links.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 on denials only (deny), or on warnings too (warn).
+    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
+    pub fail_on: FailOn,
+    /// Colour in text output: auto (only on a terminal), always or never.
+    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
+    /// rules then link to URL/<rule>.md as helpUri.
+    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
+    pub rule_docs_url: Option<String>,
 }
 
 /// Exit statuses of `check`, shown in its `--help`.
@@ -419,24 +471,13 @@ pub struct CheckArgs {
     /// Namespace for objects whose manifest names none.
     #[arg(long, short = 'n', env = "SYSBOXRO_CHECK_NAMESPACE", default_value = "default")]
     pub namespace: String,
-    /// Output format.
-    #[arg(short = 'o', long, env = "SYSBOXRO_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Write the manifests with the patches applied into this folder, mirroring each input's name (a folder's
     /// files relative to it, stdin as stdin.yaml); other documents are copied unchanged. `-` writes one stream to
     /// stdout (the report then goes to stderr).
     #[arg(long, env = "SYSBOXRO_MUTATED_OUT")]
     pub mutated_out: Option<PathBuf>,
-    /// Exit 1 on denials only (deny), or on warnings too (warn).
-    #[arg(long, env = "SYSBOXRO_FAIL_ON", value_enum, default_value_t = FailOn::Deny)]
-    pub fail_on: FailOn,
-    /// Colour in text output: auto (only on a terminal), always or never.
-    #[arg(long, env = "SYSBOXRO_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
-    /// Where this project's docs/rules/ folder is published (e.g. a repository URL ending in /docs/rules): SARIF
-    /// rules then link to URL/<rule>.md as helpUri.
-    #[arg(long, env = "SYSBOXRO_RULE_DOCS_URL", value_parser = parse_docs_url)]
-    pub rule_docs_url: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -458,16 +499,71 @@ impl CheckArgs {
             cluster,
             live_timeout,
             default_namespace: self.namespace.clone(),
-            output: self.output,
+            output: self.report.output,
             mutated_out: self.mutated_out.clone(),
-            fail_on: self.fail_on,
-            color: self.color,
-            policy: {
-                let mut policy = self.policy.to_policy(None);
-                policy.nodes.allow_empty_snapshot = self.cluster.allow_empty_cluster;
-                policy
-            },
-            rule_docs_url: self.rule_docs_url.clone(),
+            fail_on: self.report.fail_on,
+            color: self.report.color,
+            policy: self.cluster.policy(&self.policy, None),
+            rule_docs_url: self.report.rule_docs_url.clone(),
+        })
+    }
+}
+
+/// What `audit` reports, and its exit statuses, shown in its `--help`.
+pub const AUDIT_AFTER_HELP: &str = "\
+A pod is at risk when it is running or pending, in a namespace the policy covers (not exempt, mode not off), and \
+either it is a read-only Sysbox pod (as admission judges it) whose node lacks the flag (for a pod not yet bound: \
+when none of the nodes it can land on has it), or it carries the annotation admission adds \
+(sysbox-ro.dev/relaxed-read-only=true) while its node lacks the flag. Pods are grouped by node pool and owner \
+(a ReplicaSet is named by its Deployment when the ReplicaSet is known). Each group's verdict is what its \
+namespace's mode would make of the finding: deny (enforce), warn, or allow (audit mode, recorded only).
+
+Pods are read page by page (--page-size) from the live cluster (default), or streamed from --cluster-state files \
+(Pod and ReplicaSet objects besides Nodes, RuntimeClasses, ..., as `kubectl get pods,replicasets,nodes,... -A -o \
+yaml` prints them).
+
+Exit status:
+  0  nothing at risk that its mode would deny (with --fail-on warn, nor warn)
+  1  pods at risk that would be denied (with --fail-on warn, also warned), or pods the engine cannot read
+  2  unusable arguments, a cluster state that cannot be loaded, an unreachable live cluster or one that cannot \
+be listed
+
+The JSON report's schema is in docs/audit.md.";
+
+#[derive(Debug, Args)]
+#[command(after_long_help = AUDIT_AFTER_HELP)]
+pub struct AuditArgs {
+    /// How long to wait for the API server and for the cluster view to sync (seconds; live cluster).
+    #[arg(long, env = "SYSBOXRO_LIVE_TIMEOUT", default_value_t = 30.0, value_parser = parse_live_timeout)]
+    pub live_timeout: f64,
+    /// Pods per list request (`limit`).
+    #[arg(long, env = "SYSBOXRO_AUDIT_PAGE_SIZE", default_value_t = crate::audit::config::DEFAULT_PAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+impl AuditArgs {
+    pub fn to_config(&self) -> Result<AuditConfig, String> {
+        let live_timeout = seconds("live-timeout", self.live_timeout)?;
+        let cluster = if self.cluster.cluster_state.is_empty() {
+            Source::Live { connection: self.cluster.connection(), probe: Some(live_timeout) }
+        } else {
+            Source::Snapshot(self.cluster.cluster_state.clone())
+        };
+        Ok(AuditConfig {
+            cluster,
+            live_timeout,
+            page_size: self.page_size,
+            output: self.report.output,
+            fail_on: self.report.fail_on,
+            color: self.report.color,
+            policy: self.cluster.policy(&self.policy, None),
+            rule_docs_url: self.report.rule_docs_url.clone(),
         })
     }
 }

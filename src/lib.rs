@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod agent;
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod cli;

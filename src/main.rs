@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{agent, certs, check, explain, serve};
+use sysbox_ro_webhook::{agent, audit, certs, check, explain, serve};
 
 // The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
 // figures that chose it.
@@ -83,6 +83,7 @@ fn main() -> ExitCode {
             }
         }
         Config::Check(config) => check::run(&config),
+        Config::Audit(config) => audit::run(&config),
         Config::Certs(config) => match certs::generate(&config) {
             Ok(written) => {
                 for f in &written.files {

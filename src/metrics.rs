@@ -56,6 +56,15 @@ pub struct OriginLabels {
     pub origin: &'static str,
 }
 
+/// A namespace and node pool with pods at risk: the audit names at most 20
+/// pairs (the largest) and sums the rest under `other`, so the exposition
+/// stays bounded whatever the cluster holds.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AtRiskLabels {
+    pub namespace: String,
+    pub pool: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: &'static str,
@@ -80,6 +89,16 @@ pub struct Metrics {
     pub restart_pending: Gauge,
     pub labels_against_configmap: Gauge,
     watch_event_age: Family<KindLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// `serve --audit-interval`: pods at risk by namespace and pool.
+    pub audit_at_risk: Family<AtRiskLabels, Gauge>,
+    /// Audit runs, by result (`ok`, `failed`).
+    pub audit_runs: Family<ResultLabels, Counter>,
+    /// PolicyReport writes, by result (`applied`, `deleted`, `crd_missing`, `forbidden`, `failed`).
+    pub audit_reports: Family<ResultLabels, Counter>,
+    /// Running and pending pods the last audit read.
+    pub audit_pods: Gauge,
+    pub audit_last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub audit_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
     last_events: Mutex<Vec<(&'static str, SystemTime)>>,
 }
 
@@ -170,8 +189,34 @@ impl Metrics {
             "Seconds since the last watch event, by kind",
             watch_event_age.clone(),
         );
+        let audit_at_risk = Family::<AtRiskLabels, Gauge>::default();
+        registry.register(
+            "audit_pods_at_risk",
+            "Pods at risk found by the last audit, by namespace and node pool (the 20 largest; the rest as other)",
+            audit_at_risk.clone(),
+        );
+        let audit_runs = Family::<ResultLabels, Counter>::default();
+        registry.register("audit_runs", "Audit runs, by result", audit_runs.clone());
+        let audit_reports = Family::<ResultLabels, Counter>::default();
+        registry.register("audit_policy_reports", "PolicyReport writes by the audit, by result", audit_reports.clone());
+        let audit_pods = Gauge::default();
+        registry.register("audit_pods", "Running and pending pods the last audit read", audit_pods.clone());
+        let audit_last_run = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "When the last audit run finished, as a Unix time",
+            audit_last_run.clone(),
+        );
+        let audit_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register("audit_duration_seconds", "How long the last audit run took", audit_duration.clone());
         Metrics {
             registry,
+            audit_at_risk,
+            audit_runs,
+            audit_reports,
+            audit_pods,
+            audit_last_run,
+            audit_duration,
             requests,
             latency,
             findings,

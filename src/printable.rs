@@ -18,19 +18,23 @@ pub struct Printable<'a>(pub &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Runs of characters that need no escape are written in one call:
+        // this is on every logged request.
+        let mut run = 0;
         for (written, (at, c)) in self.0.char_indices().enumerate() {
             if written == MAX_CHARS {
+                f.write_str(&self.0[run..at])?;
                 return write!(f, "…(+{} bytes)", self.0.len() - at);
             }
             if needs_escape(c) {
+                f.write_str(&self.0[run..at])?;
                 for e in c.escape_default() {
                     f.write_char(e)?;
                 }
-            } else {
-                f.write_char(c)?;
+                run = at + c.len_utf8();
             }
         }
-        Ok(())
+        f.write_str(&self.0[run..])
     }
 }
 
@@ -60,6 +64,40 @@ mod tests {
         assert_eq!(printable("a\u{202E}b\u{7f}"), "a\\u{202e}b\\u{7f}");
         assert_eq!(printable("naïve-日本"), "naïve-日本");
         assert!(!printable("\r\t\u{85}\u{9b}").chars().any(char::is_control));
+    }
+
+    /// The output, character by character, as the format is defined.
+    fn by_char(s: &str) -> String {
+        let mut out = String::new();
+        for (written, (at, c)) in s.char_indices().enumerate() {
+            if written == MAX_CHARS {
+                out.push_str(&format!("…(+{} bytes)", s.len() - at));
+                return out;
+            }
+            if needs_escape(c) {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn runs_are_written_as_char_by_char() {
+        let pieces = ["a", "\n", "é", "\u{202E}", "日", "\u{1b}", "x-y"];
+        let mut seed = 7u64;
+        for len in [0, 1, 5, 200, 255, 256, 257, 300, 1000] {
+            for _ in 0..20 {
+                let s: String = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        pieces[(seed >> 33) as usize % pieces.len()]
+                    })
+                    .collect();
+                assert_eq!(printable(&s), by_char(&s), "{s:?}");
+            }
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn json_report(args: &[&str]) -> (i32, Value) {
 
 #[test]
 fn help_of_every_subcommand() {
-    for sub in [&[][..], &["serve"], &["check"], &["certs"], &["agent"], &["explain"], &["version"]] {
+    for sub in [&[][..], &["serve"], &["check"], &["audit"], &["certs"], &["agent"], &["explain"], &["version"]] {
         let mut args: Vec<&str> = sub.to_vec();
         args.push("--help");
         let o = run(&args);

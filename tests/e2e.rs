@@ -12,7 +12,7 @@
 //! one of those words (setup always runs); `SYSBOX_RO_E2E_KEEP=1` keeps the work folder.
 //!
 //! One control plane and one webhook process serve every scenario; each scenario works in its
-//! own namespace. The order keeps webhook restarts to one (for `--steer`) and ends with the
+//! own namespace. The order keeps webhook restarts few (the audit on a timer, `--steer`) and ends with the
 //! scenario that stops it.
 //!
 //! The latency benchmark (not an assertion) is `bench::admission_latency`; see
@@ -26,6 +26,9 @@ mod bench;
 
 #[path = "e2e/agent.rs"]
 mod agent;
+
+#[path = "e2e/audit.rs"]
+mod audit;
 
 #[path = "e2e/chaos.rs"]
 mod chaos;
@@ -58,9 +61,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("12_agent_follows_sysbox_mgr", agent::agent_follows_sysbox_mgr),
     ("13_agent_token_confined", agent::agent_token_confined),
     ("11_configmap_flag_without_labels", configmap_flag_without_labels),
+    ("14_audit_running_pods", audit::audit_running_pods),
     ("10_certificate_rotation", certificate_rotation),
     ("06_steer_mixed_pools", steer_mixed_pools),
-    ("14_apiserver_outage_stale_but_serving", chaos::apiserver_outage_stale_but_serving),
+    ("15_apiserver_outage_stale_but_serving", chaos::apiserver_outage_stale_but_serving),
     ("09_webhook_down_fail_policy", webhook_down_fail_policy),
 ];
 
@@ -418,14 +422,14 @@ fn steer_mixed_pools(env: &mut Env) {
     let pod = objects::pod(ns, "ro", objects::sysbox_spec(&[(MIXED, "yes")]));
 
     // Without --steer: admitted with a warning, no affinity.
-    env.ensure_webhook(WebhookArgs { steer: false });
+    env.ensure_webhook(WebhookArgs::default());
     let run =
         env.kubectl.dry_run(&pod).expect_ok().expect_warning(
             "sysbox-ro: pools strict lack sysbox-mgr --relaxed-read-only; the pod may land there and fail",
         );
     assert!(required_terms(&run.json()).is_empty());
 
-    env.ensure_webhook(WebhookArgs { steer: true });
+    env.ensure_webhook(WebhookArgs { steer: true, ..Default::default() });
     env.kubectl.apply(&pod).expect_ok().expect_warning(
         "sysbox-ro: steered to sysbox-ro.dev/relaxed-read-only=true nodes; pools strict lack --relaxed-read-only",
     );
@@ -450,7 +454,7 @@ fn webhook_down_fail_policy(env: &mut Env) {
     let ns = "s09-down";
     env.namespace(ns, None);
     if env.webhook.is_none() {
-        env.ensure_webhook(WebhookArgs { steer: false });
+        env.ensure_webhook(WebhookArgs::default());
     }
     env.stop_webhook();
     env.kubectl.apply(&objects::sysbox_pod(ns, "ro", "relaxed")).expect_failure().expect_stderr(&[

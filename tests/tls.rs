@@ -95,6 +95,7 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
         cluster: Source::Snapshot(vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")]),
+        audit: None,
     }
 }
 

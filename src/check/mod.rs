@@ -218,7 +218,8 @@ impl Totals {
         }
     }
 
-    fn count(&mut self, r: &Record) {
+    /// Counts one record's verdict.
+    pub fn count(&mut self, r: &Record) {
         self.objects += 1;
         match r.verdict {
             Verdict::Allow => self.allow += 1,
@@ -557,7 +558,8 @@ fn live_state(source: &cluster::Source, config: &CheckConfig) -> Result<Arc<Clus
     result
 }
 
-fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+/// Whether to colour a report written to a stream (`NO_COLOR` and `TERM=dumb` honoured).
+pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

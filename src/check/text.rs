@@ -20,23 +20,33 @@ impl<'w> TextReport<'w> {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        paint(self.color, code, text)
     }
 
     fn verdict(&self, v: Verdict) -> String {
-        let code = match v {
-            Verdict::Allow => "32",
-            Verdict::Warn => "33",
-            Verdict::Deny => "1;31",
-            Verdict::Skip => "2",
-            Verdict::Error => "1;35",
-        };
-        self.paint(code, v.as_str())
+        verdict(self.color, v)
     }
+}
+
+/// `text` in the SGR colour `code` when `color`.
+pub fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A verdict as the text reports print it: green allow, yellow warn, red deny.
+pub fn verdict(color: bool, v: Verdict) -> String {
+    let code = match v {
+        Verdict::Allow => "32",
+        Verdict::Warn => "33",
+        Verdict::Deny => "1;31",
+        Verdict::Skip => "2",
+        Verdict::Error => "1;35",
+    };
+    paint(color, code, v.as_str())
 }
 
 impl Report for TextReport<'_> {

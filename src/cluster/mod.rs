@@ -147,6 +147,18 @@ impl FlagTally {
         self.with_flag_by_label += t.with_flag_by_label;
     }
 
+    /// Takes away nodes counted in `t` (part of this tally).
+    #[inline(always)]
+    fn remove(&mut self, t: &FlagTally) {
+        self.crio = self.crio.saturating_sub(t.crio);
+        self.with_flag = self.with_flag.saturating_sub(t.with_flag);
+        self.without_flag = self.without_flag.saturating_sub(t.without_flag);
+        self.via_configmap = self.via_configmap.saturating_sub(t.via_configmap);
+        self.labelled_false = self.labelled_false.saturating_sub(t.labelled_false);
+        self.unlabelled_default = self.unlabelled_default.saturating_sub(t.unlabelled_default);
+        self.with_flag_by_label = self.with_flag_by_label.saturating_sub(t.with_flag_by_label);
+    }
+
     /// Candidate nodes counted.
     pub fn nodes(&self) -> usize {
         self.with_flag as usize + self.without_flag as usize
@@ -230,6 +242,10 @@ pub struct ClusterState {
     /// What each class (by position) adds to its pool when the pod can land
     /// on all its members: made with the state, read in one sequential pass.
     class_tallies: Vec<ClassTally>,
+    /// The classes in runs of one labelled pool each (classes are sorted by
+    /// pool), with the pool's whole tally: a pool whose classes a pod can all
+    /// land on is counted in one step, so a decision costs per pool, not per class.
+    pool_spans: Vec<PoolSpan>,
     /// Who set each node's flag label (the node agent or a person), restarts pending.
     pub provenance: provenance::Provenance,
     /// Services named `sysbox` or `sysbox-*`; `None` when the source holds no
@@ -246,9 +262,75 @@ struct ClassTally {
     invalid_flag: bool,
 }
 
+/// Adjacent classes (by position) that make up one labelled pool, or one
+/// class without a pool label (whose members are pools of their own).
+#[derive(Debug, Clone)]
+struct PoolSpan {
+    classes: std::ops::Range<usize>,
+    /// The pool, when the classes carry a pool label and no invalid flag
+    /// label: then `total` is the sum of their tallies and they can be
+    /// counted together. `None`: counted class by class.
+    pool: Option<usize>,
+    total: FlagTally,
+}
+
+/// The runs of [`PoolSpan`]s over the classes and their tallies.
+fn pool_spans(tallies: &[ClassTally]) -> Vec<PoolSpan> {
+    let mut spans: Vec<PoolSpan> = Vec::new();
+    for (i, ct) in tallies.iter().enumerate() {
+        let pool = ct.pool.filter(|_| !ct.invalid_flag).map(|p| p as usize);
+        match spans.last_mut() {
+            Some(span) if pool.is_some() && span.pool == pool && span.classes.end == i => {
+                span.classes.end = i + 1;
+                span.total.add(&ct.tally);
+            }
+            _ => spans.push(PoolSpan { classes: i..i + 1, pool, total: ct.tally }),
+        }
+    }
+    spans
+}
+
+/// Nodes read one at a time for a [`ClusterState`]: grouped into classes as
+/// they come, with the node agent's evidence of those that carry it, so the
+/// Node objects need not be kept.
+#[derive(Debug, Default)]
+pub struct NodeIntake {
+    grouping: pools::Grouping,
+    /// Node name to the evidence annotation's text, for the nodes that have one.
+    evidence: HashMap<String, String>,
+}
+
+impl NodeIntake {
+    pub fn add(&mut self, node: &Node, policy: &NodePolicy) {
+        let Some(name) = node.metadata.name.as_deref() else { return };
+        if let Some(e) = node.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION)) {
+            self.evidence.insert(name.to_owned(), e.clone());
+        }
+        self.grouping.add(node, policy);
+    }
+
+    /// Nodes added so far.
+    pub fn node_count(&self) -> usize {
+        self.grouping.node_count()
+    }
+}
+
 impl ClusterState {
     pub fn build<'a>(
         nodes: impl IntoIterator<Item = &'a Node>,
+        runtime_classes: impl IntoIterator<Item = &'a RuntimeClass>,
+        namespaces: impl IntoIterator<Item = &'a Namespace>,
+        mgr_config: Option<&ConfigMap>,
+        policy: &NodePolicy,
+    ) -> ClusterState {
+        let mut intake = NodeIntake::default();
+        nodes.into_iter().for_each(|n| intake.add(n, policy));
+        ClusterState::from_intake(intake, runtime_classes, namespaces, mgr_config, policy)
+    }
+
+    /// The state of the nodes taken in and the other objects.
+    pub fn from_intake<'a>(
+        intake: NodeIntake,
         runtime_classes: impl IntoIterator<Item = &'a RuntimeClass>,
         namespaces: impl IntoIterator<Item = &'a Namespace>,
         mgr_config: Option<&ConfigMap>,
@@ -266,17 +348,18 @@ impl ClusterState {
                 mgr_config::intent(cm.data.as_ref().and_then(|d| d.get(&policy.mgr_config.key)).map(String::as_str))
             }
         };
-        let nodes: Vec<&Node> = nodes.into_iter().collect();
+        let NodeIntake { grouping, evidence } = intake;
         let mut state = ClusterState {
             runtime_classes,
             namespaces,
-            nodes: NodeIndex::build(nodes.iter().copied(), policy),
+            nodes: grouping.into_index(policy),
             mgr,
             class_tallies: Vec::new(),
+            pool_spans: Vec::new(),
             provenance: provenance::Provenance::default(),
             services: None,
         };
-        state.provenance = state.build_provenance(&nodes);
+        state.provenance = state.build_provenance(&evidence);
         // The flag state of a class is fixed with the state: tallied once here, not per request.
         state.class_tallies = state
             .nodes
@@ -291,21 +374,18 @@ impl ClusterState {
                 }
             })
             .collect();
+        state.pool_spans = pool_spans(&state.class_tallies);
         state
     }
 
-    fn build_provenance(&self, nodes: &[&Node]) -> provenance::Provenance {
-        let mut where_is: HashMap<&str, (&PoolId, &FlagLabel)> = HashMap::with_capacity(nodes.len());
-        for class in &self.nodes.classes {
-            for m in &class.members {
-                where_is.insert(m.name.as_str(), (&self.nodes.pools[m.pool], &class.flag));
-            }
-        }
-        let inputs = nodes.iter().filter_map(|n| {
-            let name = n.metadata.name.as_deref()?;
-            let (pool, flag) = *where_is.get(name)?;
-            let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
-            Some(provenance::NodeInput { name, pool, flag, evidence: evidence.map(String::as_str) })
+    fn build_provenance(&self, evidence: &HashMap<String, String>) -> provenance::Provenance {
+        let inputs = self.nodes.classes.iter().flat_map(|class| {
+            class.members.iter().map(move |m| provenance::NodeInput {
+                name: m.name.as_str(),
+                pool: &self.nodes.pools[m.pool],
+                flag: &class.flag,
+                evidence: evidence.get(&m.name).map(String::as_str),
+            })
         });
         provenance::Provenance::build(inputs, &self.mgr)
     }
@@ -359,28 +439,61 @@ impl ClusterState {
         }
     }
 
+    /// Adds the admitted class `i` (all its members) to the runs.
+    fn add_class(&self, runs: &mut Runs, i: usize) {
+        let ct = &self.class_tallies[i];
+        match ct.pool {
+            Some(pool) => {
+                let flag = ct.invalid_flag.then(|| &self.nodes.classes[i].flag);
+                runs.add(pool as usize, &ct.tally, flag)
+            }
+            None => {
+                let class = &self.nodes.classes[i];
+                let (has, source) = self.flag_of(&class.flag);
+                let one = FlagTally::of(has, source, 1).on_crio(class.is_crio());
+                class.members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
+            }
+        }
+    }
+
     /// The nodes a pod with this placement can land on, tallied by pool.
     pub fn landing(&self, placement: &Placement) -> Landing<'_> {
+        self.landing_by(placement, true)
+    }
+
+    /// [`Self::landing`]; with `by_pool` false every admitted class is added
+    /// on its own (the reference the pool sums are tested against).
+    fn landing_by(&self, placement: &Placement, by_pool: bool) -> Landing<'_> {
         // Tallied by pool position: candidates come in pool order, so each
         // pool is one run, and the report borrows the pool ids of the state.
         let mut runs = Runs { runs: Vec::with_capacity(self.nodes.pools.len().min(256)), in_order: true };
         match self.nodes.admitted_classes_whole(placement) {
-            // the common case: whole classes, with their tallies made in advance
+            // the common case: whole classes, with their tallies made in advance,
+            // summed by pool
+            Some(admitted) if !by_pool => admitted.iter().for_each(|i| self.add_class(&mut runs, i)),
             Some(admitted) => {
-                for i in admitted.iter() {
-                    let ct = &self.class_tallies[i];
-                    match ct.pool {
-                        Some(pool) => {
-                            let flag = ct.invalid_flag.then(|| &self.nodes.classes[i].flag);
-                            runs.add(pool as usize, &ct.tally, flag)
-                        }
-                        None => {
-                            let class = &self.nodes.classes[i];
-                            let (has, source) = self.flag_of(&class.flag);
-                            let one = FlagTally::of(has, source, 1).on_crio(class.is_crio());
-                            class.members.iter().for_each(|m| runs.add(m.pool, &one, Some(&class.flag)));
-                        }
+                for span in &self.pool_spans {
+                    let range = span.classes.clone();
+                    let Some(pool) = span.pool else {
+                        admitted.iter_in(range, true).for_each(|i| self.add_class(&mut runs, i));
+                        continue;
+                    };
+                    let (admitted_here, len) = (admitted.count_in(range.clone()), range.len());
+                    if admitted_here == 0 {
+                        continue;
                     }
+                    let tally = if admitted_here == len {
+                        span.total
+                    } else if admitted_here * 2 >= len {
+                        let mut t = span.total;
+                        admitted.iter_in(range, false).for_each(|i| t.remove(&self.class_tallies[i].tally));
+                        t
+                    } else {
+                        let mut t = FlagTally::default();
+                        admitted.iter_in(range, true).for_each(|i| t.add(&self.class_tallies[i].tally));
+                        t
+                    };
+                    runs.add(pool, &tally, None);
                 }
             }
             None => self.nodes.for_each_candidate(placement, |class, candidates| {
@@ -415,5 +528,72 @@ impl ClusterState {
         }
         let pools = &self.nodes.pools;
         Landing { pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(), mgr: &self.mgr }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{NodeSpec, Taint};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    #[test]
+    fn pool_sums_agree_with_class_by_class_tallies() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut below = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let policy = NodePolicy::default();
+        let flags = ["true", "false", "maybe", ""];
+        let (mut split, mut checked) = (0, 0);
+        for _ in 0..40 {
+            let nodes: Vec<Node> = (0..60)
+                .map(|i| {
+                    let mut labels = BTreeMap::new();
+                    labels.insert("kubernetes.io/hostname".to_owned(), format!("n{i}"));
+                    if below(5) > 0 {
+                        labels.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(4)));
+                    }
+                    labels.insert("zone".to_owned(), format!("z{}", below(3)));
+                    labels.insert("sysbox-runtime".to_owned(), ["running", "installing"][below(2) as usize].into());
+                    let flag = flags[below(4) as usize];
+                    if !flag.is_empty() {
+                        labels.insert(policy.flag_label.clone(), flag.to_owned());
+                    }
+                    let taints = (below(4) == 0).then(|| {
+                        vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]
+                    });
+                    Node {
+                        metadata: ObjectMeta {
+                            name: Some(format!("n{i}")),
+                            labels: Some(labels),
+                            ..Default::default()
+                        },
+                        spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let state = ClusterState::build(&nodes, [], [], None, &policy);
+            for _ in 0..20 {
+                let mut selector = BTreeMap::new();
+                if below(2) == 0 {
+                    selector.insert("zone".to_owned(), format!("z{}", below(3)));
+                }
+                if below(2) == 0 {
+                    selector.insert("sysbox-runtime".to_owned(), "running".to_owned());
+                }
+                let p = Placement::new(None, Some(&selector), None, &[], None);
+                let (by_pool, by_class) = (state.landing_by(&p, true), state.landing_by(&p, false));
+                assert_eq!(by_pool, by_class, "{selector:?}");
+                checked += 1;
+                split += usize::from(by_pool.nodes() > 0 && by_pool.nodes() < 60);
+            }
+        }
+        assert_eq!(checked, 800);
+        assert!(split > 400, "{split} of {checked} placements split the pools");
     }
 }

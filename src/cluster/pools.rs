@@ -136,6 +136,31 @@ impl ClassSet {
     fn clear(&mut self) {
         self.0.iter_mut().for_each(|w| *w = 0);
     }
+    /// How many of the positions `range` are in the set: a few masked
+    /// popcounts, however many positions.
+    pub fn count_in(&self, range: std::ops::Range<usize>) -> usize {
+        let (start, end) = (range.start, range.end);
+        if start >= end {
+            return 0;
+        }
+        let (first, last) = (start / 64, (end - 1) / 64);
+        (first..=last)
+            .map(|w| {
+                let mut word = self.0.get(w).copied().unwrap_or(0);
+                if w == first {
+                    word &= u64::MAX << (start % 64);
+                }
+                if w == last && end % 64 != 0 {
+                    word &= u64::MAX >> (64 - end % 64);
+                }
+                word.count_ones() as usize
+            })
+            .sum()
+    }
+    /// The positions in `range` that are (`present`) or are not in the set, in order.
+    pub fn iter_in(&self, range: std::ops::Range<usize>, present: bool) -> impl Iterator<Item = usize> + '_ {
+        range.filter(move |&i| (self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)) == present)
+    }
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &word)| {
             let mut bits = word;
@@ -150,16 +175,22 @@ impl ClassSet {
     }
 }
 
-/// Phase 1: nodes that agree on every label but the identity labels, on
-/// their scheduling taints and on cordoning form one class. Returns the
-/// classes (members' pool positions not yet set) and the node count.
-fn group_classes<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePolicy) -> (Vec<NodeClass>, usize) {
-    let mut classes: Vec<NodeClass> = Vec::new();
-    let mut by_key: HashMap<ClassKey, usize> = HashMap::new();
-    let mut node_count = 0;
-    for node in nodes {
-        let Some(name) = node.metadata.name.clone() else { continue };
-        node_count += 1;
+/// Phase 1, node by node: nodes that agree on every label but the identity
+/// labels, on their scheduling taints and on cordoning form one class. A
+/// node is grouped as it arrives and need not be kept: a snapshot of tens of
+/// thousands of nodes costs its classes and members, not its objects.
+#[derive(Debug, Default)]
+pub struct Grouping {
+    classes: Vec<NodeClass>,
+    by_key: HashMap<ClassKey, usize>,
+    node_count: usize,
+}
+
+impl Grouping {
+    /// Adds one node to its class (a node without a name is passed over).
+    pub fn add(&mut self, node: &Node, policy: &NodePolicy) {
+        let Some(name) = node.metadata.name.clone() else { return };
+        self.node_count += 1;
         let mut labels = node.metadata.labels.clone().unwrap_or_default();
         let identity: Vec<(String, String)> =
             policy.identity_labels.iter().filter_map(|k| labels.remove_entry(k)).collect();
@@ -179,9 +210,9 @@ fn group_classes<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePol
             unschedulable,
         );
         let member = Member { name, identity, pool: 0 };
-        if let Some(&i) = by_key.get(&key) {
-            classes[i].members.push(member);
-            continue;
+        if let Some(&i) = self.by_key.get(&key) {
+            self.classes[i].members.push(member);
+            return;
         }
         let labels = key.0.clone();
         let pool_key = policy.pool_labels.iter().find_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())));
@@ -191,10 +222,32 @@ fn group_classes<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePol
             Some("false") => FlagLabel::False,
             Some(other) => FlagLabel::Invalid(other.to_owned()),
         };
-        by_key.insert(key, classes.len());
-        classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
+        self.by_key.insert(key, self.classes.len());
+        self.classes.push(NodeClass { labels, taints, unschedulable, pool_key, flag, members: vec![member] });
     }
-    (classes, node_count)
+
+    /// Nodes added so far.
+    pub fn node_count(&self) -> usize {
+        self.node_count
+    }
+
+    /// Phases 2 and 3: the index of the nodes added.
+    pub fn into_index(self, policy: &NodePolicy) -> NodeIndex {
+        let Grouping { mut classes, node_count, .. } = self;
+        classes.iter_mut().for_each(|c| c.members.shrink_to_fit());
+        let pools = number_pools(&mut classes);
+        let (labels, taint_groups) = index_classes(&classes);
+        let all = ClassSet::full(classes.len());
+        NodeIndex {
+            classes,
+            pools,
+            identity_labels: policy.identity_labels.clone(),
+            node_count,
+            labels,
+            taint_groups,
+            all,
+        }
+    }
 }
 
 /// Phase 2: every pool, sorted; each member gets its pool's position, and
@@ -279,19 +332,9 @@ impl NodeIndex {
     /// number the pools (and sort the classes by pool), then index the
     /// classes by label value and by taints.
     pub fn build<'a>(nodes: impl IntoIterator<Item = &'a Node>, policy: &NodePolicy) -> NodeIndex {
-        let (mut classes, node_count) = group_classes(nodes, policy);
-        let pools = number_pools(&mut classes);
-        let (labels, taint_groups) = index_classes(&classes);
-        let all = ClassSet::full(classes.len());
-        NodeIndex {
-            classes,
-            pools,
-            identity_labels: policy.identity_labels.clone(),
-            node_count,
-            labels,
-            taint_groups,
-            all,
-        }
+        let mut grouping = Grouping::default();
+        nodes.into_iter().for_each(|n| grouping.add(n, policy));
+        grouping.into_index(policy)
     }
 
     pub fn node_count(&self) -> usize {

@@ -10,7 +10,7 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 
 use super::services::ServiceIndex;
-use super::{provenance, ClusterState};
+use super::{provenance, ClusterState, NodeIntake};
 use crate::manifest::{expand_lists, json, type_of, yaml, ManifestError};
 use crate::policy::NodePolicy;
 
@@ -59,7 +59,8 @@ pub struct Malformed {
 /// The objects read from snapshot files, before indexing.
 #[derive(Debug, Default)]
 pub struct Objects {
-    pub nodes: Vec<Node>,
+    /// Nodes, grouped as they are read (the objects are not kept).
+    pub nodes: NodeIntake,
     pub runtime_classes: Vec<RuntimeClass>,
     pub namespaces: Vec<Namespace>,
     pub mgr_config: Option<ConfigMap>,
@@ -69,12 +70,19 @@ pub struct Objects {
     pub other_services: usize,
     /// What was passed over and why (unknown kinds, other ConfigMaps).
     pub notes: Vec<String>,
+    /// Pods and ReplicaSets passed over (`audit` streams them from the files itself).
+    pub workload_objects: usize,
 }
 
 impl Objects {
     pub fn into_state(self, policy: &NodePolicy) -> ClusterState {
-        let state =
-            ClusterState::build(&self.nodes, &self.runtime_classes, &self.namespaces, self.mgr_config.as_ref(), policy);
+        let state = ClusterState::from_intake(
+            self.nodes,
+            &self.runtime_classes,
+            &self.namespaces,
+            self.mgr_config.as_ref(),
+            policy,
+        );
         match self.services {
             Some(services) => state.with_services(services),
             None => state,
@@ -92,98 +100,11 @@ impl Objects {
     /// time, so a file costs the objects kept, not its size.
     pub fn read(
         &mut self,
-        mut reader: impl std::io::BufRead,
-        path: &Path,
-        policy: &NodePolicy,
-    ) -> Result<(), SnapshotError> {
-        let read_err = |source| SnapshotError::Read { path: path.into(), source };
-        if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[')
-        {
-            return self.read_json(reader, path, policy);
-        }
-        let chars = Chars::new(reader, MAX_FILE_BYTES);
-        let failure = chars.failure();
-        let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
-        let mut index = 0;
-        loop {
-            let mut bad: Option<SnapshotError> = None;
-            let mut each = |object: Value, _: usize, line: usize| {
-                self.add(object, policy).map_err(|source| {
-                    bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
-                    String::from("malformed object")
-                })
-            };
-            let next = loader.next_document(&mut yaml::Items::Stream { assume_list: true, each: &mut each });
-            if let Some(e) = failure.take() {
-                return Err(read_err(ManifestError::Io(e)));
-            }
-            if let Some(e) = bad {
-                return Err(e);
-            }
-            let doc = match next {
-                Ok(Some(doc)) => doc,
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    let message = format!("{} at line {} column {}", e.message, e.line, e.col);
-                    return Err(read_err(ManifestError::Parse { index, line: loader.document_line(), message }));
-                }
-            };
-            let line = doc.line;
-            if doc.streamed.is_some() {
-                let (_, kind) = type_of(&doc.value);
-                if !kind.ends_with("List") {
-                    return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
-                }
-            } else if !doc.value.is_null() {
-                for object in expand_lists(doc.value) {
-                    self.add(object, policy).map_err(|source| SnapshotError::Object {
-                        path: path.into(),
-                        index,
-                        line,
-                        source,
-                    })?;
-                }
-            }
-            index += 1;
-        }
-    }
-
-    fn read_json(
-        &mut self,
         reader: impl std::io::BufRead,
         path: &Path,
         policy: &NodePolicy,
     ) -> Result<(), SnapshotError> {
-        let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
-        let mut bad = None;
-        let mut each = |object: Value, _: usize| {
-            self.add(object, policy).map_err(|source| {
-                bad = Some(object_err(source));
-                String::from("malformed object")
-            })
-        };
-        let mut de = serde_json::Deserializer::from_reader(reader);
-        let result =
-            serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
-                de.end()?;
-                Ok(top)
-            });
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        let (fields, streamed) = result.map_err(|e| SnapshotError::Read {
-            path: path.into(),
-            source: ManifestError::Parse { index: 0, line: e.line(), message: e.to_string() },
-        })?;
-        let object = Value::Object(fields);
-        if streamed.is_some() {
-            let (_, kind) = type_of(&object);
-            if !kind.ends_with("List") {
-                return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
-            }
-            return Ok(());
-        }
-        self.add(object, policy).map_err(object_err)
+        stream(reader, path, &mut |object| self.add(object, policy))
     }
 
     fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
@@ -192,7 +113,10 @@ impl Objects {
         let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
         let fail = |source: serde_json::Error| Malformed { kind: kind.clone(), name: name.clone(), source };
         match (api_version.as_str(), kind.as_str()) {
-            ("v1", "Node") => self.nodes.push(serde_json::from_value(slim_node(object)).map_err(fail)?),
+            ("v1", "Node") => {
+                let node: Node = serde_json::from_value(slim_node(object)).map_err(fail)?;
+                self.nodes.add(&node, policy)
+            }
             ("node.k8s.io/v1", "RuntimeClass") => {
                 self.runtime_classes.push(serde_json::from_value(object).map_err(fail)?)
             }
@@ -212,10 +136,109 @@ impl Objects {
                     self.notes.push(format!("ignored ConfigMap {ns}/{name}: only {} is read", policy.mgr_config));
                 }
             }
+            // What `audit` streams from the same files: counted, never kept.
+            ("v1", "Pod") | ("apps/v1", "ReplicaSet") => self.workload_objects += 1,
             _ => self.notes.push(format!("ignored {kind} {name:?} ({api_version}): not a kind the cluster view reads")),
         }
         Ok(())
     }
+}
+
+/// Reads a stream of YAML documents, or one JSON object, straight from
+/// `reader`, handing each object (each item of a `List`) to `add` as it is
+/// read: a file costs what `add` keeps, not its size. `add`'s error stops
+/// the read, located at the document.
+pub fn stream(
+    mut reader: impl std::io::BufRead,
+    path: &Path,
+    add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
+) -> Result<(), SnapshotError> {
+    let read_err = |source| SnapshotError::Read { path: path.into(), source };
+    if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[') {
+        return stream_json(reader, path, add);
+    }
+    let chars = Chars::new(reader, MAX_FILE_BYTES);
+    let failure = chars.failure();
+    let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
+    let mut index = 0;
+    loop {
+        let mut bad: Option<SnapshotError> = None;
+        let mut each = |object: Value, _: usize, line: usize| {
+            add(object).map_err(|source| {
+                bad = Some(SnapshotError::Object { path: path.into(), index, line, source });
+                String::from("malformed object")
+            })
+        };
+        let next = loader.next_document(&mut yaml::Items::Stream { assume_list: true, each: &mut each });
+        if let Some(e) = failure.take() {
+            return Err(read_err(ManifestError::Io(e)));
+        }
+        if let Some(e) = bad {
+            return Err(e);
+        }
+        let doc = match next {
+            Ok(Some(doc)) => doc,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let message = format!("{} at line {} column {}", e.message, e.line, e.col);
+                return Err(read_err(ManifestError::Parse { index, line: loader.document_line(), message }));
+            }
+        };
+        let line = doc.line;
+        if doc.streamed.is_some() {
+            let (_, kind) = type_of(&doc.value);
+            if !kind.ends_with("List") {
+                return Err(SnapshotError::NotAList { path: path.into(), index, line, kind: kind.to_owned() });
+            }
+        } else if !doc.value.is_null() {
+            for object in expand_lists(doc.value) {
+                add(object).map_err(|source| SnapshotError::Object { path: path.into(), index, line, source })?;
+            }
+        }
+        index += 1;
+    }
+}
+
+fn stream_json(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
+) -> Result<(), SnapshotError> {
+    let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
+    let mut bad = None;
+    let mut each = |object: Value, _: usize| {
+        add(object).map_err(|source| {
+            bad = Some(object_err(source));
+            String::from("malformed object")
+        })
+    };
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let result = serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
+        de.end()?;
+        Ok(top)
+    });
+    if let Some(e) = bad {
+        return Err(e);
+    }
+    let (fields, streamed) = result.map_err(|e| SnapshotError::Read {
+        path: path.into(),
+        source: ManifestError::Parse { index: 0, line: e.line(), message: e.to_string() },
+    })?;
+    let object = Value::Object(fields);
+    if streamed.is_some() {
+        let (_, kind) = type_of(&object);
+        if !kind.ends_with("List") {
+            return Err(SnapshotError::NotAList { path: path.into(), index: 0, line: 1, kind: kind.to_owned() });
+        }
+        return Ok(());
+    }
+    add(object).map_err(object_err)
+}
+
+/// Opens a cluster-state file and streams its objects to `add` ([`stream`]).
+pub fn stream_file(path: &Path, add: &mut dyn FnMut(Value) -> Result<(), Malformed>) -> Result<(), SnapshotError> {
+    let file = File::open(path).map_err(|source| SnapshotError::Open { path: path.into(), source })?;
+    stream(BufReader::new(file), path, add)
 }
 
 /// Only a node's name, labels, taints and cordoning matter (as in the live
@@ -248,12 +271,15 @@ pub fn load(paths: &[PathBuf], policy: &NodePolicy) -> Result<(ClusterState, Vec
     for path in paths {
         objects.read_file(path, policy)?;
     }
-    if objects.nodes.is_empty() && !policy.allow_empty_snapshot {
+    if objects.nodes.node_count() == 0 && !policy.allow_empty_snapshot {
         return Err(SnapshotError::NoNodes { files: paths.to_vec() });
     }
     let mut notes = std::mem::take(&mut objects.notes);
     if objects.services.is_none() {
         notes.push("no Service objects: Services whose service links give SYSBOX_* variables are not checked".into());
+    }
+    if objects.workload_objects > 0 {
+        notes.push(format!("{} Pods and ReplicaSets passed over (only audit reads them)", objects.workload_objects));
     }
     if objects.other_services > 0 {
         notes.push(format!("{} Services not named sysbox or sysbox-* passed over", objects.other_services));

@@ -12,13 +12,15 @@
 //! - mode resolution (global, namespace label, exemptions): [`resolve_mode`];
 //! - how findings become allow / warn / deny, and what each finding's
 //!   [`Action`] is: [`conclude`];
-//! - the JSON Patch: [`patch`].
+//! - the JSON Patch: [`patch`];
+//! - whether a pod that already runs is at risk (the audit): [`audit`].
 //!
 //! A [`Decision`] carries facts, not prose to re-read: the subject, the
 //! verdict, why an object was skipped, each finding with its rule, action
 //! and the pools and nodes it is about, and the patch. Every renderer (the
 //! admission response, `check`'s reports, logs, metrics) reads those.
 
+pub mod audit;
 pub mod env;
 pub mod finding;
 pub mod hygiene;
@@ -293,9 +295,7 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     // The relaxed-read-only question is about read-only containers in
     // system-container mode: SYSBOX_SYSCONT_MODE=FALSE turns off Sysbox's
     // implicit mounts and /sys handling (sysbox-runc spec.go, sysMgrSetupMounts).
-    let relaxed_applies = spec.all_containers().zip(&envs).any(|((_, c), e)| {
-        c.security_context.as_ref().and_then(|s| s.read_only_root_filesystem) == Some(true) && !e.syscont_mode_off
-    });
+    let relaxed_applies = audit::relaxed_applies(spec, &envs);
     let mut findings = Vec::new();
     let mut notes = Vec::new();
     let mut steer = false;

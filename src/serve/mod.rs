@@ -64,6 +64,8 @@ pub struct ServeConfig {
     pub policy: Policy,
     /// Where the cluster view comes from.
     pub cluster: crate::cluster::Source,
+    /// The audit on a timer (`--audit-interval`; live cluster only).
+    pub audit: Option<crate::audit::watch::WatchConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -385,6 +387,14 @@ pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::
             "cluster state loaded from files"
         );
     }
+    let audit = crate::audit::watch::spawn(
+        config.audit.as_ref(),
+        &config.cluster,
+        &config.policy,
+        opened.view.clone(),
+        metrics.clone(),
+    )
+    .await;
     let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
     let mut signals = Signals::new();
     let running = start(config, opened.view, metrics, provider).await.context("cannot start serving")?;
@@ -394,5 +404,9 @@ pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::
         signals.next().await;
         tracing::warn!("second shutdown signal: ending the drain");
     };
-    Ok(running.drain(delay, grace, second).await)
+    let stopped = running.drain(delay, grace, second).await;
+    if let Some(task) = audit {
+        task.abort();
+    }
+    Ok(stopped)
 }

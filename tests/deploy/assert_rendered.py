@@ -72,6 +72,8 @@ FEATURES = {
     "helm-self-signed": {"self-signed", "validating", "agent"},
     "helm-settings": {"cert-manager", "no-namespace", "agent"},
     "helm-no-agent": {"cert-manager", "no-namespace"},
+    # The audit of running pods on a timer (deploy/components/audit; the chart's audit.enabled).
+    "helm-audit": {"cert-manager", "no-namespace", "agent", "audit"},
 }
 
 passed = 0
@@ -566,6 +568,38 @@ def check_rendered(name, path, ca_bundle_file):
         check_monitoring(t, docs)
     else:
         check(f"{t}: no ServiceMonitor", not find(docs, "ServiceMonitor"))
+    check_audit(t, docs, dep, "audit" in features)
+
+
+AUDIT = NAME + "-audit"
+
+
+def check_audit(t, docs, dep, enabled):
+    """The audit on a timer: its interval on the webhook, and exactly the rights it needs."""
+    containers = (dep or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [{}])
+    interval = env_value(containers[0], "SYSBOXRO_AUDIT_INTERVAL")
+    cr = one(docs, "ClusterRole", AUDIT)
+    crb = one(docs, "ClusterRoleBinding", AUDIT)
+    if not enabled:
+        check(f"{t}: no audit (no interval, no audit ClusterRole)", interval is None and cr is None and crb is None)
+        return
+    check(f"{t}: SYSBOXRO_AUDIT_INTERVAL set to at least 10 s", interval is not None and int(interval.get("value", "0")) >= 10, str(interval))
+    want = {
+        ("", "pods"): ["list"],
+        ("apps", "replicasets"): ["get"],
+        ("wgpolicyk8s.io", "policyreports"): ["create", "delete", "get", "list", "patch"],
+        ("wgpolicyk8s.io", "clusterpolicyreports"): ["create", "delete", "get", "list", "patch"],
+    }
+    granted = {}
+    for rule in (cr or {}).get("rules", []):
+        for g in rule.get("apiGroups", []):
+            for r in rule.get("resources", []):
+                granted[(g, r)] = sorted(rule.get("verbs", []))
+    check(f"{t}: audit ClusterRole grants exactly list pods, get replicasets, write (cluster)policyreports", granted == want, str(granted))
+    check(
+        f"{t}: audit ClusterRoleBinding binds only the webhook's ServiceAccount",
+        crb is not None and crb["roleRef"]["name"] == AUDIT and [s["name"] for s in crb.get("subjects", [])] == [NAME],
+    )
 
 
 def check_examples(directory):

@@ -84,7 +84,7 @@ fn node_watch_age(env: &Env) -> f64 {
 }
 
 pub fn apiserver_outage_stale_but_serving(env: &mut Env) {
-    let ns = "s14-chaos";
+    let ns = "s15-chaos";
     env.namespace(ns, None);
     env.kubectl.apply(&objects::sysbox_node(NODE, POOL, Some("false"), &[])).expect_ok();
     env.kubectl.run(&["taint", "nodes", NODE, NOT_READY_TAINT], None);

@@ -57,7 +57,7 @@ impl Env {
             control_plane,
             work,
         };
-        env.ensure_webhook(WebhookArgs { steer: false });
+        env.ensure_webhook(WebhookArgs::default());
         env.register();
         eprintln!("e2e: webhook registered and called ({:.1}s)", started.elapsed().as_secs_f64());
         env

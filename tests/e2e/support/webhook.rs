@@ -200,9 +200,11 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 /// How a webhook process is started.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookArgs {
     pub steer: bool,
+    /// `--audit-interval` in seconds: the audit on a timer.
+    pub audit_interval: Option<u32>,
 }
 
 /// A running `sysbox-ro-webhook serve`, stopped on drop.
@@ -252,6 +254,9 @@ impl Webhook {
                 .args(["--tls-reload-interval", "0.5", "--shutdown-delay", "0", "--shutdown-grace", "2"]);
             if args.steer {
                 cmd.arg("--steer");
+            }
+            if let Some(seconds) = args.audit_interval {
+                cmd.arg("--audit-interval").arg(seconds.to_string());
             }
             // Only the flags above: no SYSBOXRO_* setting of the caller's environment leaks in.
             for (key, _) in std::env::vars_os() {

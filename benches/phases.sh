@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Where a request's CPU goes, phase by phase, counted in instructions by
+# callgrind inside the running servers (repeatable on a shared machine,
+# unlike time):
+#
+#   bash benches/phases.sh
+#
+# Starts each server of benches/run.sh under `valgrind --tool=callgrind`
+# (bare: examples/bare_server.rs, kube-typed: examples/kube_typed_server.rs,
+# wh-N: `serve --cluster-state <N nodes>`, default flags, log level info to a
+# file), sends it WARM requests with curl (one HTTPS keep-alive connection),
+# zeroes the counters (`callgrind_control -z`), sends N requests, dumps
+# (`callgrind_control -d`) and stops it. The dump holds exactly those N
+# requests, so its total divided by N is the instructions per request; the
+# inclusive cost of the functions below, divided by N, is each phase's share.
+#
+# Knobs: PHASES_NODES ("10 5000"), PHASES_REQUESTS (2000), PHASES_WARM (300),
+# PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_KEEP=1 keeps
+# the dumps (then read them with callgrind_annotate --inclusive=yes).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+read -r -a NODES <<<"${PHASES_NODES:-10 5000}"
+N=${PHASES_REQUESTS:-2000}
+WARM=${PHASES_WARM:-300}
+BODY=${PHASES_BODY:-pod}
+PORT=${PHASES_PORT:-18490}
+
+log() { printf '[phases] %s\n' "$*" >&2; }
+for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
+done
+
+cargo build --release --bin sysbox-ro-webhook --example bare_server --example kube_typed_server --example gen_cluster >&2
+BIN=target/release/sysbox-ro-webhook
+GEN=target/release/examples/gen_cluster
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-phases.XXXXXX")
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  if [ "${PHASES_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$BIN" certs --service bench --namespace bench --ip 127.0.0.1 --out "$WORK/certs" >/dev/null 2>&1
+"$GEN" bodies --out "$WORK/bodies" 2>/dev/null
+for n in "${NODES[@]}"; do "$GEN" cluster --nodes "$n" >"$WORK/cluster-$n.yaml"; done
+TLS=(--tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key")
+URL="https://127.0.0.1:$PORT/mutate?timeout=10s"
+
+load() { # requests: sent one after the other on one keep-alive connection; every answer must be 200
+  local urls=()
+  for _ in $(seq "$1"); do urls+=("$URL"); done
+  curl -sk -H 'content-type: application/json' --data-binary "@$WORK/bodies/$BODY.json" \
+    -w '%{stderr}%{http_code}\n' -o /dev/null "${urls[@]}" >/dev/null 2>"$WORK/codes"
+  local bad
+  bad=$(grep -cv '^200$' "$WORK/codes" || true)
+  [ "$(wc -l <"$WORK/codes")" = "$1" ] && [ "$bad" = 0 ] || { log "not every answer was 200: $(sort "$WORK/codes" | uniq -c)"; exit 1; }
+}
+
+profile() { # name command...
+  local name=$1
+  shift
+  log "$name: starting under callgrind"
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$name" "$@" 2>"$WORK/$name.log" >/dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 3000); do
+    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$URL" || true)
+    [ "$code" != 000 ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { log "$name exited"; cat "$WORK/$name.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  load "$WARM"
+  callgrind_control -z "$SERVER_PID" >/dev/null
+  load "$N"
+  callgrind_control -d "$SERVER_PID" >/dev/null
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+  # the dump of the N requests: the one written by -d (suffix .1 or later, the highest but the final one)
+  local dump
+  dump=$(ls "$WORK"/cg."$name".* 2>/dev/null | sort -t. -k3 -n | head -1)
+  [ -n "$dump" ] || { log "no callgrind dump for $name"; exit 1; }
+  callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$WORK/$name.annotate" 2>/dev/null
+  NAMES+=("$name")
+}
+
+NAMES=()
+profile bare target/release/examples/bare_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
+profile kube-typed target/release/examples/kube_typed_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
+for n in "${NODES[@]}"; do
+  profile "wh-$n" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" "${TLS[@]}" \
+    --cluster-state "$WORK/cluster-$n.yaml"
+done
+
+echo "valgrind: $(valgrind --version); body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"
+python3 benches/phases.py "$N" "$WORK" "${NAMES[@]}"
