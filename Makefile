@@ -65,6 +65,13 @@ FUZZ_SECONDS ?= 60
 fuzz: ## Fuzz the readers with cargo-afl (AFL++) for FUZZ_SECONDS per target; not in CI
 	fuzz/run.sh $(FUZZ_SECONDS)
 
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: build ## Soak: SOAK_SECONDS (600) of reviews against a release serve, certificates rotated every 30 s, node labels churned every 1 s on a real kube-apiserver; not in CI
+	tests/e2e/build-control-plane.sh >/dev/null
+	SOAK_SECONDS=$(SOAK_SECONDS) nice -n 10 python3 benches/soak.py $(BIN)
+
 .PHONY: bench-phases
 bench-phases: ## Instructions per request, phase by phase, in each server of the load benchmark (callgrind)
 	benches/phases.sh

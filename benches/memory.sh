@@ -58,7 +58,7 @@ printf 'review: %d containers, %d bytes; %d rounds of %d concurrent reviews; RSS
 printf '%-10s %10s %10s %12s %10s %8s\n' allocator start_MiB peak_MiB idle_MiB answered seconds
 for variant in $VARIANTS; do
   log="$work/log-$variant"
-  "$work/bin-$variant" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --log-format json --log warn,sysbox_ro_webhook::serve=info \
+  "$work/bin-$variant" serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --shutdown-delay 0 --log-format json --log warn,sysbox_ro_webhook::serve=info \
     --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
     --cluster-state examples/cluster-state.yaml 2>"$log" &
   pid=$!

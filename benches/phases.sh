@@ -92,7 +92,7 @@ profile bare target/release/examples/bare_server --listen "127.0.0.1:$PORT" "${T
 profile kube-typed target/release/examples/kube_typed_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
 for n in "${NODES[@]}"; do
   profile "wh-$n" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" "${TLS[@]}" \
-    --cluster-state "$WORK/cluster-$n.yaml"
+    --shutdown-delay 0 --cluster-state "$WORK/cluster-$n.yaml"
 done
 
 echo "valgrind: $(valgrind --version); body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"

@@ -130,7 +130,7 @@ i=2
 for n in "${NODES[@]}"; do
   i=$((i + 1))
   start "wh-$n" $((PORT_BASE + i)) "$BIN" serve --listen "127.0.0.1:$((PORT_BASE + i))" \
-    --admin-listen "127.0.0.1:$((PORT_BASE + 10 + i))" "${TLS[@]}" --cluster-state "$WORK/cluster-$n.yaml"
+    --admin-listen "127.0.0.1:$((PORT_BASE + 10 + i))" "${TLS[@]}" --shutdown-delay 0 --cluster-state "$WORK/cluster-$n.yaml"
 done
 
 for name in "${SERVERS[@]}"; do

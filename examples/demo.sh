@@ -19,7 +19,7 @@ if [[ ! -f certs/dev/tls.crt ]]; then
   "$BIN" certs --service sysbox-ro-webhook --namespace sysbox-ro-webhook --ip 127.0.0.1 --dns localhost --out certs/dev >/dev/null
 fi
 
-"$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
+"$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" --shutdown-delay 0 \
   --tls-cert certs/dev/tls.crt --tls-key certs/dev/tls.key \
   --cluster-state examples/cluster-state.yaml 2>certs/dev/serve.log &
 server=$!

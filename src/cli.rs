@@ -312,14 +312,24 @@ pub struct ServeArgs {
     /// Request bodies read or judged at once, in bytes: a review waits (within its timeout) for room.
     #[arg(long, env = "SYSBOXRO_MAX_INFLIGHT_BODY_BYTES", default_value_t = 32 << 20, value_parser = parse_body_limit)]
     pub max_inflight_body_bytes: usize,
-    /// Time a client has to send its TLS handshake and request headers (seconds).
+    /// Time a client has to send its TLS handshake and request headers (seconds), counted on a kept-alive
+    /// connection from the first byte of the request.
     #[arg(long, env = "SYSBOXRO_HEADER_TIMEOUT", default_value_t = 10.0)]
     pub header_timeout: f64,
+    /// Time a kept-alive connection may stay idle between requests (seconds). Longer than kube-apiserver's own
+    /// 90 s, so the client closes first and never loses a request to a connection closing under it.
+    #[arg(long, env = "SYSBOXRO_IDLE_TIMEOUT", default_value_t = 120.0)]
+    pub idle_timeout: f64,
     /// Connections open at once on the webhook port; more are closed at once.
     #[arg(long, env = "SYSBOXRO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
-    /// Drain time for in-flight requests after SIGTERM (seconds). A second signal ends the drain; the exit
-    /// status is 3 when requests were left unanswered.
+    /// After SIGTERM, time the webhook keeps serving every request and connection while /readyz already fails
+    /// (seconds; 0 for none): the cluster takes a few seconds to stop routing to a terminating pod, and a refused
+    /// connection meanwhile would deny pods under failurePolicy Fail.
+    #[arg(long, env = "SYSBOXRO_SHUTDOWN_DELAY", default_value_t = 10.0)]
+    pub shutdown_delay: f64,
+    /// Drain time for in-flight requests after the delay (seconds). A second signal ends the delay and the drain;
+    /// the exit status is 3 when requests were left unanswered.
     #[arg(long, env = "SYSBOXRO_SHUTDOWN_GRACE", default_value_t = 15.0)]
     pub shutdown_grace: f64,
     /// The webhook's own namespace, exempted from the policy (set from the downward API).
@@ -382,8 +392,14 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_inflight_body_bytes: self.max_inflight_body_bytes.max(self.max_body_bytes),
             header_read_timeout: seconds("header-timeout", self.header_timeout)?,
+            idle_timeout: seconds("idle-timeout", self.idle_timeout)?,
             max_connections: self.max_connections as usize,
             default_timeout: Duration::from_secs(10),
+            shutdown_delay: if self.shutdown_delay == 0.0 {
+                Duration::ZERO
+            } else {
+                seconds("shutdown-delay", self.shutdown_delay)?
+            },
             shutdown_grace: seconds("shutdown-grace", self.shutdown_grace)?,
             policy: self.cluster.policy(&self.policy, self.namespace.as_deref()),
             cluster: if self.cluster.cluster_state.is_empty() {

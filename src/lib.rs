@@ -20,5 +20,6 @@ pub mod manifest;
 pub mod metrics;
 pub mod policy;
 pub mod printable;
+pub mod regular_file;
 pub mod serve;
 pub mod sysbox;

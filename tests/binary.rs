@@ -119,12 +119,16 @@ struct Served {
 }
 
 fn serve(grace: &str) -> Served {
+    serve_with(grace, "0")
+}
+
+fn serve_with(grace: &str, delay: &str) -> Served {
     let certs = tempfile::tempdir().unwrap();
     let made = bin().args(["certs", "--ip", "127.0.0.1", "--dns", "localhost", "--out"]).arg(certs.path()).output();
     assert!(made.unwrap().status.success());
     let mut child = bin()
         .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(["--shutdown-grace", grace, "--tls-cert"])
+        .args(["--shutdown-grace", grace, "--shutdown-delay", delay, "--tls-cert"])
         .arg(certs.path().join("tls.crt"))
         .arg("--tls-key")
         .arg(certs.path().join("tls.key"))
@@ -230,4 +234,83 @@ fn sigterm_with_nothing_in_flight_exits_0_at_once() {
     assert_eq!(wait_for_status(s.admin, "/readyz", 200), Ok(200));
     signal(&s.child, libc::SIGTERM);
     assert_eq!(wait_exit(&mut s.child, Duration::from_secs(5)), Some(0));
+}
+
+/// One review on `conn`: the response head (lower-cased) and the status,
+/// or None when the connection was closed instead.
+fn review_on(conn: &mut net::TlsStream) -> Option<(u16, String)> {
+    let body = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/pod-create.json")).unwrap();
+    let head = format!(
+        "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).ok()?;
+    conn.write_all(&body).ok()?;
+    conn.flush().ok()?;
+    read_response(conn)
+}
+
+fn read_response(conn: &mut net::TlsStream) -> Option<(u16, String)> {
+    let mut reply = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if reply.len() >= end + 4 + length {
+                return Some((net::status_of(&reply)?, head));
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// SIGTERM with `--shutdown-delay 2`: /readyz fails at once, but for the
+/// delay every review is answered, on kept-alive and new connections alike,
+/// each answer saying `Connection: close`; then new connections are refused,
+/// the request in flight is still answered, and the process exits 0.
+#[test]
+fn sigterm_keeps_serving_through_the_shutdown_delay_then_drains_and_exits_0() {
+    let mut s = serve_with("10", "2");
+    assert_eq!(wait_for_status(s.admin, "/readyz", 200), Ok(200));
+    let mut kept = net::tls_connect(s.addr, s.certs.path(), &[]).unwrap();
+    let (status, head) = review_on(&mut kept).expect("answered before the signal");
+    assert_eq!(status, 200);
+    assert!(!head.contains("connection: close"), "{head}");
+    let (mut in_flight, rest) = half_sent_review(&s);
+    std::thread::sleep(Duration::from_millis(200));
+
+    signal(&s.child, libc::SIGTERM);
+    let signalled = Instant::now();
+    assert_eq!(wait_for_status(s.admin, "/readyz", 503), Ok(503));
+    assert!(signalled.elapsed() < Duration::from_secs(1), "readiness failed only after {:?}", signalled.elapsed());
+    // Within the delay: the kept-alive connection and a new one are served.
+    let (status, head) = review_on(&mut kept).expect("a kept-alive connection is served during the delay");
+    assert_eq!(status, 200);
+    assert!(head.contains("connection: close"), "answers during the delay close the connection: {head}");
+    let mut fresh =
+        net::tls_connect(s.addr, s.certs.path(), &[]).expect("new connections are accepted during the delay");
+    let (status, head) = review_on(&mut fresh).expect("a new connection is served during the delay");
+    assert_eq!(status, 200);
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(signalled.elapsed() < Duration::from_millis(1_800), "the checks above took {:?}", signalled.elapsed());
+    assert!(s.child.try_wait().unwrap().is_none(), "still running during the delay");
+
+    // After the delay: no new connections, the one in flight is answered.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(signalled.elapsed()) + Duration::from_millis(500));
+    assert!(net::tls_connect(s.addr, s.certs.path(), &[]).is_err(), "new connections are refused after the delay");
+    assert!(s.child.try_wait().unwrap().is_none(), "waits for the request in flight");
+    in_flight.write_all(&rest).unwrap();
+    in_flight.flush().unwrap();
+    let (status, _) = read_response(&mut in_flight).expect("the request in flight is answered");
+    assert_eq!(status, 200);
+    drop(in_flight);
+    assert_eq!(wait_exit(&mut s.child, Duration::from_secs(8)), Some(0), "clean drain exits 0");
 }

@@ -30,6 +30,9 @@ mod agent;
 #[path = "e2e/audit.rs"]
 mod audit;
 
+#[path = "e2e/chaos.rs"]
+mod chaos;
+
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -62,6 +65,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("15_karpenter_nodepool_hosts_pod", karpenter_nodepool_hosts_pod),
     ("10_certificate_rotation", certificate_rotation),
     ("06_steer_mixed_pools", steer_mixed_pools),
+    ("16_apiserver_outage_stale_but_serving", chaos::apiserver_outage_stale_but_serving),
     ("09_webhook_down_fail_policy", webhook_down_fail_policy),
 ];
 

@@ -88,8 +88,10 @@ fn config(cert: &Path, key: &Path) -> ServeConfig {
         max_body_bytes: MIN_BODY_LIMIT,
         max_inflight_body_bytes: 2 * MIN_BODY_LIMIT,
         header_read_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(3),
         max_connections: 64,
         default_timeout: Duration::from_secs(10),
+        shutdown_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(2),
         policy: Policy::default(),
         cluster: Source::Snapshot(vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml")]),
@@ -499,37 +501,146 @@ async fn webhook_port_speaks_http1_only_and_bounds_what_precedes_a_body() {
     running.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Sends one review on a kept-alive TLS connection and reads its response:
+/// the status, or None when the server closed the connection instead.
+fn review_on(conn: &mut net::TlsStream) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let body = review_body();
+    let head = format!(
+        "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).ok()?;
+    conn.write_all(&body).ok()?;
+    conn.flush().ok()?;
+    let mut reply = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if reply.len() >= end + 4 + length {
+                return net::status_of(&reply);
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// How long until the server closes `conn`, reading (and dropping) anything it sends.
+fn time_to_close(conn: &mut net::TlsStream) -> Duration {
+    use std::io::Read as _;
+    let since = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return since.elapsed(),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The production clocks: 10 s for a request's headers, counted from its
+/// first byte; a kept-alive connection idle for longer than that (as
+/// kube-apiserver keeps them, up to 90 s) still serves; past the idle
+/// timeout (20 s here, 120 s by default) it is closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+async fn keep_alive_survives_idle_spells_and_half_headers_are_cut_at_the_header_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = issue(&tmp.path().join("c"), None);
+    let policy = Policy::default();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster-state.yaml");
+    let (state, _) = snapshot::load(&[example], &policy.nodes).unwrap();
+    let config = ServeConfig {
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(20),
+        ..config(&dir.join("tls.crt"), &dir.join("tls.key"))
+    };
+    let running = serve::start(config, Arc::new(StaticView(Arc::new(state))), Arc::new(Metrics::new()), provider())
+        .await
+        .expect("server starts");
+    let (addr, ca) = (running.addr, dir.clone());
+    let pause = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut conn = net::tls_connect(addr, &ca, &[]).unwrap();
+        conn.sock.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        let first = review_on(&mut conn);
+        // Longer than the header timeout, shorter than the idle timeout.
+        std::thread::sleep(Duration::from_secs(15));
+        let after_pause = review_on(&mut conn);
+        // Half a header, then nothing.
+        let _ = conn.write_all(b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-ty");
+        let _ = conn.flush();
+        (first, after_pause, time_to_close(&mut conn))
+    });
+    let (addr, ca) = (running.addr, dir.clone());
+    let idle = tokio::task::spawn_blocking(move || {
+        let mut conn = net::tls_connect(addr, &ca, &[]).unwrap();
+        conn.sock.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        let first = review_on(&mut conn);
+        (first, time_to_close(&mut conn))
+    });
+    let (first, after_pause, half_header_cut) = pause.await.unwrap();
+    let (idle_first, idle_closed) = idle.await.unwrap();
+    assert_eq!(first, Some(200));
+    assert_eq!(after_pause, Some(200), "a connection idle for 15 s was closed under the next request");
+    assert!(
+        half_header_cut >= Duration::from_millis(9_500) && half_header_cut < Duration::from_secs(13),
+        "half a header held the connection for {half_header_cut:?}, not the 10 s header timeout"
+    );
+    assert_eq!(idle_first, Some(200));
+    assert!(
+        idle_closed >= Duration::from_millis(19_500) && idle_closed < Duration::from_secs(24),
+        "an idle connection was closed after {idle_closed:?}, not the 20 s idle timeout"
+    );
+    running.shutdown(Duration::from_secs(1)).await;
+}
+
+/// With short clocks (500 ms header, 3 s idle), a slowloris on a kept-alive
+/// connection is cut at the header timeout counted from its first byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_after_an_idle_spell_are_cut_at_the_header_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = issue(&tmp.path().join("c"), None);
     let running = start(&dir.join("tls.crt"), &dir.join("tls.key")).await;
     let (addr, ca) = (running.addr, dir.clone());
-    let (first, idle_for) = tokio::task::spawn_blocking(move || {
-        use std::io::{Read as _, Write as _};
+    let (first, second, cut) = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
         let mut conn = net::tls_connect(addr, &ca, &[]).unwrap();
-        let body = review_body();
-        let head = format!(
-            "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        conn.write_all(head.as_bytes()).unwrap();
-        conn.write_all(&body).unwrap();
-        let mut buf = vec![0u8; 64 << 10];
-        let n = conn.read(&mut buf).unwrap();
-        let first = buf[..n].to_vec();
-        let idle = Instant::now();
-        let closed = loop {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break idle.elapsed(),
-                Ok(_) => continue,
+        let first = review_on(&mut conn);
+        std::thread::sleep(Duration::from_millis(1_500));
+        let second = review_on(&mut conn);
+        std::thread::sleep(Duration::from_millis(1_000));
+        // A byte every 100 ms, never finishing the header; the read between
+        // bytes waits 100 ms for the server to close.
+        conn.sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        let mut cut = None;
+        for b in b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().cycle().take(60) {
+            let _ = conn.write_all(&[*b]).and_then(|_| conn.flush());
+            match std::io::Read::read(&mut conn, &mut buf) {
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                _ => {
+                    cut = Some(started.elapsed());
+                    break;
+                }
             }
-        };
-        (first, closed)
+        }
+        (first, second, cut)
     })
     .await
     .unwrap();
-    assert_eq!(net::status_of(&first), Some(200));
-    assert!(idle_for < Duration::from_secs(3), "idle keep-alive connection held for {idle_for:?}");
+    assert_eq!(first, Some(200));
+    assert_eq!(second, Some(200), "a connection idle for 3x the header timeout was closed");
+    let cut = cut.expect("a slowloris kept the connection open for 6 s");
+    assert!(cut < Duration::from_secs(2), "a slowloris held the connection for {cut:?}");
     running.shutdown(Duration::from_secs(1)).await;
 }

@@ -1,120 +1,15 @@
 //! Bounded, non-blocking reads of files under the host root.
 //!
-//! Everything here treats the host's files as hostile: every read has a size limit, a FIFO or a
-//! device is refused before a single byte is read (the file is opened with `O_NONBLOCK` and
-//! checked with `fstat`), and symbolic links are resolved inside the host root, never in the
-//! agent's own filesystem. These are blocking system calls: callers run them off the async
+//! Everything here treats the host's files as hostile: every read is one of
+//! [`crate::regular_file`]'s (a size limit; a FIFO or a device refused before a single byte is
+//! read), and symbolic links are resolved inside the host root, never in the agent's own
+//! filesystem. These are blocking system calls: callers run them off the async
 //! runtime (see `agent::observe_blocking`).
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
-/// How many symbolic links one path may go through before it is refused.
-const MAX_SYMLINK_HOPS: usize = 16;
-
-/// What a bounded read returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bytes {
-    pub data: Vec<u8>,
-    /// The file held more than the limit; `data` is its first `limit` bytes.
-    pub truncated: bool,
-}
-
-/// Why a read failed, in words fit for a log line and the evidence.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("{path} does not exist")]
-    Missing { path: String },
-    #[error("{path}: permission denied")]
-    Denied { path: String },
-    #[error("{path} is not a regular file ({what})")]
-    NotRegular { path: String, what: &'static str },
-    #[error("{path} is larger than {limit} bytes")]
-    TooLarge { path: String, limit: usize },
-    #[error("{path}: symbolic links nest deeper than {MAX_SYMLINK_HOPS}")]
-    SymlinkLoop { path: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl ReadError {
-    pub fn is_missing(&self) -> bool {
-        matches!(self, ReadError::Missing { .. })
-    }
-
-    pub fn is_denied(&self) -> bool {
-        matches!(self, ReadError::Denied { .. })
-    }
-
-    fn from_io(path: &Path, source: io::Error) -> ReadError {
-        let path = path.display().to_string();
-        match source.kind() {
-            io::ErrorKind::NotFound => ReadError::Missing { path },
-            io::ErrorKind::PermissionDenied => ReadError::Denied { path },
-            _ => match source.raw_os_error() {
-                // ESRCH: the process behind a /proc entry went away while it was being read.
-                Some(libc::ESRCH) => ReadError::Missing { path },
-                Some(libc::EPERM) => ReadError::Denied { path },
-                Some(libc::ELOOP) => ReadError::SymlinkLoop { path },
-                _ => ReadError::Io { path, source },
-            },
-        }
-    }
-}
-
-/// Reads at most `limit` bytes of the regular file at `path`. With `allow_truncate` a longer
-/// file yields its first `limit` bytes and `truncated`; without it, an error.
-pub fn read_regular(path: &Path, limit: usize, allow_truncate: bool) -> Result<Bytes, ReadError> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| ReadError::from_io(path, e))?;
-    let meta = file.metadata().map_err(|e| ReadError::from_io(path, e))?;
-    if !meta.file_type().is_file() {
-        return Err(ReadError::NotRegular { path: path.display().to_string(), what: file_kind(&meta) });
-    }
-    read_capped(file, path, limit, allow_truncate)
-}
-
-fn read_capped(file: File, path: &Path, limit: usize, allow_truncate: bool) -> Result<Bytes, ReadError> {
-    let mut data = Vec::with_capacity(limit.min(8192));
-    // One byte over the limit tells a file of exactly `limit` bytes from a longer one.
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(cap).read_to_end(&mut data).map_err(|e| ReadError::from_io(path, e))?;
-    if data.len() > limit {
-        if !allow_truncate {
-            return Err(ReadError::TooLarge { path: path.display().to_string(), limit });
-        }
-        data.truncate(limit);
-        return Ok(Bytes { data, truncated: true });
-    }
-    Ok(Bytes { data, truncated: false })
-}
-
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
-}
+pub use crate::regular_file::{read_regular, Bytes, ReadError, MAX_SYMLINK_HOPS};
 
 /// Where a host path leads once its symbolic links are followed inside the host root.
 #[derive(Debug, Clone, PartialEq, Eq)]

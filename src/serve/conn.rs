@@ -1,34 +1,70 @@
-//! A cap on open connections per port. Each accepted connection takes a
-//! slot until it closes; when every slot is taken, a new connection is
-//! closed at once and counted, so idle or slow clients cannot pile up file
-//! descriptors and tasks without bound.
+//! A cap on open connections per port, and the clocks of each connection.
+//!
+//! Each accepted connection takes a slot until it closes; when every slot is
+//! taken, a new connection is closed at once and counted, so idle or slow
+//! clients cannot pile up file descriptors and tasks without bound.
+//!
+//! A connection is in one of three phases, and two clocks bound them:
+//! - *head*: from accept (TLS handshake included), or from the first byte
+//!   after an idle spell, until the request's headers are parsed and the
+//!   handler is called. Bounded by the header timeout (10 s by default), so
+//!   a client that sends half a header is cut.
+//! - *busy*: a request is being read and answered. The body timeout and the
+//!   request deadline of the handlers bound this phase, not the clocks here.
+//! - *idle*: the response went out and the client has sent nothing since.
+//!   Bounded by the idle timeout, which is meant to be longer than the
+//!   client's own idle timeout (kube-apiserver drops idle connections after
+//!   90 s), so the client closes first and never pays a new TLS handshake
+//!   for a pause between reviews.
+//!
+//! The phase is shared by the stream (which sees bytes arrive) and the
+//! per-connection service (which sees a request start and end). Bytes that
+//! arrive while a request is busy (pipelining, which kube-apiserver never
+//! does) start no head clock; hyper's own header timeout, set to idle plus
+//! header, still bounds them.
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum_server::accept::Accept;
 use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 
 use crate::metrics::{Metrics, PortLabels};
 
-/// Wraps an acceptor so that at most `max` connections are open at once.
+/// How long a connection may spend sending a request's headers, and idle
+/// between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clocks {
+    /// From accept, or from the first byte after an idle spell, until the
+    /// headers are parsed.
+    pub header: Duration,
+    /// From a response until the next request's first byte.
+    pub idle: Duration,
+}
+
+/// Wraps an acceptor so that at most `max` connections are open at once,
+/// each bounded by its [`Clocks`].
 #[derive(Clone)]
 pub struct Capped<A> {
     inner: A,
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     port: &'static str,
+    clocks: Clocks,
 }
 
 impl<A> Capped<A> {
     /// `port` names the port in the metrics (`webhook` or `admin`).
-    pub fn new(inner: A, max: usize, metrics: Arc<Metrics>, port: &'static str) -> Capped<A> {
-        Capped { inner, slots: Arc::new(Semaphore::new(max.max(1))), metrics, port }
+    pub fn new(inner: A, max: usize, clocks: Clocks, metrics: Arc<Metrics>, port: &'static str) -> Capped<A> {
+        Capped { inner, slots: Arc::new(Semaphore::new(max.max(1))), metrics, port, clocks }
     }
 }
 
@@ -40,7 +76,7 @@ where
     A::Service: Send + 'static,
 {
     type Stream = Slot<A::Stream>;
-    type Service = A::Service;
+    type Service = Tracked<A::Service>;
     type Future = BoxFuture<'static, io::Result<(Self::Stream, Self::Service)>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
@@ -52,11 +88,83 @@ where
         };
         let open = self.metrics.open_connections.get_or_create(&labels).clone();
         open.inc();
+        let phase = Arc::new(Mutex::new(Phase::Head(Instant::now())));
+        let clocks = self.clocks;
         let accepting = self.inner.accept(stream, service);
         async move {
             let guard = OpenGuard { _permit: permit, open };
             let (stream, service) = accepting.await?;
-            Ok((Slot { inner: stream, _guard: guard }, service))
+            let service = Tracked { inner: service, phase: phase.clone() };
+            Ok((Slot { inner: stream, _guard: guard, phase, clocks, timer: None }, service))
+        }
+        .boxed()
+    }
+}
+
+/// Where a connection is between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for headers since this instant.
+    Head(Instant),
+    /// A request is being handled.
+    Busy,
+    /// Idle since this instant.
+    Idle(Instant),
+}
+
+fn lock(phase: &Mutex<Phase>) -> std::sync::MutexGuard<'_, Phase> {
+    // The lock is only held to read or write a `Phase`, which cannot panic;
+    // a poisoned lock still holds a valid value.
+    phase.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Phase {
+    fn deadline(self, clocks: Clocks) -> Option<Instant> {
+        match self {
+            Phase::Head(since) => Some(since + clocks.header),
+            Phase::Idle(since) => Some(since + clocks.idle),
+            Phase::Busy => None,
+        }
+    }
+}
+
+/// The per-connection service: marks the connection busy while a request
+/// is handled, idle once its response is ready (or the request is dropped).
+#[derive(Clone)]
+pub struct Tracked<S> {
+    inner: S,
+    phase: Arc<Mutex<Phase>>,
+}
+
+struct IdleOnDrop(Arc<Mutex<Phase>>);
+
+impl Drop for IdleOnDrop {
+    fn drop(&mut self) {
+        *lock(&self.0) = Phase::Idle(Instant::now());
+    }
+}
+
+impl<S, R> tower_service::Service<R> for Tracked<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> BoxFuture<'static, Result<S::Response, S::Error>> {
+        *lock(&self.phase) = Phase::Busy;
+        let done = IdleOnDrop(self.phase.clone());
+        let answering = self.inner.call(request);
+        async move {
+            let response = answering.await;
+            drop(done);
+            response
         }
         .boxed()
     }
@@ -73,15 +181,59 @@ impl Drop for OpenGuard {
     }
 }
 
-/// A connection holding its slot until dropped.
+/// A connection holding its slot until dropped. Reading from it fails with
+/// `TimedOut` once the deadline of its phase has passed, which makes hyper
+/// close it.
 pub struct Slot<S> {
     inner: S,
     _guard: OpenGuard,
+    phase: Arc<Mutex<Phase>>,
+    clocks: Clocks,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Slot<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    let mut phase = lock(&this.phase);
+                    if let Phase::Idle(_) = *phase {
+                        *phase = Phase::Head(Instant::now());
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let phase = *lock(&this.phase);
+                let Some(deadline) = phase.deadline(this.clocks) else {
+                    return Poll::Pending;
+                };
+                let timer = match &mut this.timer {
+                    Some(timer) => {
+                        if timer.deadline() != deadline {
+                            timer.as_mut().reset(deadline);
+                        }
+                        timer
+                    }
+                    None => this.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        let what = match phase {
+                            Phase::Idle(_) => "idle timeout",
+                            _ => "header timeout",
+                        };
+                        tracing::debug!(what, "closing connection");
+                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 }
 

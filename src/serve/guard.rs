@@ -111,6 +111,22 @@ impl Drop for InFlightToken {
     }
 }
 
+/// Middleware: once the server stops being ready (a shutdown signal came),
+/// answers still go out in full but say `Connection: close`, so the client
+/// takes its next request to another replica instead of reusing a
+/// connection that the drain will close under it.
+pub async fn close_when_draining(
+    State(serving): State<Arc<std::sync::atomic::AtomicBool>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(req).await;
+    if !serving.load(Ordering::Acquire) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Middleware: counts the request in `InFlight` while it is handled.
 pub async fn count_in_flight(State(inflight): State<InFlight>, req: Request, next: Next) -> Response {
     let _token = inflight.enter();

@@ -46,13 +46,20 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Bytes of request bodies read or judged at once, across all requests.
     pub max_inflight_body_bytes: usize,
-    /// How long a client may take to send its request headers.
+    /// How long a client may take to send its request headers (and, on a
+    /// new connection, its TLS handshake).
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
     /// Connections open at once on the webhook port.
     pub max_connections: usize,
     /// Deadline for a request that carries no `?timeout=`.
     pub default_timeout: Duration,
-    /// How long in-flight requests may take to finish after a shutdown signal.
+    /// How long the webhook keeps serving, not ready, after a shutdown
+    /// signal and before it stops accepting: the time the cluster takes to
+    /// stop sending it new connections.
+    pub shutdown_delay: Duration,
+    /// How long in-flight requests may take to finish after the delay.
     pub shutdown_grace: Duration,
     pub policy: Policy,
     /// Where the cluster view comes from.
@@ -178,21 +185,21 @@ pub async fn start(
         admin_listener.local_addr().map_err(|source| ServeError::Bind { addr: config.admin_listen, source })?;
 
     let handle = axum_server::Handle::new();
-    let capped = conn::Capped::new(DefaultAcceptor, config.max_connections, metrics.clone(), "webhook");
+    let clocks = conn::Clocks { header: config.header_read_timeout, idle: config.idle_timeout };
+    let capped = conn::Capped::new(DefaultAcceptor, config.max_connections, clocks, metrics.clone(), "webhook");
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(Arc::new(tls)))
         .handshake_timeout(config.header_read_timeout)
         .acceptor(capped);
     let server = axum_server::from_tcp(listener).map_err(|source| ServeError::Bind { addr, source })?;
-    let server = http1(server, config.header_read_timeout).acceptor(acceptor).handle(handle.clone());
+    let server = http1(server, clocks).acceptor(acceptor).handle(handle.clone());
     let app = webhook::router(state.clone());
     let webhook_task = tokio::spawn(async move { server.serve(app.into_make_service()).await });
 
     let admin_handle = axum_server::Handle::new();
-    let admin_acceptor = conn::Capped::new(DefaultAcceptor, ADMIN_MAX_CONNECTIONS, metrics.clone(), "admin");
+    let admin_acceptor = conn::Capped::new(DefaultAcceptor, ADMIN_MAX_CONNECTIONS, clocks, metrics.clone(), "admin");
     let admin_server =
         axum_server::from_tcp(admin_listener).map_err(|source| ServeError::Bind { addr: admin_addr, source })?;
-    let admin_server =
-        http1(admin_server, config.header_read_timeout).acceptor(admin_acceptor).handle(admin_handle.clone());
+    let admin_server = http1(admin_server, clocks).acceptor(admin_acceptor).handle(admin_handle.clone());
     let admin_app = admin_router(state.clone());
     let admin_task = tokio::spawn(async move { admin_server.serve(admin_app.into_make_service()).await });
 
@@ -206,16 +213,17 @@ pub async fn start(
 }
 
 /// HTTP/1.1 only (the apiserver never speaks HTTP/2 to a webhook, and the
-/// protocol detection that would allow it has no timeout of its own), with a
-/// deadline on request headers that also closes keep-alive connections left
-/// idle that long.
-fn http1<A: axum_server::Address>(server: axum_server::Server<A>, header_timeout: Duration) -> axum_server::Server<A> {
-    let mut server = server.http1_only().first_request_timeout(header_timeout);
+/// protocol detection that would allow it has no timeout of its own). The
+/// header and idle clocks of [`conn::Capped`] bound each connection; hyper's
+/// own header timeout runs from the end of one response to the end of the
+/// next request's headers, so it is set to their sum as a backstop.
+fn http1<A: axum_server::Address>(server: axum_server::Server<A>, clocks: conn::Clocks) -> axum_server::Server<A> {
+    let mut server = server.http1_only().first_request_timeout(clocks.header);
     server
         .http_builder()
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(clocks.header.saturating_add(clocks.idle))
         .keep_alive(true);
     server
 }
@@ -235,18 +243,39 @@ impl Running {
     /// finish within `grace`, then stops. The admin port keeps answering
     /// (`/readyz` 503) until the webhook port is closed.
     pub async fn shutdown(self, grace: Duration) -> Stopped {
-        self.drain(grace, std::future::pending()).await
+        self.drain(Duration::ZERO, grace, std::future::pending()).await
     }
 
-    /// [`Running::shutdown`], cut short when `interrupt` resolves (a second
-    /// signal).
-    pub async fn drain(mut self, grace: Duration, interrupt: impl std::future::Future<Output = ()>) -> Stopped {
+    /// Stops in three steps. At once: `/readyz` fails and answers carry
+    /// `Connection: close`. For `delay`: everything is still served, new
+    /// connections included, while the cluster takes this replica out of
+    /// its Service (endpoints are updated asynchronously, so for a while
+    /// kube-apiserver still sends reviews here, and a refused connection
+    /// would be a denied pod under `failurePolicy: Fail`). Then the drain:
+    /// no new connections, in-flight requests get `grace` to finish.
+    /// `interrupt` (a second signal) cuts the delay and the drain short.
+    pub async fn drain(
+        mut self,
+        delay: Duration,
+        grace: Duration,
+        interrupt: impl std::future::Future<Output = ()>,
+    ) -> Stopped {
         self.state.serving.store(false, Ordering::Release);
+        tokio::pin!(interrupt);
+        let mut interrupted = false;
+        if !delay.is_zero() {
+            tracing::info!(delay_seconds = delay.as_secs_f64(), "not ready; still serving until the delay ends");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut interrupt => interrupted = true,
+            }
+        }
+        let grace = if interrupted { Duration::ZERO } else { grace };
         self.handle.graceful_shutdown(None);
         let finished = tokio::select! {
             result = &mut self.webhook_task => Some(result),
             _ = tokio::time::sleep(grace) => None,
-            _ = interrupt => None,
+            _ = &mut interrupt, if !interrupted => None,
         };
         let stopped = match finished {
             Some(result) => {
@@ -369,16 +398,16 @@ pub async fn run(config: ServeConfig, provider: Arc<CryptoProvider>) -> anyhow::
         metrics.clone(),
     )
     .await;
-    let grace = config.shutdown_grace;
+    let (delay, grace) = (config.shutdown_delay, config.shutdown_grace);
     let mut signals = Signals::new();
     let running = start(config, opened.view, metrics, provider).await.context("cannot start serving")?;
     signals.next().await;
-    tracing::info!(grace_seconds = grace.as_secs_f64(), "shutdown signal: draining");
+    tracing::info!(delay_seconds = delay.as_secs_f64(), grace_seconds = grace.as_secs_f64(), "shutdown signal");
     let second = async {
         signals.next().await;
         tracing::warn!("second shutdown signal: ending the drain");
     };
-    let stopped = running.drain(grace, second).await;
+    let stopped = running.drain(delay, grace, second).await;
     if let Some(task) = audit {
         task.abort();
     }

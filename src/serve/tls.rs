@@ -35,16 +35,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a regular file ({what})")]
-    NotRegular { path: PathBuf, what: &'static str },
-    #[error("{path} is larger than {MAX_PEM_BYTES} bytes ({size} bytes); not a certificate or key")]
-    TooLarge { path: PathBuf, size: u64 },
+    /// Missing, unreadable, not a regular file, or over [`MAX_PEM_BYTES`].
+    #[error(transparent)]
+    File(#[from] crate::regular_file::ReadError),
     #[error("reading {cert} and {key} did not finish within {READ_TIMEOUT:?}")]
     Stuck { cert: PathBuf, key: PathBuf },
     #[error("{path}: no PEM certificate found")]
@@ -104,32 +97,8 @@ pub fn parse_pair(
 /// Reads a regular file of at most [`MAX_PEM_BYTES`]. Blocking I/O: call it
 /// off the async workers.
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    use std::io::Read as _;
-    let io = |source| TlsError::Read { path: path.into(), source };
-    let mut open = std::fs::OpenOptions::new();
-    open.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // Opening a FIFO for reading waits for a writer unless non-blocking.
-        open.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = open.open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_dir() { "a directory" } else { "a FIFO, socket or device" };
-        return Err(TlsError::NotRegular { path: path.into(), what });
-    }
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(TlsError::TooLarge { path: path.into(), size: meta.len() });
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_PEM_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_PEM_BYTES {
-        return Err(TlsError::TooLarge { path: path.into(), size: bytes.len() as u64 });
-    }
-    Ok(bytes)
+    let limit = usize::try_from(MAX_PEM_BYTES).unwrap_or(usize::MAX);
+    Ok(crate::regular_file::read_regular(path, limit, false)?.data)
 }
 
 /// Resolves every handshake to the current certificate pair.

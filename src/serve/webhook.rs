@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state.in_flight.clone(), guard::count_in_flight));
     guard::guard(routes, state.metrics)
+        .layer(axum::middleware::from_fn_with_state(state.serving, guard::close_when_draining))
 }
 
 async fn mutate(State(s): State<AppState>, RawQuery(q): RawQuery, headers: HeaderMap, body: Body) -> Response {

@@ -225,7 +225,9 @@ def check_deployment(t, docs):
     check(f"{t}: SYSBOXRO_MODE is a valid mode", mode is None or mode.get("value") in ("enforce", "warn", "audit", "off"))
     grace = env_value(c, "SYSBOXRO_SHUTDOWN_GRACE")
     drain = int(grace["value"]) if grace else 15
-    check(f"{t}: terminationGracePeriodSeconds > shutdown grace ({drain}s)", pod.get("terminationGracePeriodSeconds", 30) > drain)
+    delay_env = env_value(c, "SYSBOXRO_SHUTDOWN_DELAY")
+    delay = int(delay_env["value"]) if delay_env else 10
+    check(f"{t}: terminationGracePeriodSeconds > shutdown delay + grace ({delay}s + {drain}s)", pod.get("terminationGracePeriodSeconds", 30) > delay + drain)
     for var, path in (("SYSBOXRO_TLS_CERT", "/etc/sysbox-ro-webhook/tls/tls.crt"), ("SYSBOXRO_TLS_KEY", "/etc/sysbox-ro-webhook/tls/tls.key")):
         e = env_value(c, var)
         check(f"{t}: {var} is {path}", e is None or e.get("value") == path)

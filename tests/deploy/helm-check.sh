@@ -151,6 +151,8 @@ expect_refused "self-signed with a certificate but no key" "set both tlsCert and
 expect_refused "a PodDisruptionBudget that no drain could satisfy" "must be below replicas" --set replicas=1
 expect_refused "a drain longer than the termination grace period" "must be below terminationGracePeriodSeconds" \
   --set shutdownGraceSeconds=30
+expect_refused "a delay and drain together longer than the termination grace period" "must be below terminationGracePeriodSeconds" \
+  --set shutdownDelaySeconds=16
 expect_refused "a misspelt agent key (agent.enable)" "'enable'" --set agent.enable=false
 expect_refused "the agent in the webhook's (restricted) namespace" "need a namespace of their own" \
   --set agent.namespace.name="$NS"

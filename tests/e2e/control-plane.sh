@@ -13,6 +13,10 @@
 #            free loopback ports, waits up to 60s for /readyz and for the default and kube-system
 #            namespaces, and prints the kubeconfig path as the last stdout line. On failure it
 #            prints the logs' tails to stderr, stops what it started and exits non-zero.
+# stop-apiserver DIR [NAME]   stops kube-apiserver (or the extra one named NAME) and leaves etcd
+#            running, as an outage of the API server alone.
+# start-apiserver DIR [NAME]  starts kube-apiserver again on its recorded port, or an extra one
+#            named NAME on a free port, against the same etcd; waits for /readyz and prints its URL.
 # stop DIR   stops whatever start left running in DIR (also after a failed or interrupted start);
 #            running it again, or on a DIR that never started, does nothing. DIR itself is kept
 #            (logs are worth reading); the caller removes it.
@@ -43,7 +47,7 @@ self="$here/$(basename "${BASH_SOURCE[0]}")"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-usage() { echo "usage: $0 start DIR | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR | stop DIR | stop-apiserver DIR [NAME] | start-apiserver DIR [NAME]" >&2; exit 2; }
 
 # --- process bookkeeping -------------------------------------------------------------------------
 
@@ -90,6 +94,7 @@ cmd_stop() {
     kill -TERM "$pid" 2>/dev/null || true
   fi
   rm -f "$dir/run/watchdog.pid" "$dir/run/watchdog.exe"
+  stop_one "$dir" kube-apiserver-2
   stop_one "$dir" kube-apiserver
   stop_one "$dir" etcd
 }
@@ -221,8 +226,8 @@ start_etcd() {
 }
 
 start_apiserver() {
-  local dir=$1 port=$2 etcd_url=$3
-  launch "$dir" kube-apiserver "$bin/kube-apiserver" \
+  local dir=$1 port=$2 etcd_url=$3 name=${4:-kube-apiserver}
+  launch "$dir" "$name" "$bin/kube-apiserver" \
     --etcd-servers "$etcd_url" \
     --bind-address 127.0.0.1 \
     --advertise-address 127.0.0.1 \
@@ -350,8 +355,35 @@ EOF
   echo "$dir/kubeconfig"
 }
 
+# Starts kube-apiserver again (or an extra one) against the etcd of a running control plane.
+cmd_start_apiserver() {
+  local name=${2:-kube-apiserver} api_port url etcd_url deadline rc=0
+  dir=$(cd "$1" && pwd -P)
+  [[ -f $dir/control-plane.env ]] || die "no control plane started in $dir"
+  url=$(sed -n 's/^APISERVER_URL=//p' "$dir/control-plane.env")
+  etcd_url=$(sed -n 's/^ETCD_URL=//p' "$dir/control-plane.env")
+  bin=$(sed -n 's/^BIN=//p' "$dir/control-plane.env")
+  live_pid "$dir" etcd >/dev/null || die "etcd is not running in $dir"
+  live_pid "$dir" "$name" >/dev/null && die "$name is already running"
+  if [[ $name == kube-apiserver ]]; then
+    api_port=${url##*:}
+  else
+    free_port && api_port=$port
+    url="https://127.0.0.1:$api_port"
+  fi
+  log "starting $name on $url"
+  start_apiserver "$dir" "$api_port" "$etcd_url" "$name"
+  deadline=$((SECONDS + ${READY_TIMEOUT:-60}))
+  wait_for "$dir" "$name" "$deadline" \
+    "$bin/kubectl" --kubeconfig "$dir/kubeconfig" --server "$url" --request-timeout 5s get --raw /readyz || rc=$?
+  ((rc == 0)) || { stop_one "$dir" "$name"; die "$name did not become ready (wait status $rc)"; }
+  echo "$url"
+}
+
 case ${1:-} in
   start) [[ $# == 2 ]] || usage; cmd_start "$2" ;;
+  stop-apiserver) [[ $# == 2 || $# == 3 ]] || usage; stop_one "$2" "${3:-kube-apiserver}" ;;
+  start-apiserver) [[ $# == 2 || $# == 3 ]] || usage; cmd_start_apiserver "$2" "${3:-}" ;;
   stop) [[ $# == 2 ]] || usage; cmd_stop "$2" ;;
   *) usage ;;
 esac

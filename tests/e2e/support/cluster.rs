@@ -130,6 +130,26 @@ impl ControlPlane {
     pub fn apiserver_log(&self) -> PathBuf {
         self.dir.join("logs/kube-apiserver.log")
     }
+
+    /// Runs a control-plane.sh sub-command on this control plane (`stop-apiserver`,
+    /// `start-apiserver`, with an optional apiserver name) and returns its stdout, trimmed.
+    pub fn control(&self, command: &str, name: Option<&str>) -> String {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(command)
+            .arg(&self.dir)
+            .args(name)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run control-plane.sh");
+        assert!(
+            out.status.success(),
+            "control-plane.sh {command} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
 }
 
 impl Drop for ControlPlane {

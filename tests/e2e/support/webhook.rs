@@ -251,7 +251,7 @@ impl Webhook {
                 .arg(certs.cert_path())
                 .arg("--tls-key")
                 .arg(certs.key_path())
-                .args(["--tls-reload-interval", "0.5", "--shutdown-grace", "2"]);
+                .args(["--tls-reload-interval", "0.5", "--shutdown-delay", "0", "--shutdown-grace", "2"]);
             if args.steer {
                 cmd.arg("--steer");
             }

@@ -65,8 +65,8 @@ release namespace, without duplicates, in order. */}}
 {{- if and .Values.podDisruptionBudget.enabled (ge (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicas)) -}}
 {{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below replicas (%d), or no node drain could ever evict a replica; for a single replica set podDisruptionBudget.enabled=false" (int .Values.podDisruptionBudget.minAvailable) (int .Values.replicas)) -}}
 {{- end -}}
-{{- if ge (int .Values.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) -}}
-{{- fail (printf "shutdownGraceSeconds (%d) must be below terminationGracePeriodSeconds (%d), or the kubelet kills the webhook while it drains" (int .Values.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds)) -}}
+{{- if ge (add (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds)) (int .Values.terminationGracePeriodSeconds) -}}
+{{- fail (printf "shutdownDelaySeconds + shutdownGraceSeconds (%d + %d) must be below terminationGracePeriodSeconds (%d), or the kubelet kills the webhook while it drains" (int .Values.shutdownDelaySeconds) (int .Values.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds)) -}}
 {{- end -}}
 {{- if and .Values.agent.enabled .Values.agent.namespace.create (eq .Values.agent.namespace.name .Release.Namespace) -}}
 {{- fail (printf "agent.namespace.name is the release namespace %s: the agent's hostPath volumes need a namespace of their own that allows them (the webhook's enforces the restricted Pod Security level); choose another name, or set agent.namespace.create=false if you labelled this one privileged yourself" .Release.Namespace) -}}
