@@ -109,7 +109,7 @@ impl Objects {
         path: &Path,
         policy: &NodePolicy,
     ) -> Result<(), SnapshotError> {
-        stream(reader, path, &mut |object| self.add(object, policy))
+        read_objects(reader, path, Trim::NodeStatus, &mut |object| self.add(object, policy))
     }
 
     fn add(&mut self, object: Value, policy: &NodePolicy) -> Result<(), Malformed> {
@@ -162,17 +162,47 @@ impl Objects {
 /// read: a file costs what `add` keeps, not its size. `add`'s error stops
 /// the read, located at the document.
 pub fn stream(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
+) -> Result<(), SnapshotError> {
+    read_objects(reader, path, Trim::Nothing, add)
+}
+
+/// What the reader passes over while it reads, before an object reaches `add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    Nothing,
+    /// The `status` of Nodes (images, conditions, addresses, capacity): the
+    /// cluster view reads none of it ([`slim_node`] drops it in any case),
+    /// and it is most of a Node's bytes.
+    NodeStatus,
+}
+
+impl Trim {
+    fn skip_status_of(self) -> &'static [&'static str] {
+        match self {
+            Trim::Nothing => &[],
+            Trim::NodeStatus => &["Node"],
+        }
+    }
+}
+
+/// [`stream`], passing over what `trim` says.
+fn read_objects(
     mut reader: impl std::io::BufRead,
     path: &Path,
+    trim: Trim,
     add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
 ) -> Result<(), SnapshotError> {
     let read_err = |source| SnapshotError::Read { path: path.into(), source };
     if first_byte(&mut reader).map_err(|e| read_err(ManifestError::Io(e)))?.is_some_and(|b| b == b'{' || b == b'[') {
-        return stream_json(reader, path, add);
+        return stream_json(reader, path, trim, add);
     }
     let chars = Chars::new(reader, MAX_FILE_BYTES);
     let failure = chars.failure();
-    let mut loader = yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars));
+    let mut loader =
+        yaml::Loader::new(saphyr_parser::Parser::new_from_iter(chars)).skip_status_of(trim.skip_status_of());
     let mut index = 0;
     loop {
         let mut bad: Option<SnapshotError> = None;
@@ -215,6 +245,7 @@ pub fn stream(
 fn stream_json(
     reader: impl std::io::BufRead,
     path: &Path,
+    trim: Trim,
     add: &mut dyn FnMut(Value) -> Result<(), Malformed>,
 ) -> Result<(), SnapshotError> {
     let object_err = |source| SnapshotError::Object { path: path.into(), index: 0, line: 1, source };
@@ -226,7 +257,11 @@ fn stream_json(
         })
     };
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let result = serde::de::DeserializeSeed::deserialize(json::TopLevel { each: &mut each }, &mut de).and_then(|top| {
+    let result = serde::de::DeserializeSeed::deserialize(
+        json::TopLevel { each: &mut each, skip_status_of: trim.skip_status_of() },
+        &mut de,
+    )
+    .and_then(|top| {
         de.end()?;
         Ok(top)
     });

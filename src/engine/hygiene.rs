@@ -5,7 +5,7 @@
 
 use super::env::EnvJudgement;
 use super::finding::{Finding, Rule};
-use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
+use super::messages::{fit, fit_list, fit_list_of, list, list_of, plural, LIST_LIMIT};
 use super::subject::Template;
 use crate::cluster::services::{variable_stem, ClusterIp, ServiceIndex};
 use crate::cluster::Landing;
@@ -264,29 +264,25 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
         )];
     };
     let mut out = Vec::new();
-    // Pools by what their candidate nodes run.
-    let (crio, containerd): (Vec<String>, Vec<String>) = match landing {
-        None => (Vec::new(), Vec::new()),
-        Some(l) => {
-            let crio = l.pools.iter().filter(|(_, r)| r.tally.crio > 0).map(|(p, _)| p.to_string()).collect();
-            let other = l
-                .pools
-                .iter()
-                .filter(|(_, r)| (r.tally.crio as usize) < r.tally.nodes())
-                .map(|(p, _)| p.to_string())
-                .collect();
-            (crio, other)
-        }
+    // Pools by what their candidate nodes run: how many, and the names a message shows.
+    let pools = landing.map(|l| l.pools.as_slice()).unwrap_or_default();
+    let named = |keep: &dyn Fn(&crate::cluster::PoolReport) -> bool| -> (Vec<String>, usize) {
+        let mut kept = pools.iter().filter(|(_, r)| keep(r));
+        let head = kept.by_ref().take(LIST_LIMIT).map(|(p, _)| p.to_string()).collect::<Vec<_>>();
+        let total = head.len() + kept.count();
+        (head, total)
     };
+    let (crio, crio_count) = named(&|r| r.tally.crio > 0);
+    let (containerd, containerd_count) = named(&|r| (r.tally.crio as usize) < r.tally.nodes());
     if let Some(n) = size.filter(|n| *n < MIN_USERNS_IDS) {
         // Without a cluster view the annotation is taken at its word: it is for CRI-O nodes.
-        if landing.is_none() || !crio.is_empty() {
-            let on = if crio.is_empty() {
+        if landing.is_none() || crio_count > 0 {
+            let on = if crio_count == 0 {
                 "on CRI-O nodes".to_owned()
             } else {
-                format!("on the CRI-O nodes of pools {}", list(&crio, LIST_LIMIT))
+                format!("on the CRI-O nodes of pools {}", list_of(&crio, crio_count, LIST_LIMIT))
             };
-            let count = crio.len();
+            let count = crio_count;
             out.push(
                 Finding::new(
                     Rule::UserNamespaceSize,
@@ -298,12 +294,12 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
                     ),
                     fit(&format!("sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes")),
                 )
-                .about(crio.iter().take(LIST_LIMIT).cloned().collect(), count, 0),
+                .about(crio, count, 0),
             );
         }
     }
-    if !containerd.is_empty() {
-        let count = containerd.len();
+    if containerd_count > 0 {
+        let count = containerd_count;
         let nodes: usize =
             landing.map(|l| l.pools.iter().map(|(_, r)| r.tally.nodes() - r.tally.crio as usize).sum()).unwrap_or(0);
         out.push(
@@ -314,14 +310,14 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
                      containerd ignores: on {} of pools {} (not labelled crio-runtime=running) it gets none. Set \
                      spec.hostUsers: false. Details: sysbox-ro-webhook explain {}",
                     plural(nodes, "containerd node"),
-                    list(&containerd, LIST_LIMIT),
+                    list_of(&containerd, count, LIST_LIMIT),
                     Rule::NoUserNamespace.id()
                 ),
-                fit_list(&containerd, |l| {
+                fit_list_of(&containerd, count, |l| {
                     format!("sysbox-ro: userns-mode annotation is ignored on containerd pools {l}; set hostUsers: false")
                 }),
             )
-            .about(containerd.into_iter().take(LIST_LIMIT).collect(), count, nodes),
+            .about(containerd, count, nodes),
         );
     }
     out

@@ -7,9 +7,16 @@ pub const LIST_LIMIT: usize = 5;
 
 /// "a, b and c"; past `limit` names, "a, b, c and 4 more".
 pub fn list(items: &[String], limit: usize) -> String {
-    let shown = items.len().min(limit.max(1));
-    let head = &items[..shown];
-    let rest = items.len() - shown;
+    list_of(items, items.len(), limit)
+}
+
+/// [`list`] of `total` names of which only the first ones are given in
+/// `head` (at least `limit` of them, or all): for long lists whose tail is
+/// only counted, so it need not be rendered.
+pub fn list_of(head: &[String], total: usize, limit: usize) -> String {
+    let shown = total.min(limit.max(1)).min(head.len());
+    let head = &head[..shown];
+    let rest = total - shown;
     match (head, rest) {
         ([], _) => String::new(),
         ([one], 0) => one.clone(),
@@ -22,13 +29,19 @@ pub fn list(items: &[String], limit: usize) -> String {
 /// `render` gets the list of names shortened step by step; the last resort is
 /// cutting the text.
 pub fn fit_list(items: &[String], render: impl Fn(&str) -> String) -> String {
-    for limit in (1..=items.len().clamp(1, LIST_LIMIT)).rev() {
-        let text = render(&list(items, limit));
+    fit_list_of(items, items.len(), render)
+}
+
+/// [`fit_list`] of `total` names of which `head` gives the first
+/// [`LIST_LIMIT`] (or all).
+pub fn fit_list_of(head: &[String], total: usize, render: impl Fn(&str) -> String) -> String {
+    for limit in (1..=total.clamp(1, LIST_LIMIT)).rev() {
+        let text = render(&list_of(head, total, limit));
         if text.chars().count() <= WARNING_LIMIT {
             return text;
         }
     }
-    fit(&render(&list(items, 1)))
+    fit(&render(&list_of(head, total, 1)))
 }
 
 /// Cuts a text to [`WARNING_LIMIT`] characters, marking the cut.
@@ -63,6 +76,19 @@ mod tests {
         assert_eq!(list(&names(1), 3), "pool-0");
         assert_eq!(list(&names(3), 3), "pool-0, pool-1 and pool-2");
         assert_eq!(list(&names(5), 3), "pool-0, pool-1, pool-2 and 2 more");
+    }
+
+    #[test]
+    fn counted_lists_read_as_whole_ones() {
+        for n in 0..12 {
+            let all = names(n);
+            let head = &all[..n.min(LIST_LIMIT)];
+            for limit in 0..=LIST_LIMIT {
+                assert_eq!(list_of(head, n, limit), list(&all, limit), "{n} {limit}");
+            }
+            let render = |l: &str| format!("sysbox-ro: pools {l} {}", "x".repeat(200));
+            assert_eq!(fit_list_of(head, n, render), fit_list(&all, render), "{n}");
+        }
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl<'de> Visitor<'de> for ListItems<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if key == "items" {
-                map.next_value_seed(Each { each: &mut *self.each })?;
+                map.next_value_seed(Each { each: &mut *self.each, skip_status_of: &[] })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -165,6 +165,8 @@ impl<'de> Visitor<'de> for ListItems<'_> {
 
 struct Each<'a> {
     each: &'a mut dyn FnMut(Value, Option<usize>),
+    /// Kinds whose items are read without their `status` ([`Item`]).
+    skip_status_of: &'a [&'a str],
 }
 
 impl<'de> DeserializeSeed<'de> for Each<'_> {
@@ -181,9 +183,150 @@ impl<'de> Visitor<'de> for Each<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element_seed(Item { skip_status_of: self.skip_status_of })? {
             (self.each)(item, Some(i));
             i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The key serde_json's own `Value` reader gives a special meaning to (a
+/// raw value: its string is parsed as JSON), kept so that an item reads the
+/// same as through `Value`.
+const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
+
+/// One item of a `List`, read as a `Value` is, except that the `status` of an
+/// object whose `kind` (given before it, as kubectl prints it) is one of
+/// `skip_status_of` is parsed and passed over without being built: it is
+/// checked as JSON within the same nesting bound ([`Skip`]), but costs no
+/// memory. A `status` before the `kind` is read and kept as any field.
+struct Item<'a> {
+    skip_status_of: &'a [&'a str],
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.skip_status_of.is_empty() {
+            return serde::Deserialize::deserialize(d);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        // Whether `kind` named a trimmed kind, and whether a `status` was passed over.
+        let (mut trimmed, mut skipped) = (false, false);
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.is_empty() && !skipped && key == RAW_VALUE_KEY {
+                let text: String = map.next_value()?;
+                return serde_json::from_str(&text).map_err(serde::de::Error::custom);
+            }
+            if trimmed && key == "status" {
+                map.next_value_seed(Skip)?;
+                skipped = true;
+                continue;
+            }
+            let value: Value = map.next_value()?;
+            if key == "kind" {
+                if skipped {
+                    // The `status` passed over may belong to another kind.
+                    return Err(serde::de::Error::custom("duplicate key \"kind\""));
+                }
+                trimmed = value.as_str().is_some_and(|k| self.skip_status_of.contains(&k));
+            }
+            fields.insert(key, value);
+        }
+        Ok(Value::Object(fields))
+    }
+}
+
+/// Parses one JSON value and keeps nothing of it. Unlike `IgnoredAny`, which
+/// serde_json skips without a nesting bound, it goes through
+/// `deserialize_any`, so nesting stays bounded at 128 levels and every error
+/// is the one a `Value` would give.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        Skip.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
         }
         Ok(())
     }
@@ -195,6 +338,9 @@ impl<'de> Visitor<'de> for Each<'_> {
 /// an object whose items were handed out is a `List`.
 pub struct TopLevel<'a> {
     pub each: &'a mut dyn FnMut(Value, usize) -> Result<(), String>,
+    /// Items of these kinds are handed out without their `status`, which is
+    /// passed over as it is read, never built ([`Item`]).
+    pub skip_status_of: &'a [&'a str],
 }
 
 impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
@@ -221,6 +367,7 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
                 let mut n = 0;
                 let mut failed = None;
                 map.next_value_seed(Each {
+                    skip_status_of: self.skip_status_of,
                     each: &mut |item, _| {
                         if failed.is_none() {
                             if let Err(e) = (self.each)(item, n) {
@@ -259,6 +406,74 @@ mod tests {
         let (list, seen) = objects(r#"{"apiVersion":"v1","items":[{"kind":"Pod"},{"kind":"Node"}],"kind":"List"}"#);
         assert_eq!(list, Some(true));
         assert_eq!(seen, [(json!({"kind": "Pod"}), Some(0)), (json!({"kind": "Node"}), Some(1))]);
+    }
+
+    /// Reads `text` (an object with `items`) as the snapshot reader does, trimming Nodes.
+    fn trimmed_items(text: &str) -> Result<Vec<Value>, serde_json::Error> {
+        let mut seen = Vec::new();
+        let mut each = |v: Value, _: usize| {
+            seen.push(v);
+            Ok(())
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        TopLevel { each: &mut each, skip_status_of: &["Node"] }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn node_status_is_passed_over_as_it_is_read() {
+        let items = [
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a"}, "spec": {}, "status": {"images": [{"names": ["x"], "sizeBytes": 1}]}}),
+            json!({"kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Running"}}),
+            json!(5),
+            json!("text"),
+            json!(null),
+            json!([1, {"status": 2}]),
+            json!({}),
+            json!({"kind": 7, "status": 1.5}),
+        ];
+        let text = json!({"kind": "List", "items": items}).to_string();
+        let mut expected: Vec<Value> = items.to_vec();
+        expected[0].as_object_mut().unwrap().remove("status");
+        assert_eq!(trimmed_items(&text).unwrap(), expected);
+        // Without kinds to trim, every item reads as a `Value`.
+        let mut seen = Vec::new();
+        let mut each = |v: Value, _: usize| {
+            seen.push(v);
+            Ok(())
+        };
+        TopLevel { each: &mut each, skip_status_of: &[] }
+            .deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .unwrap();
+        assert_eq!(seen, items);
+        // A `status` before the `kind` is kept (`json!` sorts keys, so the text is written out).
+        let before = r#"{"kind":"List","items":[{"status":{"kept":true},"kind":"Node"}]}"#;
+        assert_eq!(trimmed_items(before).unwrap(), [json!({"status": {"kept": true}, "kind": "Node"})]);
+    }
+
+    #[test]
+    fn a_passed_over_status_is_still_checked() {
+        let item = |status: &str| format!(r#"{{"kind":"List","items":[{{"kind":"Node","status":{status}}}]}}"#);
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for (status, error) in [
+            (deep.as_str(), "recursion limit exceeded"),
+            ("[1e999]", "number out of range"),
+            (r#"{"a":"\q"}"#, "invalid escape"),
+            ("{\"a\" 1}", "expected `:`"),
+            ("[1,]", "trailing comma"),
+        ] {
+            let (trimmed, whole) =
+                (trimmed_items(&item(status)).unwrap_err(), serde_json::from_str::<Value>(&item(status)).unwrap_err());
+            assert!(trimmed.to_string().contains(error), "{status}: {trimmed}");
+            assert_eq!(trimmed.to_string(), whole.to_string(), "{status}");
+        }
+        // Within the bound, a deep status is passed over.
+        let ok = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        assert_eq!(trimmed_items(&item(&ok)).unwrap(), [json!({"kind": "Node"})]);
+        // A second `kind` after a passed-over status is refused: the status may have been another kind's.
+        let twice = r#"{"kind":"List","items":[{"kind":"Node","status":{},"kind":"Pod"}]}"#;
+        assert!(trimmed_items(twice).unwrap_err().to_string().contains("duplicate key \"kind\""));
     }
 
     #[test]

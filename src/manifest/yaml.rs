@@ -65,9 +65,64 @@ pub struct Loaded {
 }
 
 enum Frame {
-    Seq { items: Vec<Value>, anchor: usize },
-    Map { map: Map<String, Value>, key: Option<String>, anchor: usize, merges: Vec<Value> },
-    Streamed { count: usize, line: usize },
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+    },
+    Map {
+        map: Map<String, Value>,
+        key: Option<String>,
+        anchor: usize,
+        merges: Vec<Value>,
+    },
+    Streamed {
+        count: usize,
+        line: usize,
+    },
+    /// A mapping (`map` `Some`) or sequence in a subtree passed over
+    /// ([`Loader::skip_status_of`]): checked as it is read, never built.
+    Passed {
+        map: Option<PassedMap>,
+        all_mappings: bool,
+    },
+}
+
+/// What a passed-over mapping keeps to give the errors a built one gives.
+struct PassedMap {
+    /// Its keys so far, for duplicates (merge keys `<<` are not counted, as in a built mapping).
+    keys: std::collections::HashSet<String>,
+    /// The key read, waiting for its value: whether it is the merge key.
+    key: Option<bool>,
+    /// The first merge value that is not a mapping or a list of mappings, raised at the end.
+    bad_merge: Option<&'static str>,
+}
+
+/// The kind of a value passed over, for the merge keys that take it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Mapping,
+    /// A sequence of mappings only.
+    Mappings,
+    /// A sequence that holds something other than a mapping.
+    Sequence,
+    Scalar,
+}
+
+impl Shape {
+    fn of(value: &Value) -> Shape {
+        match value {
+            Value::Object(_) => Shape::Mapping,
+            Value::Array(items) if items.iter().all(Value::is_object) => Shape::Mappings,
+            Value::Array(_) => Shape::Sequence,
+            _ => Shape::Scalar,
+        }
+    }
+}
+
+/// A value finished: built (with its anchor), or passed over.
+enum Done {
+    Built(Value, usize),
+    Passed(Shape),
 }
 
 /// Reads the documents of a parser one at a time.
@@ -78,6 +133,8 @@ pub struct Loader<'input, T: Input> {
     started: bool,
     finished: bool,
     doc_line: usize,
+    /// Objects of these kinds are read without their `status`.
+    skip_status_of: &'static [&'static str],
 }
 
 impl<'input> Loader<'input, saphyr_parser::StrInput<'input>> {
@@ -88,7 +145,25 @@ impl<'input> Loader<'input, saphyr_parser::StrInput<'input>> {
 
 impl<'input, T: Input> Loader<'input, T> {
     pub fn new(parser: Parser<'input, T>) -> Self {
-        Loader { parser, anchors: HashMap::new(), alias_nodes: 0, started: false, finished: false, doc_line: 1 }
+        Loader {
+            parser,
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            started: false,
+            finished: false,
+            doc_line: 1,
+            skip_status_of: &[],
+        }
+    }
+
+    /// Reads the objects of these kinds (a document, or an item of a streamed
+    /// `List`) without their `status`, when their `kind` comes before it: the
+    /// status is parsed and checked as any value (nesting, aliases, duplicate
+    /// and merge keys, tags), then comes back as `null`, without having been
+    /// built. A status with an anchor of its own, or before the `kind`, is read whole.
+    pub fn skip_status_of(mut self, kinds: &'static [&'static str]) -> Self {
+        self.skip_status_of = kinds;
+        self
     }
 
     fn event(&mut self) -> Result<(Event<'input>, Span), YamlError> {
@@ -147,6 +222,10 @@ impl<'input, T: Input> Loader<'input, T> {
         let mut kind: Option<String> = None;
         let mut streamed: Option<usize> = None;
         let mut first_line = None;
+        // Whether the object being read (the document, or the current item
+        // of a streamed List) is of a kind whose status is passed over.
+        // (`top` for the document, `item` for the current item of a streamed List).
+        let (mut trimmed_top, mut trimmed_item) = (false, false);
         loop {
             let (event, span) = self.event()?;
             if first_line.is_none() {
@@ -165,15 +244,28 @@ impl<'input, T: Input> Loader<'input, T> {
                     return Err(at(&span, "unexpected document boundary inside a node"));
                 }
                 Event::MappingStart(anchor, _) => {
-                    if matches!(stack.last(), Some(Frame::Map { key: None, .. })) {
+                    if expects_key(&stack) {
                         return Err(at(&span, "a mapping key must be a scalar"));
+                    }
+                    if anchor == 0 && self.passes_over(&stack, trimmed_top, trimmed_item) {
+                        let map = PassedMap { keys: Default::default(), key: None, bad_merge: None };
+                        push(&mut stack, Frame::Passed { map: Some(map), all_mappings: true }, &span)?;
+                        continue;
+                    }
+                    if matches!(stack[..], [Frame::Map { .. }, Frame::Streamed { .. }]) {
+                        // a new item of the List
+                        trimmed_item = false;
                     }
                     push(&mut stack, Frame::Map { map: Map::new(), key: None, anchor, merges: Vec::new() }, &span)?;
                     continue;
                 }
                 Event::SequenceStart(anchor, _) => {
-                    if matches!(stack.last(), Some(Frame::Map { key: None, .. })) {
+                    if expects_key(&stack) {
                         return Err(at(&span, "a mapping key must be a scalar"));
+                    }
+                    if anchor == 0 && self.passes_over(&stack, trimmed_top, trimmed_item) {
+                        push(&mut stack, Frame::Passed { map: None, all_mappings: true }, &span)?;
+                        continue;
                     }
                     let stream_here = match (&stack[..], &*items) {
                         ([Frame::Map { key: Some(k), .. }], Items::Stream { assume_list, .. }) => {
@@ -196,16 +288,25 @@ impl<'input, T: Input> Loader<'input, T> {
                         for merge in merges {
                             merge_into(&mut map, merge).map_err(|m| at(&span, m))?;
                         }
-                        (Value::Object(map), anchor)
+                        Done::Built(Value::Object(map), anchor)
+                    }
+                    Some(Frame::Passed { map: Some(map), .. }) => {
+                        if let Some(m) = map.bad_merge {
+                            return Err(at(&span, m));
+                        }
+                        passed_or_null(&stack, Shape::Mapping)
                     }
                     _ => return Err(at(&span, "unbalanced end of mapping")),
                 },
                 Event::SequenceEnd => match stack.pop() {
-                    Some(Frame::Seq { items, anchor }) => (Value::Array(items), anchor),
+                    Some(Frame::Seq { items, anchor }) => Done::Built(Value::Array(items), anchor),
                     Some(Frame::Streamed { count, .. }) => {
                         streamed = Some(count);
                         // The field stays, empty: the List's other fields are kept.
-                        (Value::Array(Vec::new()), 0)
+                        Done::Built(Value::Array(Vec::new()), 0)
+                    }
+                    Some(Frame::Passed { map: None, all_mappings }) => {
+                        passed_or_null(&stack, if all_mappings { Shape::Mappings } else { Shape::Sequence })
                     }
                     _ => return Err(at(&span, "unbalanced end of sequence")),
                 },
@@ -222,7 +323,23 @@ impl<'input, T: Input> Loader<'input, T> {
                         *key = Some(k);
                         continue;
                     }
-                    (resolve(&text, style, tag.as_deref()).map_err(|m| at(&span, m))?, anchor)
+                    if let Some(Frame::Passed { map: Some(m @ PassedMap { key: None, .. }), .. }) = stack.last_mut() {
+                        let k = text.into_owned();
+                        if anchor != 0 {
+                            self.anchors.insert(anchor, (Value::String(k.clone()), 1));
+                        }
+                        m.take_key(k).map_err(|e| at(&span, e))?;
+                        continue;
+                    }
+                    if anchor == 0 && matches!(stack.last(), Some(Frame::Passed { .. })) {
+                        // Only a tag can make a scalar wrong.
+                        if tag.is_some() {
+                            resolve(&text, style, tag.as_deref()).map_err(|m| at(&span, m))?;
+                        }
+                        Done::Passed(Shape::Scalar)
+                    } else {
+                        Done::Built(resolve(&text, style, tag.as_deref()).map_err(|m| at(&span, m))?, anchor)
+                    }
                 }
                 Event::Alias(id) => {
                     let Some((value, nodes)) = self.anchors.get(&id) else {
@@ -243,18 +360,34 @@ impl<'input, T: Input> Loader<'input, T> {
                         }
                         continue;
                     }
-                    (value, 0)
+                    if let Some(Frame::Passed { map: Some(m @ PassedMap { key: None, .. }), .. }) = stack.last_mut() {
+                        match value {
+                            Value::String(s) => m.take_key(s).map_err(|e| at(&span, e))?,
+                            _ => return Err(at(&span, "a mapping key must be a scalar")),
+                        }
+                        continue;
+                    }
+                    Done::Built(value, 0)
                 }
             };
-            let (value, anchor) = done;
+            let (value, anchor) = match done {
+                Done::Built(value, anchor) => (value, anchor),
+                Done::Passed(shape) => {
+                    place_passed(stack.last_mut(), shape);
+                    continue;
+                }
+            };
             if anchor != 0 {
                 let nodes = count_nodes(&value);
                 self.anchors.insert(anchor, (value.clone(), nodes));
             }
             // Place the finished value in its parent.
             let top_level = stack.len() == 1;
+            let item_level = matches!(stack[..], [_, Frame::Streamed { .. }, Frame::Map { .. }]);
             match stack.last_mut() {
                 None => return Ok((value, streamed, first_line)),
+                // an anchored value inside a passed-over subtree: built for its aliases only
+                frame @ Some(Frame::Passed { .. }) => place_passed(frame, Shape::of(&value)),
                 Some(Frame::Seq { items, .. }) => items.push(value),
                 Some(Frame::Streamed { count, line }) => {
                     if let Items::Stream { each, .. } = items {
@@ -273,10 +406,76 @@ impl<'input, T: Input> Loader<'input, T> {
                     if top_level && k == "kind" {
                         kind = value.as_str().map(str::to_owned);
                     }
+                    if k == "kind" && (top_level || item_level) {
+                        let trims = value.as_str().is_some_and(|k| self.skip_status_of.contains(&k));
+                        *(if top_level { &mut trimmed_top } else { &mut trimmed_item }) = trims;
+                    }
                     map.insert(k, value);
                 }
             }
         }
+    }
+}
+
+impl<'input, T: Input> Loader<'input, T> {
+    /// Whether a mapping or sequence starting here is passed over: it is the
+    /// `status` of an object whose kind says so, or inside one.
+    fn passes_over(&self, stack: &[Frame], trimmed_top: bool, trimmed_item: bool) -> bool {
+        match stack {
+            [.., Frame::Passed { .. }] => true,
+            [Frame::Map { key: Some(k), .. }] => trimmed_top && k == "status",
+            [_, Frame::Streamed { .. }, Frame::Map { key: Some(k), .. }] => trimmed_item && k == "status",
+            _ => false,
+        }
+    }
+}
+
+/// Whether the innermost mapping waits for a key.
+fn expects_key(stack: &[Frame]) -> bool {
+    matches!(
+        stack.last(),
+        Some(Frame::Map { key: None, .. } | Frame::Passed { map: Some(PassedMap { key: None, .. }), .. })
+    )
+}
+
+impl PassedMap {
+    fn take_key(&mut self, key: String) -> Result<(), String> {
+        let merge = key == "<<";
+        if !merge {
+            if self.keys.contains(&key) {
+                return Err(format!("duplicate key {key:?}"));
+            }
+            self.keys.insert(key);
+        }
+        self.key = Some(merge);
+        Ok(())
+    }
+}
+
+/// A passed-over value finished: its shape goes to the passed-over parent,
+/// or, at the root of the subtree, `null` takes its place.
+fn passed_or_null(stack: &[Frame], shape: Shape) -> Done {
+    match stack.last() {
+        Some(Frame::Passed { .. }) => Done::Passed(shape),
+        _ => Done::Built(Value::Null, 0),
+    }
+}
+
+/// Places a finished value's shape in the passed-over mapping or sequence on top of the stack.
+fn place_passed(frame: Option<&mut Frame>, shape: Shape) {
+    match frame {
+        Some(Frame::Passed { map: Some(m), .. }) => {
+            let merge = m.key.take() == Some(true);
+            if merge && m.bad_merge.is_none() {
+                m.bad_merge = match shape {
+                    Shape::Mapping | Shape::Mappings => None,
+                    Shape::Sequence => Some("a merge key (<<) takes mappings only"),
+                    Shape::Scalar => Some("a merge key (<<) takes a mapping or a list of mappings"),
+                };
+            }
+        }
+        Some(Frame::Passed { map: None, all_mappings }) => *all_mappings &= shape == Shape::Mapping,
+        _ => {}
     }
 }
 
@@ -521,6 +720,83 @@ mod tests {
         let doc = loader.next_document(&mut Items::Stream { assume_list: true, each: &mut count }).unwrap().unwrap();
         assert_eq!((doc.streamed, doc.value), (None, json!({"kind": "Foo", "items": [1, 2]})));
         assert_eq!(n, 0);
+    }
+
+    /// Every document of `text`, each item of a List on its own, read with
+    /// the status of Nodes passed over (`trim`) or not.
+    fn read_all(text: &str, trim: bool) -> Result<Vec<Value>, YamlError> {
+        let mut seen = Vec::new();
+        let mut loader = Loader::from_text(text).skip_status_of(if trim { &["Node"] } else { &[] });
+        loop {
+            let mut each = |v: Value, _: usize, _: usize| {
+                seen.push(v);
+                Ok(())
+            };
+            match loader.next_document(&mut Items::Stream { assume_list: true, each: &mut each })? {
+                Some(doc) => seen.push(doc.value),
+                None => return Ok(seen),
+            }
+        }
+    }
+
+    #[test]
+    fn node_status_is_passed_over_with_every_check_kept() {
+        let node = "kind: Node\nmetadata: {name: a}\nstatus:\n  images:\n  - names: [x, y]\n    sizeBytes: 1\n  conditions: [{type: Ready, status: 'True'}]\n";
+        let list = format!(
+            "apiVersion: v1\nitems:\n- {}\n- kind: Pod\n  status: {{a: 1}}\nkind: List\n",
+            node.replace('\n', "\n  ").trim_end()
+        );
+        for text in [node.to_owned(), list] {
+            let (trimmed, whole) = (read_all(&text, true).unwrap(), read_all(&text, false).unwrap());
+            assert_ne!(trimmed, whole);
+            let mut expected = whole.clone();
+            for v in &mut expected {
+                if v["kind"] == "Node" {
+                    v["status"] = Value::Null;
+                }
+            }
+            assert_eq!(trimmed, expected, "{text}");
+        }
+        // Read whole as before: other kinds, a status before the kind, an anchored status;
+        // an alias to an anchor inside a passed-over status still resolves.
+        for text in [
+            "kind: Pod\nstatus: {phase: Running}\n",
+            "status: {a: 1}\nkind: Node\n",
+            "kind: Node\nstatus: &s {a: 1}\nspec: *s\n",
+            "items:\n- status: {a: 1}\n  kind: Node\nkind: List\nstatus: {b: 2}\n",
+        ] {
+            assert_eq!(read_all(text, true).unwrap(), read_all(text, false).unwrap(), "{text}");
+        }
+        let aliased = "kind: Node\nstatus: {x: [&a {b: 1}, 2]}\nspec: *a\n";
+        assert_eq!(read_all(aliased, true).unwrap(), [json!({"kind": "Node", "status": null, "spec": {"b": 1}})]);
+        // Every error of a built status is raised, at the same place.
+        let deep = format!("kind: Node\nstatus: {}1{}\n", "[".repeat(200), "]".repeat(200));
+        let mut bomb = String::from("kind: Node\nstatus:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        for text in [
+            "kind: Node\nstatus:\n  a: 1\n  a: 2\n",
+            "kind: Node\nstatus: {x: {a: 1, b: 2, a: 3}}\n",
+            "kind: Node\nstatus: {<<: 5}\n",
+            "kind: Node\nstatus: {<<: [{a: 1}, 2]}\n",
+            "kind: Node\nstatus: {x: !!int abc}\n",
+            "kind: Node\nstatus: {? [a] : 1}\n",
+            "kind: Node\nstatus: {x: *nowhere}\n",
+            "kind: Node\nstatus: {x: 1}\nstatus: {}\n",
+            "items:\n- kind: Node\n  status: [{a: 1, a: 2}]\nkind: List\n",
+            &deep,
+            &bomb,
+        ] {
+            let (trimmed, whole) = (read_all(text, true).unwrap_err(), read_all(text, false).unwrap_err());
+            assert_eq!(trimmed, whole, "{text}");
+        }
+        // Merge keys that are right pass, as in a built mapping.
+        let merges = "kind: Node\nstatus: {<<: [{a: 1}], b: {<<: {c: 1}}, c: &m {d: 1}, e: {<<: *m}}\n";
+        assert_eq!(read_all(merges, true).unwrap(), [json!({"kind": "Node", "status": null})]);
     }
 
     #[test]
