@@ -31,7 +31,6 @@ fn stream() -> String {
     check_mix::stream(DOCUMENTS)
 }
 
-
 fn context() -> Context {
     let policy = Policy::default();
     assert_eq!(policy.mode, Mode::Enforce);

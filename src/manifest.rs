@@ -98,13 +98,15 @@ impl<R: BufRead> Iterator for Documents<R> {
             let mut oversized: Option<usize> = None;
             let mut saw_content = !is_blank_or_comment(&text);
             loop {
-                let read = read_line_bounded(&mut self.reader, &mut self.line, self.limit.saturating_add(1))
-                    .and_then(|n| match std::str::from_utf8(&self.line) {
-                        Ok(line) => Ok((n, line)),
-                        Err(_) => Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "stream did not contain valid UTF-8",
-                        )),
+                let read =
+                    read_line_bounded(&mut self.reader, &mut self.line, self.limit.saturating_add(1)).and_then(|n| {
+                        match std::str::from_utf8(&self.line) {
+                            Ok(line) => Ok((n, line)),
+                            Err(_) => Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "stream did not contain valid UTF-8",
+                            )),
+                        }
                     });
                 let line = match read {
                     Ok((0, _)) => {
