@@ -76,6 +76,10 @@ soak: build ## Soak: SOAK_SECONDS (600) of reviews against a release serve, cert
 bench-phases: ## Instructions per request, phase by phase, in each server of the load benchmark (callgrind)
 	benches/phases.sh
 
+.PHONY: bench-conftest
+bench-conftest: ## check next to the same check as a conftest (Rego) policy: agreement, then manifests/s (benches/conftest.sh)
+	benches/conftest.sh
+
 .PHONY: bench-memory
 bench-memory: ## RSS of serve around large reviews, per allocator (benches/memory.sh)
 	benches/memory.sh

@@ -22,130 +22,13 @@ use sysbox_ro_webhook::check::{self, ClusterSource, Context, FailOn, OutputForma
 use sysbox_ro_webhook::cluster::snapshot;
 use sysbox_ro_webhook::policy::{Mode, Policy};
 
+#[path = "support/check_mix.rs"]
+mod check_mix;
+
 const DOCUMENTS: usize = 10_000;
 
-/// Ten documents as a Helm chart renders them: workloads that are judged
-/// (allowed, warned, denied, patched) and kinds that are skipped.
-fn block(i: usize) -> String {
-    format!(
-        r#"---
-# Source: ci-stack/templates/deployment.yaml
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: runner-{i}
-  namespace: ci
-  labels: {{app.kubernetes.io/name: runner, app.kubernetes.io/instance: r{i}}}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {{app.kubernetes.io/instance: r{i}}}
-  template:
-    metadata:
-      labels: {{app.kubernetes.io/instance: r{i}}}
-    spec:
-      runtimeClassName: sysbox-runc
-      hostUsers: false
-      containers:
-        - name: runner
-          image: gitlab/gitlab-runner:v17.5.0
-          env: [{{name: RUNNER_NAME, value: runner-{i}}}]
-          securityContext: {{readOnlyRootFilesystem: true}}
-        - name: dind
-          image: docker:27-dind
-          securityContext: {{readOnlyRootFilesystem: true}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: runner-{i}, namespace: ci}}
-spec:
-  selector: {{app.kubernetes.io/instance: r{i}}}
-  ports: [{{port: 2375, targetPort: 2375}}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {{name: runner-{i}-config, namespace: ci}}
-data:
-  config.toml: |
-    concurrent = 4
-    [[runners]]
-      name = "runner-{i}"
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: dind-{i}
-  namespace: default
-spec:
-  runtimeClassName: sysbox-runc
-  hostUsers: false
-  nodeSelector: {{cloud.google.com/gke-nodepool: ci-relaxed}}
-  containers:
-    - name: dind
-      image: docker:27-dind
-      securityContext: {{readOnlyRootFilesystem: true}}
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: web-{i}
-  namespace: default
-spec:
-  containers: [{{name: nginx, image: "nginx:1.27"}}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {{name: buildkitd-{i}, namespace: build}}
-spec:
-  serviceName: buildkitd
-  selector: {{matchLabels: {{app: buildkitd}}}}
-  template:
-    metadata: {{labels: {{app: buildkitd}}}}
-    spec:
-      runtimeClassName: sysbox-runc
-      hostUsers: false
-      nodeSelector: {{pool-role: strict}}
-      containers: [{{name: buildkitd, image: "moby/buildkit:v0.17.0", securityContext: {{readOnlyRootFilesystem: true}}}}]
----
-apiVersion: batch/v1
-kind: CronJob
-metadata: {{name: nightly-{i}, namespace: ci}}
-spec:
-  schedule: "0 2 * * *"
-  jobTemplate:
-    spec:
-      template:
-        spec:
-          restartPolicy: Never
-          runtimeClassName: sysbox-runc
-          containers: [{{name: build, image: "docker:27-dind", securityContext: {{readOnlyRootFilesystem: true}}}}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: runner-{i}, namespace: ci}}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {{name: migrate-{i}, namespace: payments}}
-spec:
-  template:
-    spec:
-      restartPolicy: OnFailure
-      containers: [{{name: migrate, image: "example/migrate:2"}}]
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: anywhere-{i}, namespace: sandbox}}
-spec:
-  runtimeClassName: sysbox-runc
-  hostUsers: false
-  containers: [{{name: dind, image: "docker:27-dind", securityContext: {{readOnlyRootFilesystem: true}}}}]
-"#
-    )
-}
-
 fn stream() -> String {
-    (0..DOCUMENTS / 10).map(block).collect()
+    check_mix::stream(DOCUMENTS)
 }
 
 fn context() -> Context {

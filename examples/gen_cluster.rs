@@ -4,6 +4,7 @@
 //!     cargo run --release --example gen_cluster -- cluster --nodes 5000 [--list | --json] > cluster.yaml
 //!     cargo run --release --example gen_cluster -- bodies --out DIR
 //!     cargo run --release --example gen_cluster -- pods --count 100000 [--list] [--json] > pods.yaml
+//!     cargo run --release --example gen_cluster -- check-mix --count 10000 > mix.yaml
 //!
 //! `cluster` writes YAML: one document per object, or with `--list` the nodes
 //! in one `List` as `kubectl get nodes -o yaml` prints them; with `--json` every
@@ -12,9 +13,14 @@
 //! `pod-1mib.json` into DIR. `pods` writes `check` input: small Pods (every third
 //! a read-only Sysbox pod), one document each, or with `--list` in one `List`
 //! (kind after the items, as kubectl prints it); YAML, or JSON with `--json`.
+//! `check-mix` writes the Helm-style mix that `benches/check_throughput.rs`
+//! checks in memory (`--count`, a multiple of 10, documents).
 
 #[path = "../benches/support/mod.rs"]
 mod support;
+
+#[path = "../benches/support/check_mix.rs"]
+mod check_mix;
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -23,7 +29,7 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: gen_cluster cluster --nodes N [--list | --json]\n       gen_cluster bodies --out DIR\n       \
-         gen_cluster pods --count N [--list] [--json]"
+         gen_cluster pods --count N [--list] [--json]\n       gen_cluster check-mix --count N"
     );
     ExitCode::from(2)
 }
@@ -56,6 +62,23 @@ fn main() -> ExitCode {
             let stdout = std::io::stdout();
             let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
             if let Err(e) = write_pods(&mut out, count, list, json).and_then(|()| out.flush()) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Some("check-mix") => {
+            let Some(count) = flag("--count").and_then(|n| n.parse::<usize>().ok()) else { return usage() };
+            if count % check_mix::BLOCK_DOCUMENTS != 0 {
+                eprintln!("error: --count must be a multiple of {}", check_mix::BLOCK_DOCUMENTS);
+                return usage();
+            }
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            let written = (0..count / check_mix::BLOCK_DOCUMENTS)
+                .try_for_each(|i| out.write_all(check_mix::block(i).as_bytes()))
+                .and_then(|()| out.flush());
+            if let Err(e) = written {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }

@@ -52,6 +52,8 @@ pub struct Documents<R> {
     pending: Option<(usize, String)>,
     done: bool,
     limit: usize,
+    /// The line being read, reused from line to line.
+    line: Vec<u8>,
 }
 
 impl<R: BufRead> Documents<R> {
@@ -62,7 +64,7 @@ impl<R: BufRead> Documents<R> {
     /// Documents larger than `limit` bytes come back empty, marked
     /// [`Document::oversized`], and the stream goes on after them.
     pub fn with_limit(reader: R, limit: usize) -> Self {
-        Documents { reader, line_no: 0, index: 0, pending: None, done: false, limit }
+        Documents { reader, line_no: 0, index: 0, pending: None, done: false, limit, line: Vec::new() }
     }
 
     /// Lines read so far; after a read error, the failing line is the next one.
@@ -95,22 +97,30 @@ impl<R: BufRead> Iterator for Documents<R> {
             let text_line = start;
             let mut oversized: Option<usize> = None;
             let mut saw_content = !is_blank_or_comment(&text);
-            let mut buf = String::new();
             loop {
-                buf.clear();
-                match read_line_bounded(&mut self.reader, &mut buf, self.limit.saturating_add(1)) {
-                    Ok(0) => {
+                let read =
+                    read_line_bounded(&mut self.reader, &mut self.line, self.limit.saturating_add(1)).and_then(|n| {
+                        match std::str::from_utf8(&self.line) {
+                            Ok(line) => Ok((n, line)),
+                            Err(_) => Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "stream did not contain valid UTF-8",
+                            )),
+                        }
+                    });
+                let line = match read {
+                    Ok((0, _)) => {
                         self.done = true;
                         break;
                     }
-                    Ok(_) => {}
+                    Ok((_, line)) => line,
                     Err(e) => {
                         self.done = true;
                         return Some(Err(ManifestError::Io(e)));
                     }
-                }
+                };
                 self.line_no += 1;
-                let line = buf.trim_end_matches(['\n', '\r']);
+                let line = line.trim_end_matches(['\n', '\r']);
                 let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
                 if marker || line == "..." {
                     // Content after `--- ` on the marker line belongs to the next document.
@@ -245,10 +255,11 @@ fn yaml_kind_is_list(text: &str) -> bool {
     })
 }
 
-/// `BufRead::read_line`, but stops (with `InvalidData`) once a line would
-/// exceed `limit` bytes, so one endless line cannot fill memory.
-fn read_line_bounded<R: BufRead>(reader: &mut R, buf: &mut String, limit: usize) -> std::io::Result<usize> {
-    let mut bytes = Vec::new();
+/// `BufRead::read_until(b'\n')` into `bytes` (cleared first), but stops
+/// (with `InvalidData`) once a line would exceed `limit` bytes, so one
+/// endless line cannot fill memory. The caller checks the bytes are UTF-8.
+fn read_line_bounded<R: BufRead>(reader: &mut R, bytes: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+    bytes.clear();
     loop {
         let available = reader.fill_buf()?;
         if available.is_empty() {
@@ -271,11 +282,7 @@ fn read_line_bounded<R: BufRead>(reader: &mut R, buf: &mut String, limit: usize)
             break;
         }
     }
-    let n = bytes.len();
-    let text = String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))?;
-    buf.push_str(&text);
-    Ok(n)
+    Ok(bytes.len())
 }
 
 /// Whether a value is a `List` object (kind `List` or `*List` with an `items` array).

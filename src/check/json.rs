@@ -14,11 +14,13 @@ pub struct JsonReport<'w> {
     out: Box<dyn Write + 'w>,
     started: bool,
     objects: usize,
+    /// One object's text, reused from object to object.
+    buf: Vec<u8>,
 }
 
 impl<'w> JsonReport<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        JsonReport { out, started: false, objects: 0 }
+        JsonReport { out, started: false, objects: 0, buf: Vec::new() }
     }
 
     fn start(&mut self) -> io::Result<()> {
@@ -41,11 +43,47 @@ pub(crate) fn indented(value: &impl Serialize, by: usize) -> io::Result<String> 
     Ok(text.replace('\n', &format!("\n{}", " ".repeat(by))))
 }
 
+/// Appends `value` to `buf` as [`indented`] writes it, without the
+/// intermediate strings.
+pub(crate) fn push_indented(buf: &mut Vec<u8>, value: &impl Serialize, by: usize) -> io::Result<()> {
+    serde_json::to_writer_pretty(Indent { out: buf, by }, value).map_err(io::Error::other)
+}
+
+/// Appends what is written to a buffer, each newline followed by `by`
+/// spaces. (Serialised JSON holds newlines only between tokens, never
+/// inside a string.)
+struct Indent<'b> {
+    out: &'b mut Vec<u8>,
+    by: usize,
+}
+
+impl Write for Indent<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            self.out.extend_from_slice(&rest[..=i]);
+            self.out.resize(self.out.len() + self.by, b' ');
+            rest = &rest[i + 1..];
+        }
+        self.out.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Report for JsonReport<'_> {
     fn object(&mut self, record: &Record) -> io::Result<()> {
         self.start()?;
-        let sep = if self.objects == 0 { "" } else { "," };
-        write!(self.out, "{sep}\n    {}", indented(record, 4)?)?;
+        self.buf.clear();
+        if self.objects > 0 {
+            self.buf.push(b',');
+        }
+        self.buf.extend_from_slice(b"\n    ");
+        push_indented(&mut self.buf, record, 4)?;
+        self.out.write_all(&self.buf)?;
         self.objects += 1;
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::input::STDIN_DISPLAY;
-use super::json::indented;
+use super::json::{indented, push_indented};
 use super::{level, ClusterSource, Record, Report, Totals, Verdict};
 use crate::engine::{Action, Rule};
 use serde_sarif::sarif;
@@ -26,11 +26,13 @@ pub struct SarifReport<'w> {
     results: usize,
     /// Where the rule documents (`docs/rules/`) are published, for `helpUri`.
     rule_docs_url: Option<String>,
+    /// One result's text, reused from result to result.
+    buf: Vec<u8>,
 }
 
 impl<'w> SarifReport<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        SarifReport { out, started: false, results: 0, rule_docs_url: None }
+        SarifReport { out, started: false, results: 0, rule_docs_url: None, buf: Vec::new() }
     }
 
     /// Rules get a `helpUri`: `BASE/<rule>.md`.
@@ -61,8 +63,13 @@ impl<'w> SarifReport<'w> {
 
     fn result(&mut self, result: sarif::Result) -> io::Result<()> {
         self.start()?;
-        let sep = if self.results == 0 { "" } else { "," };
-        write!(self.out, "{sep}\n        {}", indented(&result, 8)?)?;
+        self.buf.clear();
+        if self.results > 0 {
+            self.buf.push(b',');
+        }
+        self.buf.extend_from_slice(b"\n        ");
+        push_indented(&mut self.buf, &result, 8)?;
+        self.out.write_all(&self.buf)?;
         self.results += 1;
         Ok(())
     }
