@@ -247,29 +247,7 @@ fn review_on(conn: &mut net::TlsStream) -> Option<(u16, String)> {
     conn.write_all(head.as_bytes()).ok()?;
     conn.write_all(&body).ok()?;
     conn.flush().ok()?;
-    read_response(conn)
-}
-
-fn read_response(conn: &mut net::TlsStream) -> Option<(u16, String)> {
-    let mut reply = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if reply.len() >= end + 4 + length {
-                return Some((net::status_of(&reply)?, head));
-            }
-        }
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
-        }
-    }
+    net::read_response(conn)
 }
 
 /// SIGTERM with `--shutdown-delay 2`: /readyz fails at once, but for the
@@ -309,7 +287,7 @@ fn sigterm_keeps_serving_through_the_shutdown_delay_then_drains_and_exits_0() {
     assert!(s.child.try_wait().unwrap().is_none(), "waits for the request in flight");
     in_flight.write_all(&rest).unwrap();
     in_flight.flush().unwrap();
-    let (status, _) = read_response(&mut in_flight).expect("the request in flight is answered");
+    let (status, _) = net::read_response(&mut in_flight).expect("the request in flight is answered");
     assert_eq!(status, 200);
     drop(in_flight);
     assert_eq!(wait_exit(&mut s.child, Duration::from_secs(8)), Some(0), "clean drain exits 0");

@@ -504,7 +504,7 @@ async fn webhook_port_speaks_http1_only_and_bounds_what_precedes_a_body() {
 /// Sends one review on a kept-alive TLS connection and reads its response:
 /// the status, or None when the server closed the connection instead.
 fn review_on(conn: &mut net::TlsStream) -> Option<u16> {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     let body = review_body();
     let head = format!(
         "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -513,25 +513,7 @@ fn review_on(conn: &mut net::TlsStream) -> Option<u16> {
     conn.write_all(head.as_bytes()).ok()?;
     conn.write_all(&body).ok()?;
     conn.flush().ok()?;
-    let mut reply = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if reply.len() >= end + 4 + length {
-                return net::status_of(&reply);
-            }
-        }
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
-        }
-    }
+    net::read_response(conn).map(|(status, _)| status)
 }
 
 /// How long until the server closes `conn`, reading (and dropping) anything it sends.

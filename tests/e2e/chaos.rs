@@ -11,18 +11,14 @@
 //! 410 Gone ("too old resource version") and the watcher relists.
 
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 
 use crate::support::env::Env;
 use crate::support::objects::{self, FLAG, NOT_READY_TAINT};
 use crate::support::poll;
-use crate::support::webhook::{http_get, metric_sum};
+use crate::support::webhook::{http_get, metric_sum, tls_to};
 
 const NODE: &str = "chaos-1";
 const POOL: &str = "chaos";
@@ -30,21 +26,7 @@ const POOL: &str = "chaos";
 /// POSTs an AdmissionReview for `pod` straight to the webhook (no apiserver in between) and
 /// returns `response.allowed`.
 fn review_directly(port: u16, ca_pem: &[u8], pod: &Value) -> Result<bool, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
-    let sock = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2))
-        .map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let mut tls = tls_to(port, ca_pem, Duration::from_secs(10))?;
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",

@@ -52,6 +52,31 @@ pub fn exchange<S: Read + Write>(stream: &mut S, request: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Reads one response (head and a `content-length` body) from a kept-alive
+/// connection, leaving it open: the status and the lower-cased head, or None
+/// when the server closed the connection (or 5 s passed) first.
+pub fn read_response<S: Read>(conn: &mut S) -> Option<(u16, String)> {
+    let mut reply = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if reply.len() >= end + 4 + length {
+                return Some((status_of(&reply)?, head));
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// `GET path` on a plain-HTTP port: the status code, or why there was none.
 pub fn http_get(addr: SocketAddr, path: &str) -> Result<u16, String> {
     let mut tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;

@@ -122,9 +122,14 @@ pub fn first_cert_der(path: &Path) -> Vec<u8> {
     cert.to_vec()
 }
 
-/// Connects to `port` over TLS, verifying against `ca_pem` for the name 127.0.0.1 (what the
-/// apiserver does with `clientConfig.url` and `caBundle`), and returns the leaf certificate.
-pub fn served_certificate(port: u16, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
+/// A TLS connection to `port` verified against `ca_pem` for the name 127.0.0.1 (what the
+/// apiserver does with `clientConfig.url` and `caBundle`), handshake done, reads timing out
+/// after `read_timeout`.
+pub fn tls_to(
+    port: u16,
+    ca_pem: &[u8],
+    read_timeout: Duration,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
@@ -138,13 +143,19 @@ pub fn served_certificate(port: u16, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
     let mut sock = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(read_timeout)).map_err(|e| e.to_string())?;
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).map_err(|e| format!("TLS handshake: {e}"))?;
     }
-    let leaf = conn.peer_certificates().and_then(|c| c.first()).ok_or("no peer certificate")?.to_vec();
-    conn.send_close_notify();
-    let _ = conn.complete_io(&mut sock);
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+/// Connects to `port` over TLS as [`tls_to`] does and returns the leaf certificate served.
+pub fn served_certificate(port: u16, ca_pem: &[u8]) -> Result<Vec<u8>, String> {
+    let mut tls = tls_to(port, ca_pem, Duration::from_secs(5))?;
+    let leaf = tls.conn.peer_certificates().and_then(|c| c.first()).ok_or("no peer certificate")?.to_vec();
+    tls.conn.send_close_notify();
+    let _ = tls.conn.complete_io(&mut tls.sock);
     Ok(leaf)
 }
 
