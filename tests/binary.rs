@@ -240,14 +240,7 @@ fn sigterm_with_nothing_in_flight_exits_0_at_once() {
 /// or None when the connection was closed instead.
 fn review_on(conn: &mut net::TlsStream) -> Option<(u16, String)> {
     let body = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews/pod-create.json")).unwrap();
-    let head = format!(
-        "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).ok()?;
-    conn.write_all(&body).ok()?;
-    conn.flush().ok()?;
-    net::read_response(conn)
+    net::post_review(conn, &body)
 }
 
 /// SIGTERM with `--shutdown-delay 2`: /readyz fails at once, but for the

@@ -504,16 +504,7 @@ async fn webhook_port_speaks_http1_only_and_bounds_what_precedes_a_body() {
 /// Sends one review on a kept-alive TLS connection and reads its response:
 /// the status, or None when the server closed the connection instead.
 fn review_on(conn: &mut net::TlsStream) -> Option<u16> {
-    use std::io::Write as _;
-    let body = review_body();
-    let head = format!(
-        "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(head.as_bytes()).ok()?;
-    conn.write_all(&body).ok()?;
-    conn.flush().ok()?;
-    net::read_response(conn).map(|(status, _)| status)
+    net::post_review(conn, &review_body()).map(|(status, _)| status)
 }
 
 /// How long until the server closes `conn`, reading (and dropping) anything it sends.

@@ -52,6 +52,19 @@ pub fn exchange<S: Read + Write>(stream: &mut S, request: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Sends `body` as one AdmissionReview POST to `/mutate` on a kept-alive
+/// connection and reads its response, as [`read_response`] does.
+pub fn post_review<S: Read + Write>(conn: &mut S, body: &[u8]) -> Option<(u16, String)> {
+    let head = format!(
+        "POST /mutate?timeout=5s HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).ok()?;
+    conn.write_all(body).ok()?;
+    conn.flush().ok()?;
+    read_response(conn)
+}
+
 /// Reads one response (head and a `content-length` body) from a kept-alive
 /// connection, leaving it open: the status and the lower-cased head, or None
 /// when the server closed the connection (or 5 s passed) first.
