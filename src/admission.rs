@@ -1,14 +1,22 @@
 //! AdmissionReview (`admission.k8s.io/v1`) in and out: parsing with clear
-//! errors (`parse`), the engine call on the subject [`crate::intake`]
+//! errors (`read`), the engine call on the subject [`crate::intake`]
 //! derives, and the response (`respond`: uid echoed, base64 JSON Patch,
 //! warnings, 403 denials, audit annotations).
+//!
+//! Of the object under review only what the engine reads is built
+//! ([`crate::intake::ReadObject`]); the rest of the body is parsed and
+//! checked as it would be for a whole `Value`, and passed over. An UPDATE
+//! that carries its stored object is read whole, because the engine compares
+//! whole templates. [`review_whole`] reads every request whole: it is the
+//! reference the trimmed reading is held to (`tests/reading.rs`).
 
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterState;
 use crate::engine::{self, Decision, SubjectError};
-use crate::intake::{self, AdmissionRequest, IntakeError};
+use crate::intake::{self, AdmissionRequest, IntakeError, Present, ReadObject};
 use crate::limits;
 use crate::policy::Policy;
 
@@ -62,10 +70,10 @@ impl RequestError {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<R> {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<AdmissionRequest>,
+    request: Option<R>,
 }
 
 /// Why the engine could not be asked about a request that has a uid (the
@@ -150,7 +158,29 @@ pub fn review(
     cluster: Option<&ClusterState>,
     policy: &Policy,
 ) -> Result<(ReviewOut, Outcome), RequestError> {
+    let (uid, request) = read(body)?;
+    answer(uid, request, endpoint, cluster, policy)
+}
+
+/// [`review`] with the whole object built, as every shell but `serve` hands
+/// it to the engine: the reference for the trimmed reading.
+pub fn review_whole(
+    body: &[u8],
+    endpoint: Endpoint,
+    cluster: Option<&ClusterState>,
+    policy: &Policy,
+) -> Result<(ReviewOut, Outcome), RequestError> {
     let (uid, request) = parse(body)?;
+    answer(uid, request, endpoint, cluster, policy)
+}
+
+fn answer(
+    uid: String,
+    request: AdmissionRequest,
+    endpoint: Endpoint,
+    cluster: Option<&ClusterState>,
+    policy: &Policy,
+) -> Result<(ReviewOut, Outcome), RequestError> {
     let decision = intake::from_admission(&request)
         .map_err(Unreadable::from)
         .and_then(|review| engine::decide(&review, cluster, policy).map_err(Unreadable::from));
@@ -170,9 +200,25 @@ pub fn review(
     Ok((ReviewOut { api_version: "admission.k8s.io/v1", kind: "AdmissionReview", response }, outcome))
 }
 
+/// The request of a well-formed AdmissionReview, and its uid, with only
+/// what the engine reads of its object; an UPDATE that carries its stored
+/// object is parsed again, whole (the engine compares whole templates).
+fn read(body: &[u8]) -> Result<(String, AdmissionRequest), RequestError> {
+    let (uid, request) = parse::<ReadObject, Present>(body)?;
+    if request.compares_stored_object() {
+        return parse(body);
+    }
+    Ok((uid, request.without_stored_object()))
+}
+
 /// The request of a well-formed AdmissionReview, and its uid.
-fn parse(body: &[u8]) -> Result<(String, AdmissionRequest), RequestError> {
-    let input: ReviewIn = serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+fn parse<O, P>(body: &[u8]) -> Result<(String, AdmissionRequest<O, P>), RequestError>
+where
+    O: DeserializeOwned,
+    P: DeserializeOwned,
+{
+    let input: ReviewIn<AdmissionRequest<O, P>> =
+        serde_json::from_slice(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
     let api_version = input.api_version.unwrap_or_default();
     let kind = input.kind.unwrap_or_default();
     if api_version != "admission.k8s.io/v1" || kind != "AdmissionReview" {

@@ -10,18 +10,24 @@
 //! - name: the one the request names, else the object's `metadata.name`, else
 //!   its `metadata.generateName`;
 //! - operation: the request's; a manifest is judged as a CREATE.
+//!
+//! Of a request's object, `serve` builds only what the engine reads
+//! ([`ReadObject`], the members named in [`crate::engine::subject::READ`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::engine::subject::object_name;
+use crate::engine::subject::{self, object_name};
 use crate::engine::{Kind, Operation, Review};
 use crate::manifest;
+use crate::manifest::json::{Kept, Skip};
 
-/// The fields of an AdmissionReview `request` the webhook reads.
+/// The fields of an AdmissionReview `request` the webhook reads. `O` is how
+/// `object` is read, `P` how `oldObject` is: whole (`Value`), or, by
+/// [`crate::admission`], [`ReadObject`] and [`Present`].
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+pub struct AdmissionRequest<O = Value, P = Value> {
     pub uid: Option<String>,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -33,12 +39,60 @@ pub struct AdmissionRequest {
     pub namespace: Option<String>,
     #[serde(default)]
     pub operation: Option<String>,
-    #[serde(default)]
-    pub object: Option<Value>,
-    #[serde(default)]
-    pub old_object: Option<Value>,
+    pub object: Option<O>,
+    pub old_object: Option<P>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+}
+
+/// An object with only the members the engine reads
+/// ([`crate::engine::subject::READ`]), read straight from the body: the rest
+/// is parsed, checked as a `Value` would be (nesting within 128 levels, every
+/// error the same and at the same place) and passed over without being built.
+#[derive(Debug)]
+pub struct ReadObject(pub Value);
+
+impl<'de> Deserialize<'de> for ReadObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::DeserializeSeed::deserialize(Kept(&subject::READ), d).map(ReadObject)
+    }
+}
+
+/// A value that is there (not `null`), parsed and checked as a `Value` would
+/// be but not kept.
+#[derive(Debug)]
+pub struct Present;
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::DeserializeSeed::deserialize(Skip, d).map(|()| Present)
+    }
+}
+
+impl AdmissionRequest<ReadObject, Present> {
+    /// Whether the engine would compare this request's object with its
+    /// stored one (an UPDATE that carries `oldObject`): it compares whole
+    /// templates, so such a request must be read whole.
+    pub fn compares_stored_object(&self) -> bool {
+        self.operation.as_deref() == Some("UPDATE") && self.old_object.is_some()
+    }
+
+    /// The request with its (trimmed) object and without its stored one,
+    /// for a request the engine does not compare with it
+    /// ([`compares_stored_object`](Self::compares_stored_object) false).
+    pub fn without_stored_object(self) -> AdmissionRequest {
+        AdmissionRequest {
+            uid: self.uid,
+            kind: self.kind,
+            sub_resource: self.sub_resource,
+            name: self.name,
+            namespace: self.namespace,
+            operation: self.operation,
+            object: self.object.map(|o| o.0),
+            old_object: None,
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]

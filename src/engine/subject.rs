@@ -1,12 +1,16 @@
 //! What is under review: the kinds the engine judges, where each keeps its
-//! pod template, and typed read-only views of the parts the policy reads.
-//! The views are read from the original JSON; nothing is ever serialised back.
+//! pod template, typed read-only views of the parts the policy reads, and
+//! [`READ`], every member of an object the engine reads, kept beside the
+//! views so that the two change together. The views are read from the
+//! original JSON; nothing is ever serialised back.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, Toleration};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::manifest::json::Keep;
 
 /// A kind whose pods (or pod templates) the engine judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +76,84 @@ impl Kind {
         self == Kind::Pod
     }
 }
+
+/// The members of a pod spec [`PodSpecView`] reads, then `extra` ones.
+macro_rules! pod_spec_members {
+    ($($extra:expr),*) => {
+        &[
+            ("runtimeClassName", Keep::All),
+            ("nodeName", Keep::All),
+            ("nodeSelector", Keep::All),
+            ("affinity", Keep::All),
+            ("tolerations", Keep::All),
+            ("hostNetwork", Keep::All),
+            ("hostPID", Keep::All),
+            ("hostIPC", Keep::All),
+            ("hostUsers", Keep::All),
+            ("enableServiceLinks", Keep::All),
+            ("shareProcessNamespace", Keep::All),
+            ("containers", CONTAINERS),
+            ("initContainers", CONTAINERS),
+            ("ephemeralContainers", CONTAINERS),
+            $($extra),*
+        ]
+    };
+}
+
+/// Every member of a reviewed object that [`decide`](super::decide) and what
+/// it calls read, for every kind (the pod template at each kind's
+/// [`Kind::template_path`]): `serve` builds only these of an AdmissionReview's
+/// object and parses the rest without keeping it (`crate::intake::ReadObject`,
+/// `docs/architecture.md`). Read by:
+///
+/// - `metadata` (of the object and of its template): `name`, `generateName`
+///   and `namespace` by [`object_name`] and `crate::intake::identify`;
+///   `labels` and `annotations` by [`check_shape`], [`Template::annotation`]
+///   and [`super::patch::annotate`];
+/// - the pod spec: each field of [`PodSpecView`], of [`ContainerView`] and of
+///   [`SecurityContextView`] ([`read_template`]; `affinity` and `tolerations`
+///   whole, as Kubernetes' own types read them; `runtimeClassName` also by
+///   [`check_shape`]), `affinity` again by [`super::patch::steer`].
+///
+/// A member left out here would read as absent: a Sysbox pod could be
+/// admitted without its annotation. The unit tests below hold this list to
+/// the views' fields and to every kind's template path; `tests/reading.rs`
+/// holds the answers given on a trimmed object to those on the whole one.
+/// One read is not here: an UPDATE compares the whole templates of the
+/// object and its stored version (in `decide`), so such a request is read
+/// whole.
+pub static READ: Keep = Keep::Members(&[
+    ("metadata", METADATA),
+    // PodTemplate
+    ("template", TEMPLATE),
+    // a Pod's spec; the templates of the workloads (spec.template) and of a
+    // CronJob (spec.jobTemplate.spec.template)
+    (
+        "spec",
+        Keep::Members(pod_spec_members![
+            ("template", TEMPLATE),
+            ("jobTemplate", Keep::Members(&[("spec", Keep::Members(&[("template", TEMPLATE)]))]))
+        ]),
+    ),
+]);
+
+const METADATA: Keep = Keep::Members(&[
+    ("name", Keep::All),
+    ("generateName", Keep::All),
+    ("namespace", Keep::All),
+    ("labels", Keep::All),
+    ("annotations", Keep::All),
+]);
+
+const TEMPLATE: Keep = Keep::Members(&[("metadata", METADATA), ("spec", Keep::Members(pod_spec_members![]))]);
+
+const CONTAINERS: Keep = Keep::Each(&Keep::Members(&[
+    ("name", Keep::All),
+    ("securityContext", Keep::Members(&[("readOnlyRootFilesystem", Keep::All), ("privileged", Keep::All)])),
+    ("env", Keep::All),
+    ("envFrom", Keep::All),
+]));
+
 
 /// How an object names itself: `metadata.name`, else `metadata.generateName`
 /// (empty strings count as absent).

@@ -3,6 +3,10 @@
 //! after the items), then, for a `List`, a pass that hands each element of
 //! `items` to the caller as soon as it is read. serde_json bounds nesting at
 //! 128 levels on its own.
+//!
+//! Also the reading of a value trimmed as it is read ([`Keep`], [`Kept`]):
+//! only the members named are built, the rest is checked exactly as a
+//! `Value` would be and passed over ([`Skip`]).
 
 use std::fmt;
 
@@ -279,10 +283,13 @@ impl<'de> Visitor<'de> for Item<'_> {
 }
 
 /// Parses one JSON value and keeps nothing of it. Unlike `IgnoredAny`, which
-/// serde_json skips without a nesting bound, it goes through
-/// `deserialize_any`, so nesting stays bounded at 128 levels and every error
-/// is the one a `Value` would give.
-struct Skip;
+/// serde_json skips without a nesting bound and without checking what a
+/// `Value` checks (UTF-8 in strings, surrogate escapes, numbers out of
+/// range), it goes through `deserialize_any`, so nesting stays bounded at 128
+/// levels and every error is the one a `Value` would give, at the same place.
+/// Strings are not copied (unless they hold escapes, into serde_json's own
+/// scratch buffer) and nothing is allocated.
+pub struct Skip;
 
 impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();
@@ -325,10 +332,209 @@ impl<'de> Visitor<'de> for Skip {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(MemberKey(&[]))? {
+            if first && matches!(key, Member::Raw) {
+                return reparse_raw(&mut map, |de| Skip.deserialize(de));
+            }
+            first = false;
             map.next_value_seed(Skip)?;
         }
         Ok(())
+    }
+}
+
+/// Which parts of a JSON value to build ([`Kept`]); everything else is
+/// parsed and passed over as [`Skip`] does. Where a value does not have the
+/// shape a `Keep` expects (a list where a mapping was expected, a string
+/// where a list was), it is kept whole, so a reader of the kept value sees
+/// the same wrong type it would have seen in the whole value.
+#[derive(Debug)]
+pub enum Keep {
+    /// The whole value.
+    All,
+    /// Of a mapping, these members, each as its own `Keep` says.
+    Members(&'static [(&'static str, Keep)]),
+    /// Of a list, each element as this `Keep` says.
+    Each(&'static Keep),
+}
+
+impl Keep {
+    /// The `Keep` of a member of a mapping (`None`: not kept).
+    pub fn member(&self, key: &str) -> Option<&'static Keep> {
+        match self {
+            Keep::All => Some(&Keep::All),
+            Keep::Members(members) => members.iter().find(|(k, _)| *k == key).map(|(_, keep)| keep),
+            Keep::Each(_) => None,
+        }
+    }
+
+    /// The `Keep` of the elements of a list.
+    pub fn element(&self) -> Option<&'static Keep> {
+        match self {
+            Keep::All => Some(&Keep::All),
+            Keep::Each(keep) => Some(keep),
+            Keep::Members(_) => None,
+        }
+    }
+
+    /// What of `value` this keeps, from a whole `Value`: the value [`Kept`]
+    /// reads from the same text.
+    pub fn trim(&self, value: &Value) -> Value {
+        match (self, value) {
+            (Keep::Members(_), Value::Object(map)) => Value::Object(
+                map.iter().filter_map(|(k, v)| Some((k.clone(), self.member(k)?.trim(v)))).collect(),
+            ),
+            (Keep::Each(keep), Value::Array(items)) => Value::Array(items.iter().map(|v| keep.trim(v)).collect()),
+            _ => value.clone(),
+        }
+    }
+}
+
+/// Reads a JSON value keeping only what its [`Keep`] says, as it is read:
+/// the result equals `keep.trim(&value)` of the whole `Value`, and every
+/// error (syntax, nesting deeper than 128 levels anywhere, bad UTF-8,
+/// numbers out of range) is the one reading the whole `Value` gives, at the
+/// same place, because every byte goes through the same `deserialize_any`
+/// calls a `Value` makes. What is passed over costs no memory.
+#[derive(Clone, Copy)]
+pub struct Kept(pub &'static Keep);
+
+impl<'de> DeserializeSeed<'de> for Kept {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Keep::All => serde::Deserialize::deserialize(d),
+            _ => d.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Kept {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let Some(keep) = self.0.element() else {
+            return serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq));
+        };
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Kept(keep))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Keep::Members(members) = self.0 else {
+            return serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map));
+        };
+        let mut fields = serde_json::Map::new();
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(MemberKey(members))? {
+            match key {
+                Member::Raw if first => return reparse_raw(&mut map, |de| self.deserialize(de)),
+                Member::Kept(name, keep) => {
+                    // A repeated member replaces the earlier one, as in a `Value`.
+                    fields.insert(name.to_owned(), map.next_value_seed(Kept(keep))?);
+                }
+                Member::Raw | Member::Other => map.next_value_seed(Skip)?,
+            }
+            first = false;
+        }
+        Ok(Value::Object(fields))
+    }
+}
+
+/// A member name, classified without copying it.
+enum Member {
+    /// One of the kept members: its name and what of it to keep.
+    Kept(&'static str, &'static Keep),
+    /// [`RAW_VALUE_KEY`].
+    Raw,
+    Other,
+}
+
+struct MemberKey(&'static [(&'static str, Keep)]);
+
+impl<'de> DeserializeSeed<'de> for MemberKey {
+    type Value = Member;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Member, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberKey {
+    type Value = Member;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Member, E> {
+        Ok(match self.0.iter().find(|(k, _)| *k == key) {
+            Some((name, keep)) => Member::Kept(name, keep),
+            None if key == RAW_VALUE_KEY => Member::Raw,
+            None => Member::Other,
+        })
+    }
+}
+
+/// A mapping whose first key is [`RAW_VALUE_KEY`]: serde_json's `Value`
+/// reader takes its value as a string of JSON and parses that instead of
+/// the mapping; this does the same with `seed`, with the same errors.
+fn reparse_raw<'de, A: MapAccess<'de>, T>(
+    map: &mut A,
+    read: impl for<'a> FnOnce(&mut serde_json::Deserializer<serde_json::de::StrRead<'a>>) -> serde_json::Result<T>,
+) -> Result<T, A::Error> {
+    let text = map.next_value_seed(RawText)?;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let value = read(&mut de).and_then(|v| de.end().map(|()| v));
+    value.map_err(serde::de::Error::custom)
+}
+
+/// The string of a raw value, read as serde_json reads it.
+struct RawText;
+
+impl<'de> DeserializeSeed<'de> for RawText {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("raw value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
     }
 }
 
