@@ -394,3 +394,118 @@ pub fn read_template<'a>(kind: Kind, object: &'a Value) -> Result<Option<Templat
     })?;
     Ok(Some(Template { path, metadata: template.get("metadata").filter(|m| m.is_object()), spec }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The member names a derived `Deserialize` of a struct asks for.
+    fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+        struct Probe(std::cell::Cell<&'static [&'static str]>);
+        impl<'de> serde::Deserializer<'de> for &Probe {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(serde::de::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.set(fields);
+                Err(serde::de::Error::custom("probed"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+                unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+            }
+        }
+        let probe = Probe(std::cell::Cell::new(&[]));
+        let _ = T::deserialize(&probe);
+        let fields = probe.0.get();
+        assert!(!fields.is_empty());
+        fields
+    }
+
+    fn kept<'k>(keep: &'k Keep, path: &[&str]) -> &'k Keep {
+        path.iter().fold(keep, |k, step| k.member(step).unwrap_or_else(|| panic!("{path:?}: {step} is not kept")))
+    }
+
+    fn assert_keeps_view<T: for<'de> Deserialize<'de>>(keep: &Keep, what: &str) {
+        for field in fields_of::<T>() {
+            assert!(keep.member(field).is_some(), "{what}: {field} is read by the view but not kept");
+        }
+    }
+
+    const KINDS: [Kind; 8] = [
+        Kind::Pod,
+        Kind::PodTemplate,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::Job,
+        Kind::CronJob,
+    ];
+
+    #[test]
+    fn every_field_the_views_read_is_kept_at_every_kinds_template() {
+        for kind in KINDS {
+            let base = kind.template_path();
+            let what = format!("{} /{}", kind.as_str(), base.join("/"));
+            for holder in [&[][..], base] {
+                let meta = kept(&READ, &[holder, &["metadata"]].concat());
+                for field in ["name", "generateName", "namespace", "labels", "annotations"] {
+                    assert!(matches!(meta.member(field), Some(Keep::All)), "{what}: metadata.{field}");
+                }
+            }
+            let spec = kept(&READ, &[base, &["spec"]].concat());
+            assert_keeps_view::<PodSpecView>(spec, &what);
+            for list in ["containers", "initContainers", "ephemeralContainers"] {
+                let container = spec.member(list).and_then(Keep::element).expect(list);
+                assert_keeps_view::<ContainerView>(container, &format!("{what} {list}"));
+                let sc = container.member("securityContext").unwrap();
+                assert_keeps_view::<SecurityContextView>(sc, &format!("{what} {list} securityContext"));
+                for whole in ["name", "env", "envFrom"] {
+                    assert!(matches!(container.member(whole), Some(Keep::All)), "{what} {list} {whole}");
+                }
+            }
+            // Read whole by Kubernetes' own types, and by the steering patch.
+            for whole in ["affinity", "tolerations", "nodeSelector", "runtimeClassName"] {
+                assert!(matches!(spec.member(whole), Some(Keep::All)), "{what} {whole}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_kept_object_is_the_whole_one_trimmed() {
+        let whole = serde_json::json!({
+            "kind": "Pod",
+            "metadata": { "name": "p", "uid": "u", "labels": { "a": "b" }, "managedFields": [{ "manager": "m" }] },
+            "spec": {
+                "runtimeClassName": "sysbox-runc",
+                "volumes": [{ "name": "v" }],
+                "containers": [{ "name": "c", "image": "i", "securityContext": { "privileged": true, "runAsUser": 0 } }],
+                "initContainers": "not a list"
+            },
+            "status": { "phase": "Pending" }
+        });
+        let read = crate::manifest::json::Kept(&READ);
+        let kept: Value =
+            serde::de::DeserializeSeed::deserialize(read, &mut serde_json::Deserializer::from_str(&whole.to_string()))
+                .unwrap();
+        assert_eq!(kept, READ.trim(&whole));
+        assert_eq!(
+            kept,
+            serde_json::json!({
+                "metadata": { "name": "p", "labels": { "a": "b" } },
+                "spec": {
+                    "runtimeClassName": "sysbox-runc",
+                    "containers": [{ "name": "c", "securityContext": { "privileged": true } }],
+                    "initContainers": "not a list"
+                }
+            })
+        );
+    }
+}

@@ -668,6 +668,10 @@ mod tests {
             (r#"{"a":"\q"}"#, "invalid escape"),
             ("{\"a\" 1}", "expected `:`"),
             ("[1,]", "trailing comma"),
+            // serde_json's `Value` reads a mapping whose first key is its raw-value token as the JSON of its string.
+            (r#"{"$serde_json::private::RawValue":"[1,"}"#, "EOF while parsing"),
+            (r#"{"$serde_json::private::RawValue":5}"#, "expected raw value"),
+            (r#"{"$serde_json::private::RawValue":"1","b":2}"#, "trailing comma"),
         ] {
             let (trimmed, whole) =
                 (trimmed_items(&item(status)).unwrap_err(), serde_json::from_str::<Value>(&item(status)).unwrap_err());
