@@ -1,7 +1,9 @@
 //! The decision engine alone, without HTTP or TLS: one decision for the 6 KB
 //! read-only Sysbox pod against generated clusters of 10 and 5,000 nodes, the
-//! Deployment, the JSON Patch builders, and a whole AdmissionReview (parse,
-//! decide, answer) for scale.
+//! Deployment, the JSON Patch builders, a whole AdmissionReview (parse,
+//! decide, answer) for scale, and reviews (the 6 KB pod, the 1 MiB pod, a pod
+//! with 4,000 `managedFields` entries) read as `serve` reads them against
+//! read whole (`read/trimmed/*`, `read/whole/*`).
 //!
 //!     cargo bench --bench engine
 //!
@@ -165,6 +167,37 @@ fn benches(c: &mut Criterion) {
     group.bench_function("pod/5000", |b| {
         b.iter(|| admission::review(black_box(&pod_body), Endpoint::Mutate, Some(&cluster), &policy).expect("answers"))
     });
+    group.finish();
+
+    // The same reviews read as `serve` reads them (only what the engine
+    // reads of the object is built) and whole (`review_whole`, the reference).
+    let mut managed = support::review_pod();
+    let fields: Vec<Value> = (0..4000)
+        .map(|i| {
+            serde_json::json!({ "manager": format!("controller-{i}"), "operation": "Update", "apiVersion": "v1",
+                "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": { "f:metadata": { "f:labels": { format!("f:label-{i}"): {} } }, "f:status": { "f:phase": {} } } })
+        })
+        .collect();
+    managed["request"]["object"]["metadata"]["managedFields"] = Value::Array(fields);
+    let bodies = [
+        ("pod", pod_body.clone()),
+        ("pod-1mib", serde_json::to_vec(&support::review_big_pod(1 << 20)).expect("serialise")),
+        ("managed-fields", serde_json::to_vec(&managed).expect("serialise")),
+    ];
+    let cluster = state(10, &policy);
+    let mut group = c.benchmark_group("read");
+    for (name, body) in &bodies {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new("trimmed", name), |b| {
+            b.iter(|| admission::review(black_box(body), Endpoint::Mutate, Some(&cluster), &policy).expect("answers"))
+        });
+        group.bench_function(BenchmarkId::new("whole", name), |b| {
+            b.iter(|| {
+                admission::review_whole(black_box(body), Endpoint::Mutate, Some(&cluster), &policy).expect("answers")
+            })
+        });
+    }
     group.finish();
 }
 

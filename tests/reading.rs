@@ -404,7 +404,10 @@ fn container() -> impl Strategy<Value = Value> {
             json!([{ "name": "SYSBOX_SYSCONT_MODE", "value": "FALSE" }]),
             json!([{ "name": "A", "valueFrom": { "fieldRef": { "fieldPath": "x" } } }]),
         ]),
-        any_value(vec![json!([{ "configMapRef": { "name": "c" } }]), json!([{ "prefix": "SYSBOX_", "secretRef": {} }])]),
+        any_value(vec![
+            json!([{ "configMapRef": { "name": "c" } }]),
+            json!([{ "prefix": "SYSBOX_", "secretRef": {} }]),
+        ]),
         any_value(vec![json!({ "capabilities": { "add": ["SYS_ADMIN"] } }), json!(null)]),
     )
         .prop_map(|(name, ro, privileged, env, env_from, extra_sc)| {
@@ -508,9 +511,13 @@ fn metadata() -> impl Strategy<Value = Value> {
             let mut m = Map::new();
             m.insert("uid".into(), json!("0f4c"));
             m.insert("managedFields".into(), json!([{ "manager": "kubectl", "fieldsV1": { "f:spec": {} } }]));
-            for (k, v) in
-                [("name", name), ("generateName", generate), ("namespace", namespace), ("labels", labels), ("annotations", annotations)]
-            {
+            for (k, v) in [
+                ("name", name),
+                ("generateName", generate),
+                ("namespace", namespace),
+                ("labels", labels),
+                ("annotations", annotations),
+            ] {
                 if let Some(v) = v {
                     m.insert(k.into(), v);
                 }
@@ -548,8 +555,7 @@ fn generated_pods_and_workloads_get_the_same_answer() {
         );
         let config = ProptestConfig { cases: 384, failure_persistence: None, ..ProptestConfig::default() };
         let policies = policies();
-        let clusters: Vec<ClusterState> =
-            policies.iter().map(|p| load(&["examples/cluster-state.yaml"], p)).collect();
+        let clusters: Vec<ClusterState> = policies.iter().map(|p| load(&["examples/cluster-state.yaml"], p)).collect();
         let mut runner = proptest::test_runner::TestRunner::new(config);
         let result = runner.run(&strategy, |(kind, spec, object_meta, template_meta, operation, i)| {
             let mut object = workload(kind, spec);

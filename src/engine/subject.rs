@@ -154,7 +154,6 @@ const CONTAINERS: Keep = Keep::Each(&Keep::Members(&[
     ("envFrom", Keep::All),
 ]));
 
-
 /// How an object names itself: `metadata.name`, else `metadata.generateName`
 /// (empty strings count as absent).
 pub fn object_name(object: &Value) -> Option<&str> {

@@ -382,9 +382,9 @@ impl Keep {
     /// reads from the same text.
     pub fn trim(&self, value: &Value) -> Value {
         match (self, value) {
-            (Keep::Members(_), Value::Object(map)) => Value::Object(
-                map.iter().filter_map(|(k, v)| Some((k.clone(), self.member(k)?.trim(v)))).collect(),
-            ),
+            (Keep::Members(_), Value::Object(map)) => {
+                Value::Object(map.iter().filter_map(|(k, v)| Some((k.clone(), self.member(k)?.trim(v)))).collect())
+            }
             (Keep::Each(keep), Value::Array(items)) => Value::Array(items.iter().map(|v| keep.trim(v)).collect()),
             _ => value.clone(),
         }
