@@ -15,7 +15,8 @@
 //! own namespace. The order keeps webhook restarts few (the audit on a timer, `--steer`) and ends with the
 //! scenario that stops it.
 //!
-//! The latency benchmark (not an assertion) is `bench::admission_latency`; see
+//! The benchmarks (not assertions) are `bench::admission_latency` and
+//! `bench_live_view::live_view_scale` (the live view of thousands of nodes); see
 //! tests/e2e/FIGURES.md.
 
 #[path = "e2e/support/mod.rs"]
@@ -23,6 +24,12 @@ mod support;
 
 #[path = "e2e/bench.rs"]
 mod bench;
+
+#[path = "e2e/bench_live_view.rs"]
+mod bench_live_view;
+
+#[path = "../benches/support/mod.rs"]
+mod generated;
 
 #[path = "e2e/agent.rs"]
 mod agent;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
@@ -23,6 +23,7 @@ use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use super::node_watch::WatchedNode;
 use super::services::{NameEvent, ServiceNames};
 use super::{capacity, provenance, ClusterState, ClusterView};
 use crate::metrics::Metrics;
@@ -143,8 +144,23 @@ where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    reflect_events(kind, watcher(api, config).default_backoff(), slim, dirty, metrics)
+}
+
+/// [`reflect`] over a watch whose events are already decoded (and perhaps converted).
+fn reflect_events<K>(
+    kind: &'static str,
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    slim: impl FnMut(&mut K) + Send + 'static,
+    dirty: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+) -> (Store<K>, Task)
+where
+    K: kube::Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
     let (store, writer) = reflector::store();
-    let stream = watcher(api, config).default_backoff().modify(slim).reflect(writer);
+    let stream = events.modify(slim).reflect(writer);
     let (dirty, metrics) = (dirty.clone(), metrics.clone());
     let task: Task = Box::pin(async move {
         let mut stream = std::pin::pin!(stream);
@@ -322,14 +338,20 @@ pub fn start(client: Client, policy: NodePolicy, metrics: Arc<Metrics>) -> Arc<L
     let cfg = watcher::Config::default();
     let cm_cfg = cfg.clone().fields(&format!("metadata.name={}", policy.mgr_config.name));
 
-    // Only name, labels, taints and cordoning of a node matter, and the node agent's evidence.
-    let (nodes, node_task) = reflect(
+    // Only name, labels, taints and cordoning of a node matter, and the node agent's evidence:
+    // nodes are decoded without their status (`WatchedNode`), the bulk of a real node's bytes.
+    let node_events =
+        watcher(Api::<WatchedNode>::all(client.clone()), cfg.clone()).default_backoff().map_ok(|event| match event {
+            watcher::Event::Apply(n) => watcher::Event::Apply(Node::from(n)),
+            watcher::Event::Delete(n) => watcher::Event::Delete(Node::from(n)),
+            watcher::Event::Init => watcher::Event::Init,
+            watcher::Event::InitApply(n) => watcher::Event::InitApply(Node::from(n)),
+            watcher::Event::InitDone => watcher::Event::InitDone,
+        });
+    let (nodes, node_task) = reflect_events(
         "Node",
-        Api::<Node>::all(client.clone()),
-        cfg.clone(),
+        node_events,
         |n: &mut Node| {
-            n.status = None;
-            n.metadata.managed_fields = None;
             // Of the annotations, only the node agent's evidence, reduced to what is read.
             let evidence = n.metadata.annotations.as_ref().and_then(|a| a.get(provenance::EVIDENCE_ANNOTATION));
             n.metadata.annotations = evidence

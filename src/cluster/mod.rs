@@ -5,6 +5,7 @@
 pub mod capacity;
 pub mod live;
 pub mod mgr_config;
+pub mod node_watch;
 pub mod pools;
 pub mod provenance;
 pub mod requirements;

@@ -3,7 +3,7 @@
 //! without, in alternating blocks (so drift on a shared machine hits both sides alike).
 //! It prints figures; it asserts only that each block ran in the mode it claims.
 //!
-//!     cargo test --release --test e2e -- --ignored bench --nocapture
+//!     cargo test --release --test e2e -- --ignored bench:: --nocapture
 //!
 //! `SYSBOX_RO_BENCH_PODS` sets the creates per side (default 300).
 
@@ -112,7 +112,7 @@ fn row(label: &str, n: &str, v: [f64; 5], signed: bool) {
 }
 
 #[test]
-#[ignore = "a benchmark on a real kube-apiserver: cargo test --release --test e2e -- --ignored bench --nocapture"]
+#[ignore = "a benchmark on a real kube-apiserver: cargo test --release --test e2e -- --ignored bench:: --nocapture"]
 fn admission_latency() {
     let per_side: usize = std::env::var("SYSBOX_RO_BENCH_PODS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     let per_block = per_side.div_ceil(BLOCKS);

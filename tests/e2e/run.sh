@@ -10,7 +10,7 @@
 #    with SYSBOX_RO_CONTROL_PLANE_BIN pointing at those binaries.
 #
 # The benchmark is left out; run it with
-#   SYSBOX_RO_CONTROL_PLANE_BIN=... cargo test --release --test e2e -- --ignored bench --nocapture
+#   SYSBOX_RO_CONTROL_PLANE_BIN=... cargo test --release --test e2e -- --ignored bench:: --nocapture
 #
 # Environment:
 #   SYSBOX_RO_CACHE             cache root for the control-plane build (see build-control-plane.sh)

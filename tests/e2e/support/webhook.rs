@@ -241,6 +241,19 @@ impl Webhook {
         logs: &Path,
         run: &Path,
     ) -> Webhook {
+        Webhook::start_within(kubeconfig, certs, args, port, logs, run, Duration::from_secs(30))
+    }
+
+    /// [`Webhook::start`], allowing `ready_within` for `/readyz` (a large cluster lists longer).
+    pub fn start_within(
+        kubeconfig: &Path,
+        certs: &ServingCerts,
+        args: WebhookArgs,
+        port: Option<u16>,
+        logs: &Path,
+        run: &Path,
+        ready_within: Duration,
+    ) -> Webhook {
         std::fs::create_dir_all(logs).expect("mkdir logs");
         std::fs::create_dir_all(run).expect("mkdir run");
         let mut last_failure = String::new();
@@ -281,7 +294,7 @@ impl Webhook {
             let pidfile = run.join(format!("webhook-{}.pid", child.id()));
             std::fs::write(&pidfile, child.id().to_string()).expect("write pid file");
             let mut webhook = Webhook { child, port, admin_port, args: args.clone(), log, pidfile };
-            match webhook.wait_ready(Duration::from_secs(30)) {
+            match webhook.wait_ready(ready_within) {
                 Ok(()) => return webhook,
                 Err(e) => {
                     last_failure = format!("attempt {attempt}: {e}\n{}", tail(&webhook.log, 30));
@@ -308,9 +321,14 @@ impl Webhook {
                 Ok((code, body)) => last = format!("{code} {}", body.trim()),
                 Err(e) => last = e.to_string(),
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
         Err(format!("/readyz not ready within {within:?}: {last}"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The `/metrics` text.
