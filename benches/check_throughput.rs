@@ -8,7 +8,12 @@
 //!
 //! Criterion reports the time per 10,000 documents and the throughput
 //! (elements/s); the bench then prints manifests/second for each report
-//! format, the median of a few extra runs.
+//! format, the median of a few extra runs, and the same for the floors under
+//! `check`: the least each stage of the pipeline costs on its own over the
+//! same stream (split it into documents; split and run the YAML parser,
+//! dropping its events; split and build each object's JSON value), so the
+//! share of each stage, and what is left to win above the parser, can be
+//! read off one run.
 
 use std::hint::black_box;
 use std::io;
@@ -20,7 +25,13 @@ use criterion::{Criterion, Throughput};
 use sysbox_ro_webhook::check::mutated::{Discard, DocSink, DocWriter};
 use sysbox_ro_webhook::check::{self, ClusterSource, Context, FailOn, OutputFormat, Totals, Verdict};
 use sysbox_ro_webhook::cluster::snapshot;
+use sysbox_ro_webhook::manifest;
 use sysbox_ro_webhook::policy::{Mode, Policy};
+
+// The binary's allocator, so that the figures are the binary's.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "support/check_mix.rs"]
 mod check_mix;
@@ -94,6 +105,49 @@ fn check_quick_junit(input: &[u8], ctx: &Context) -> Totals {
     check_with(input, ctx, &mut report, false)
 }
 
+/// A floor under `check`: the first stages of its pipeline alone.
+#[derive(Clone, Copy)]
+enum Floor {
+    /// `manifest::Documents`: the stream cut into documents.
+    Split,
+    /// The documents, each run through `saphyr-parser` with its events dropped.
+    Events,
+    /// The documents, each read into its objects' JSON values and dropped.
+    Values,
+}
+
+impl Floor {
+    const ALL: [(&'static str, Floor); 3] =
+        [("split", Floor::Split), ("split+yaml events", Floor::Events), ("split+json values", Floor::Values)];
+}
+
+/// One pass of a floor; returns the documents (and objects) seen.
+#[inline(never)]
+fn floor_with(input: &[u8], floor: Floor) -> (usize, usize) {
+    let (mut documents, mut units) = (0, 0);
+    for doc in manifest::Documents::new(input) {
+        let doc = doc.expect("the stream splits");
+        documents += 1;
+        match floor {
+            Floor::Split => units += doc.text.len(),
+            Floor::Events => {
+                for event in saphyr_parser::Parser::new_from_str(&doc.text) {
+                    black_box(event.expect("the mix parses"));
+                    units += 1;
+                }
+            }
+            Floor::Values => {
+                doc.for_each_object(&mut |value, _, _| {
+                    black_box(value);
+                    units += 1;
+                })
+                .expect("the mix parses");
+            }
+        }
+    }
+    (documents, units)
+}
+
 /// One pass with `report`: what callgrind counts with `SYSBOX_RO_CHECK_ONCE`.
 #[inline(never)]
 fn check_with(input: &[u8], ctx: &Context, report: &mut dyn check::Report, mutated: bool) -> Totals {
@@ -157,14 +211,45 @@ fn bench(c: &mut Criterion) {
             median.as_secs_f64() * 1e3
         );
     }
+    println!("floors under check (the first stages alone), median of 5 runs:");
+    for (name, floor) in Floor::ALL {
+        let mut runs: Vec<Duration> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(floor_with(input.as_bytes(), floor));
+                start.elapsed()
+            })
+            .collect();
+        runs.sort();
+        let median = runs[runs.len() / 2];
+        println!(
+            "  {name:<20} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
+            DOCUMENTS as f64 / median.as_secs_f64(),
+            median.as_secs_f64() * 1e3
+        );
+    }
 }
 
 fn main() {
     // `SYSBOX_RO_CHECK_ONCE=junit|quick-junit|sarif|text|json`: one pass, then
     // exit; for instruction counts that a shared machine cannot blur:
     //   valgrind --tool=callgrind --toggle-collect='*check_with*' BENCH_BINARY
+    // `SYSBOX_RO_CHECK_ONCE=split|events|values`: one pass of that floor,
+    //   valgrind --tool=callgrind --toggle-collect='*floor_with*' BENCH_BINARY
     if let Ok(format) = std::env::var("SYSBOX_RO_CHECK_ONCE") {
         let (ctx, input) = (context(), stream());
+        let floor = match format.as_str() {
+            "split" => Some(Floor::Split),
+            "events" => Some(Floor::Events),
+            "values" => Some(Floor::Values),
+            _ => None,
+        };
+        if let Some(floor) = floor {
+            let (documents, units) = floor_with(input.as_bytes(), floor);
+            assert_eq!(documents, DOCUMENTS);
+            eprintln!("{format}: {documents} documents, {units} units");
+            return;
+        }
         let totals = match format.as_str() {
             "quick-junit" => check_quick_junit(input.as_bytes(), &ctx),
             "junit" => check_once(input.as_bytes(), &ctx, OutputFormat::Junit, false),

@@ -40,7 +40,9 @@ pub const AUDIT_KEY_MAX_CHARS: usize = 63;
 /// Control characters written as escapes (see [`crate::printable`]), nothing
 /// cut.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(crate::printable::needs_escape) {
+    // Printable ASCII needs no escape; checking bytes first spares decoding
+    // characters on almost every report line.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(crate::printable::needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -155,6 +157,30 @@ mod tests {
         assert_eq!(kept[2], "b\\u{1b}");
         // a short list is left as it is
         assert_eq!(warnings(&["one", "two"]), ["one", "two"]);
+    }
+
+    #[test]
+    fn the_ascii_fast_path_escapes_what_the_character_rule_escapes() {
+        // The edges of printable ASCII: space and `~` pass, US (0x1f) and DEL (0x7f) do not.
+        assert!(matches!(escape_controls(" ~az09"), Cow::Borrowed(" ~az09")));
+        assert_eq!(escape_controls("a\u{1f}"), "a\\u{1f}");
+        assert_eq!(escape_controls("a\u{7f}"), "a\\u{7f}");
+        // Beyond ASCII the character rule decides: é passes, a bidi override does not.
+        assert!(matches!(escape_controls("café"), Cow::Borrowed("café")));
+        assert_eq!(escape_controls("a\u{202E}b"), "a\\u{202e}b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_leaves_only_printable_characters(text in "\\PC{0,12}|[\\x00-\\x{a0}\\u{200B}-\\u{206F}]{0,12}") {
+            let escaped = escape_controls(&text);
+            proptest::prop_assert!(!escaped.chars().any(crate::printable::needs_escape));
+            let unchanged = !text.chars().any(crate::printable::needs_escape);
+            proptest::prop_assert_eq!(matches!(escaped, Cow::Borrowed(_)), unchanged);
+            if unchanged {
+                proptest::prop_assert_eq!(escaped.as_ref(), text.as_str());
+            }
+        }
     }
 
     #[test]

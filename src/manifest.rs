@@ -18,6 +18,9 @@ use serde_json::Value;
 /// The largest document read whole (its text is held while it is read).
 pub const MAX_DOCUMENT_BYTES: usize = 64 << 20;
 
+/// The most room a document's text starts with (it grows past it as needed).
+const INITIAL_TEXT_CAPACITY_MAX: usize = 64 << 10;
+
 /// One document of a stream, before parsing.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -54,6 +57,9 @@ pub struct Documents<R> {
     limit: usize,
     /// The line being read, reused from line to line.
     line: Vec<u8>,
+    /// Size of the last document's text: the next one starts with room for
+    /// as much (capped), instead of growing line by line.
+    last_len: usize,
 }
 
 impl<R: BufRead> Documents<R> {
@@ -64,7 +70,7 @@ impl<R: BufRead> Documents<R> {
     /// Documents larger than `limit` bytes come back empty, marked
     /// [`Document::oversized`], and the stream goes on after them.
     pub fn with_limit(reader: R, limit: usize) -> Self {
-        Documents { reader, line_no: 0, index: 0, pending: None, done: false, limit, line: Vec::new() }
+        Documents { reader, line_no: 0, index: 0, pending: None, done: false, limit, line: Vec::new(), last_len: 0 }
     }
 
     /// Lines read so far; after a read error, the failing line is the next one.
@@ -88,7 +94,7 @@ impl<R: BufRead> Iterator for Documents<R> {
             if self.done {
                 return None;
             }
-            let mut text = String::new();
+            let mut text = String::with_capacity(self.last_len.min(INITIAL_TEXT_CAPACITY_MAX));
             let mut start = self.line_no + 1;
             if let Some((s, carried)) = self.pending.take() {
                 start = s;
@@ -149,6 +155,7 @@ impl<R: BufRead> Iterator for Documents<R> {
                 text.push('\n');
             }
             if saw_content || oversized.is_some() || !is_blank_or_comment(&text) {
+                self.last_len = text.len();
                 let doc = Document { index: self.index, line: start, text_line, text, oversized };
                 self.index += 1;
                 return Some(Ok(doc));
