@@ -31,7 +31,9 @@ fi
 command -v valgrind >/dev/null || { echo "valgrind is not installed and apt-get cannot install it" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-callgrind.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# CALLGRIND_KEEP=DIR keeps the callgrind out files (cg.NODES.2 is the LOW
+# call, cg.NODES.4 the HIGH one) in DIR for callgrind_annotate.
+trap 'if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP" && cp "$WORK"/cg.* "$CALLGRIND_KEEP"/; fi; rm -rf "$WORK"' EXIT
 
 # The bench binary, built as `cargo bench` builds it (release, line tables).
 cargo bench --bench engine --no-run --message-format=json >"$WORK/build.json" 2>"$WORK/build.log" ||

@@ -80,6 +80,13 @@ impl PossiblePool {
     /// Whether a pod with this placement could land on a node this pool
     /// creates. A pod pinned with `nodeName` never waits for a new node.
     pub fn admits(&self, placement: &Placement) -> bool {
+        self.admits_pod(placement, &PodRequirements::of(placement))
+    }
+
+    /// [`Self::admits`] with the pod's requirements built beforehand
+    /// ([`PodRequirements::of`] the same placement): built once per pod, not
+    /// once per pool.
+    pub fn admits_pod(&self, placement: &Placement, pod: &PodRequirements) -> bool {
         if placement.node_name.is_some() {
             return false;
         }
@@ -91,24 +98,13 @@ impl PossiblePool {
             Origin::NodePool => requirements::karpenter_well_known,
             Origin::NodeGroup => requirements::node_well_known,
         };
-        let mut base = Requirements::default();
-        for (k, v) in &placement.node_selector {
-            base.add(k, Requirement::one_of([v.as_str()]));
-        }
-        match &placement.required {
-            None => compatible(&self.requirements, &base, well_known).is_ok(),
+        match pod {
+            PodRequirements::Selector(base) => compatible(&self.requirements, base, well_known).is_ok(),
             // Karpenter tries the first term, then the next when it cannot
             // provision (`removeRequiredNodeAffinityTerm`): any term may do.
-            Some(terms) => terms.iter().any(|term| {
-                let Term::Valid { labels, fields } = term else { return false };
-                // A new node's name is not known: a term naming it cannot hold.
-                if fields.iter().any(|f| matches!(f, FieldReq::Equal(..))) {
-                    return false;
-                }
-                let mut pod = base.clone();
-                labels.iter().for_each(|l| pod.add(l.key(), Requirement::from_label_req(l)));
-                compatible(&self.requirements, &pod, well_known).is_ok()
-            }),
+            PodRequirements::Terms(terms) => {
+                terms.iter().flatten().any(|pod| compatible(&self.requirements, pod, well_known).is_ok())
+            }
         }
     }
 
@@ -130,6 +126,42 @@ impl PossiblePool {
         };
         let taints = taints.into_iter().filter(|t| scheduler_filters_effect(&t.effect)).collect();
         PossiblePool { origin, name, requirements, taints, flag, unavailable: None }
+    }
+}
+
+/// What a pod asks of a node's labels, in Karpenter's terms: its
+/// nodeSelector, alone or with each term of its required node affinity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PodRequirements {
+    /// No required node affinity: the nodeSelector alone.
+    Selector(Requirements),
+    /// The nodeSelector with each term; `None` for a term no new node can
+    /// satisfy (unparsable, or naming a node by `matchFields`).
+    Terms(Vec<Option<Requirements>>),
+}
+
+impl PodRequirements {
+    pub fn of(placement: &Placement) -> PodRequirements {
+        let mut base = Requirements::default();
+        for (k, v) in &placement.node_selector {
+            base.add(k, Requirement::one_of([v.as_str()]));
+        }
+        let Some(terms) = &placement.required else { return PodRequirements::Selector(base) };
+        PodRequirements::Terms(
+            terms
+                .iter()
+                .map(|term| {
+                    let Term::Valid { labels, fields } = term else { return None };
+                    // A new node's name is not known: a term naming it cannot hold.
+                    if fields.iter().any(|f| matches!(f, FieldReq::Equal(..))) {
+                        return None;
+                    }
+                    let mut pod = base.clone();
+                    labels.iter().for_each(|l| pod.add(l.key(), Requirement::from_label_req(l)));
+                    Some(pod)
+                })
+                .collect(),
+        )
     }
 }
 

@@ -197,11 +197,31 @@ pub struct Possible<'a> {
     pub source: FlagSource,
 }
 
+/// Where a pod can land among the existing nodes, pool by pool: what
+/// [`ClusterState::landing`] finds for one set of admitted node classes,
+/// kept by the state for the next pod with the same set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeLanding {
+    /// By pool position, sorted, each pool once.
+    pools: Vec<(usize, PoolReport)>,
+    /// The sum of the pools' tallies.
+    total: FlagTally,
+}
+
+impl NodeLanding {
+    fn new(pools: Vec<(usize, PoolReport)>) -> NodeLanding {
+        let mut total = FlagTally::default();
+        pools.iter().for_each(|(_, r)| total.add(&r.tally));
+        NodeLanding { pools, total }
+    }
+}
+
 /// Where a pod can land, pool by pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Landing<'a> {
-    /// Sorted by pool, each pool once; the ids are the cluster state's.
-    pub pools: Vec<(&'a PoolId, PoolReport)>,
+    /// The cluster state's pool ids, which [`NodeLanding`] refers to by position.
+    ids: &'a [PoolId],
+    existing: Arc<NodeLanding>,
     /// What the ConfigMap says, which unlabelled nodes' flag state rests on.
     pub mgr: &'a MgrIntent,
     /// Pools of nodes not yet created (NodePools, declared node groups) that
@@ -212,18 +232,27 @@ pub struct Landing<'a> {
     pub unavailable: Vec<&'a capacity::PossiblePool>,
 }
 
-impl Landing<'_> {
+impl<'a> Landing<'a> {
+    /// The existing nodes the pod can land on, by pool: sorted, each pool once.
+    pub fn pools(&self) -> impl ExactSizeIterator<Item = (&'a PoolId, &PoolReport)> + '_ {
+        let ids = self.ids;
+        self.existing.pools.iter().map(move |(i, r)| (&ids[*i], r))
+    }
+    /// The candidate nodes' tallies summed over their pools.
+    pub fn total(&self) -> &FlagTally {
+        &self.existing.total
+    }
     pub fn nodes(&self) -> usize {
-        self.reports().map(|p| p.tally.nodes()).sum()
+        self.existing.total.nodes()
     }
     pub fn with_flag(&self) -> usize {
-        self.reports().map(|p| p.tally.with_flag as usize).sum()
+        self.existing.total.with_flag as usize
     }
     pub fn without_flag(&self) -> usize {
-        self.reports().map(|p| p.tally.without_flag as usize).sum()
+        self.existing.total.without_flag as usize
     }
     pub fn reports(&self) -> impl Iterator<Item = &PoolReport> {
-        self.pools.iter().map(|(_, r)| r)
+        self.existing.pools.iter().map(|(_, r)| r)
     }
     /// Possible pools whose nodes will have the flag, and those whose will not.
     pub fn possible_with_flag(&self) -> usize {
@@ -231,6 +260,67 @@ impl Landing<'_> {
     }
     pub fn possible_without_flag(&self) -> usize {
         self.possible.iter().filter(|p| !p.has_flag).count()
+    }
+}
+
+/// The [`NodeLanding`]s found, by the set of admitted classes they were
+/// found for: a decision for a placement seen before (the pods of one
+/// workload share theirs) reads its landing instead of walking the pools.
+/// Bounded: at most [`MEMO_ENTRIES`] landings and [`MEMO_POOLS`] pool
+/// reports in all; when full it starts over.
+#[derive(Default)]
+struct LandingMemo(std::sync::Mutex<MemoEntries>);
+
+#[derive(Default)]
+struct MemoEntries {
+    by_admitted: HashMap<pools::ClassSet, Arc<NodeLanding>>,
+    pools_held: usize,
+}
+
+const MEMO_ENTRIES: usize = 128;
+const MEMO_POOLS: usize = 16_384;
+
+impl LandingMemo {
+    fn entries(&self) -> std::sync::MutexGuard<'_, MemoEntries> {
+        // A panic elsewhere while the lock was held leaves a map that is
+        // still consistent (inserts are whole): keep using it.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, admitted: &pools::ClassSet) -> Option<Arc<NodeLanding>> {
+        self.entries().by_admitted.get(admitted).cloned()
+    }
+
+    fn put(&self, admitted: pools::ClassSet, landing: Arc<NodeLanding>) {
+        let held = landing.pools.len();
+        if held > MEMO_POOLS {
+            return;
+        }
+        let mut e = self.entries();
+        if e.by_admitted.len() >= MEMO_ENTRIES || e.pools_held + held > MEMO_POOLS {
+            e.by_admitted.clear();
+            e.pools_held = 0;
+        }
+        if e.by_admitted.insert(admitted, landing).is_none() {
+            e.pools_held += held;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries().by_admitted.len()
+    }
+}
+
+/// A copy of a state starts with no landing kept.
+impl Clone for LandingMemo {
+    fn clone(&self) -> Self {
+        LandingMemo::default()
+    }
+}
+
+impl std::fmt::Debug for LandingMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LandingMemo({} landings)", self.len())
     }
 }
 
@@ -261,6 +351,18 @@ impl Runs {
     }
 }
 
+/// How [`ClusterState::landing_with`] tallies the classes a pod can land on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tally {
+    /// Read from the landings found before, else by pool and kept.
+    Memo,
+    /// By pool, found anew.
+    ByPool,
+    /// Class by class, found anew: the reference for the two others.
+    #[cfg(test)]
+    ByClass,
+}
+
 /// An immutable view of the cluster objects the policy depends on.
 #[derive(Debug, Clone)]
 pub struct ClusterState {
@@ -275,6 +377,8 @@ pub struct ClusterState {
     /// pool), with the pool's whole tally: a pool whose classes a pod can all
     /// land on is counted in one step, so a decision costs per pool, not per class.
     pool_spans: Vec<PoolSpan>,
+    /// The landings found so far, by admitted classes.
+    memo: LandingMemo,
     /// Who set each node's flag label (the node agent or a person), restarts pending.
     pub provenance: provenance::Provenance,
     /// Services named `sysbox` or `sysbox-*`; `None` when the source holds no
@@ -387,6 +491,7 @@ impl ClusterState {
             mgr,
             class_tallies: Vec::new(),
             pool_spans: Vec::new(),
+            memo: LandingMemo::default(),
             provenance: provenance::Provenance::default(),
             services: None,
             capacity: capacity::Capacity::default(),
@@ -501,18 +606,41 @@ impl ClusterState {
 
     /// The nodes a pod with this placement can land on, tallied by pool.
     pub fn landing(&self, placement: &Placement) -> Landing<'_> {
-        self.landing_by(placement, true)
+        self.landing_with(placement, Tally::Memo)
     }
 
-    /// [`Self::landing`]; with `by_pool` false every admitted class is added
-    /// on its own (the reference the pool sums are tested against).
-    fn landing_by(&self, placement: &Placement, by_pool: bool) -> Landing<'_> {
+    fn landing_with(&self, placement: &Placement, how: Tally) -> Landing<'_> {
+        let existing = match self.nodes.admitted_classes_whole(placement) {
+            // the common case: whole classes, whose landing may be known already
+            Some(admitted) if how == Tally::Memo => match self.memo.get(&admitted) {
+                Some(known) => known,
+                None => {
+                    let found = Arc::new(self.node_landing(Some(&admitted), placement, true));
+                    self.memo.put(admitted, found.clone());
+                    found
+                }
+            },
+            Some(admitted) => Arc::new(self.node_landing(Some(&admitted), placement, how == Tally::ByPool)),
+            None => Arc::new(self.node_landing(None, placement, true)),
+        };
+        let mut landing =
+            Landing { ids: &self.nodes.pools, existing, mgr: &self.mgr, possible: Vec::new(), unavailable: Vec::new() };
+        if !self.capacity.is_empty() {
+            self.possible_landing(placement, &mut landing);
+        }
+        landing
+    }
+
+    /// The existing nodes the pod can land on, by pool: from the `admitted`
+    /// classes when the placement takes whole classes, else member by member.
+    /// With `by_pool` false every admitted class is added on its own (the
+    /// reference the pool sums are tested against).
+    fn node_landing(&self, admitted: Option<&pools::ClassSet>, placement: &Placement, by_pool: bool) -> NodeLanding {
         // Tallied by pool position: candidates come in pool order, so each
-        // pool is one run, and the report borrows the pool ids of the state.
+        // pool is one run.
         let mut runs = Runs { runs: Vec::with_capacity(self.nodes.pools.len().min(256)), in_order: true };
-        match self.nodes.admitted_classes_whole(placement) {
-            // the common case: whole classes, with their tallies made in advance,
-            // summed by pool
+        match admitted {
+            // whole classes, with their tallies made in advance, summed by pool
             Some(admitted) if !by_pool => admitted.iter().for_each(|i| self.add_class(&mut runs, i)),
             Some(admitted) => {
                 for span in &self.pool_spans {
@@ -569,23 +697,15 @@ impl ClusterState {
             }
             runs = merged;
         }
-        let pools = &self.nodes.pools;
-        let mut landing = Landing {
-            pools: runs.into_iter().map(|(i, r)| (&pools[i], r)).collect(),
-            mgr: &self.mgr,
-            possible: Vec::new(),
-            unavailable: Vec::new(),
-        };
-        if !self.capacity.is_empty() {
-            self.possible_landing(placement, &mut landing);
-        }
-        landing
+        runs.shrink_to_fit();
+        NodeLanding::new(runs)
     }
 
     /// Adds the pools of nodes not yet created that can take the pod.
     #[cold]
     fn possible_landing<'a>(&'a self, placement: &Placement, landing: &mut Landing<'a>) {
-        for pool in self.capacity.pools.iter().filter(|p| p.admits(placement)) {
+        let pod = capacity::PodRequirements::of(placement);
+        for pool in self.capacity.pools.iter().filter(|p| p.admits_pod(placement, &pod)) {
             if pool.unavailable.is_some() {
                 landing.unavailable.push(pool);
             } else {
@@ -652,7 +772,8 @@ mod tests {
                     selector.insert("sysbox-runtime".to_owned(), "running".to_owned());
                 }
                 let p = Placement::new(None, Some(&selector), None, &[], None);
-                let (by_pool, by_class) = (state.landing_by(&p, true), state.landing_by(&p, false));
+                let (by_pool, by_class) =
+                    (state.landing_with(&p, Tally::ByPool), state.landing_with(&p, Tally::ByClass));
                 assert_eq!(by_pool, by_class, "{selector:?}");
                 checked += 1;
                 split += usize::from(by_pool.nodes() > 0 && by_pool.nodes() < 60);
@@ -660,5 +781,125 @@ mod tests {
         }
         assert_eq!(checked, 800);
         assert!(split > 400, "{split} of {checked} placements split the pools");
+    }
+
+    /// The landings a state keeps (by admitted classes) against the class by
+    /// class tally made anew, on random clusters and placements: placements
+    /// repeat and differ while admitting the same classes, so most decisions
+    /// read a kept landing.
+    #[test]
+    fn kept_landings_agree_with_class_by_class_tallies() {
+        use k8s_openapi::api::core::v1::Toleration;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut below = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let policy = NodePolicy::default();
+        let flags = ["true", "false", "maybe", ""];
+        let (mut checked, mut kept, mut split) = (0, 0, 0);
+        for round in 0..40 {
+            let nodes: Vec<Node> = (0..80)
+                .map(|i| {
+                    let mut labels = BTreeMap::new();
+                    labels.insert("kubernetes.io/hostname".to_owned(), format!("n{i}"));
+                    if below(6) > 0 {
+                        labels.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(5)));
+                    }
+                    labels.insert("zone".to_owned(), format!("z{}", below(3)));
+                    labels.insert("sysbox-runtime".to_owned(), ["running", "installing"][below(2) as usize].into());
+                    if below(3) == 0 {
+                        labels.insert(pools::CRIO_LABEL.0.to_owned(), pools::CRIO_LABEL.1.to_owned());
+                    }
+                    let flag = flags[below(4) as usize];
+                    if !flag.is_empty() {
+                        labels.insert(policy.flag_label.clone(), flag.to_owned());
+                    }
+                    let taints = (below(4) == 0).then(|| {
+                        vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]
+                    });
+                    Node {
+                        metadata: ObjectMeta {
+                            name: Some(format!("n{i}")),
+                            labels: Some(labels),
+                            ..Default::default()
+                        },
+                        spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let cm = (round % 2 == 0).then(|| ConfigMap {
+                data: Some([(policy.mgr_config.key.clone(), "--relaxed-read-only".to_owned())].into()),
+                ..Default::default()
+            });
+            let state = ClusterState::build(&nodes, [], [], cm.as_ref(), &policy);
+            for _ in 0..25 {
+                let mut selector = BTreeMap::new();
+                if below(2) == 0 {
+                    selector.insert("zone".to_owned(), format!("z{}", below(3)));
+                }
+                if below(3) == 0 {
+                    selector.insert("sysbox-runtime".to_owned(), "running".to_owned());
+                }
+                if below(4) == 0 {
+                    selector.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(5)));
+                }
+                let tolerations: Vec<Toleration> = (below(2) == 0)
+                    .then(|| Toleration {
+                        key: Some("t".into()),
+                        operator: Some("Exists".into()),
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect();
+                let p = Placement::new(None, Some(&selector), None, &tolerations, None);
+                let held = state.memo.len();
+                let landing = state.landing(&p);
+                kept += usize::from(state.memo.len() == held);
+                assert_eq!(landing, state.landing_with(&p, Tally::ByClass), "{selector:?} {tolerations:?}");
+                assert_eq!(landing.total(), &{
+                    let mut t = FlagTally::default();
+                    landing.reports().for_each(|r| t.add(&r.tally));
+                    t
+                });
+                checked += 1;
+                split += usize::from(landing.nodes() > 0 && landing.nodes() < 80);
+            }
+        }
+        assert_eq!(checked, 1000);
+        assert!(kept > 300, "{kept} of {checked} landings read from those kept");
+        assert!(split > 500, "{split} of {checked} placements split the pools");
+    }
+
+    #[test]
+    fn kept_landings_are_bounded() {
+        let policy = NodePolicy::default();
+        // every node a class and a pool of its own; each selector admits one of them
+        let nodes: Vec<Node> = (0..200)
+            .map(|i| Node {
+                metadata: ObjectMeta {
+                    name: Some(format!("n{i}")),
+                    labels: Some(
+                        [("kubernetes.io/hostname".to_owned(), format!("n{i}")), ("zone".to_owned(), format!("z{i}"))]
+                            .into(),
+                    ),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        let state = ClusterState::build(&nodes, [], [], None, &policy);
+        for i in 0..(MEMO_ENTRIES * 3) {
+            let selector: BTreeMap<String, String> = [("zone".to_owned(), format!("z{}", i % 200))].into();
+            let p = Placement::new(None, Some(&selector), None, &[], None);
+            assert_eq!(state.landing(&p).nodes(), 1);
+            assert!(state.memo.len() <= MEMO_ENTRIES);
+        }
+        let everywhere = state.landing(&Placement::default());
+        assert_eq!(everywhere.nodes(), 200);
+        assert!(state.memo.entries().pools_held <= MEMO_POOLS);
     }
 }

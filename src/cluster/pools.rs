@@ -107,7 +107,7 @@ impl NodeClass {
 type ClassKey = (BTreeMap<String, String>, Vec<(String, Option<String>, String)>, bool);
 
 /// A set of classes, by position in [`NodeIndex::classes`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClassSet(Vec<u64>);
 
 impl ClassSet {

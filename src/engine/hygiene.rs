@@ -5,7 +5,7 @@
 
 use super::env::EnvJudgement;
 use super::finding::{Finding, Rule};
-use super::messages::{fit, fit_list, fit_list_of, list, list_of, plural, LIST_LIMIT};
+use super::messages::{fit, fit_list, fit_list_of, list, list_of, plural, Named, LIST_LIMIT};
 use super::subject::Template;
 use crate::cluster::services::{variable_stem, ClusterIp, ServiceIndex};
 use crate::cluster::Landing;
@@ -265,12 +265,14 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
     };
     let mut out = Vec::new();
     // Pools by what their candidate nodes run: how many, and the names a message shows.
-    let pools = landing.map(|l| l.pools.as_slice()).unwrap_or_default();
     let named = |keep: &dyn Fn(&crate::cluster::PoolReport) -> bool| -> (Vec<String>, usize) {
-        let mut kept = pools.iter().filter(|(_, r)| keep(r));
-        let head = kept.by_ref().take(LIST_LIMIT).map(|(p, _)| p.to_string()).collect::<Vec<_>>();
-        let total = head.len() + kept.count();
-        (head, total)
+        let mut names = Named::default();
+        landing
+            .into_iter()
+            .flat_map(Landing::pools)
+            .filter(|(_, r)| keep(r))
+            .for_each(|(p, _)| names.add(|| p.to_string()));
+        (names.head, names.count)
     };
     let (crio, crio_count) = named(&|r| r.tally.crio > 0);
     let (containerd, containerd_count) = named(&|r| (r.tally.crio as usize) < r.tally.nodes());
@@ -300,8 +302,7 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
     }
     if containerd_count > 0 {
         let count = containerd_count;
-        let nodes: usize =
-            landing.map(|l| l.pools.iter().map(|(_, r)| r.tally.nodes() - r.tally.crio as usize).sum()).unwrap_or(0);
+        let nodes: usize = landing.map_or(0, |l| l.total().nodes() - l.total().crio as usize);
         out.push(
             Finding::new(
                 Rule::NoUserNamespace,

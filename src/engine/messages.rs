@@ -17,11 +17,54 @@ pub fn list_of(head: &[String], total: usize, limit: usize) -> String {
     let shown = total.min(limit.max(1)).min(head.len());
     let head = &head[..shown];
     let rest = total - shown;
-    match (head, rest) {
-        ([], _) => String::new(),
-        ([one], 0) => one.clone(),
-        (_, 0) => format!("{} and {}", head[..shown - 1].join(", "), head[shown - 1]),
-        (_, n) => format!("{} and {n} more", head.join(", ")),
+    // written into one buffer of the right size: messages list up to
+    // LIST_LIMIT long pool descriptions per decision
+    let mut out = String::with_capacity(head.iter().map(|h| h.len() + 2).sum::<usize>() + 24);
+    for (i, name) in head.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if rest == 0 && i == shown - 1 { " and " } else { ", " });
+        }
+        out.push_str(name);
+    }
+    if rest > 0 && shown > 0 {
+        use std::fmt::Write;
+        let _ = write!(out, " and {rest} more");
+    }
+    out
+}
+
+/// Names counted as they come, only the first [`LIST_LIMIT`] rendered: what
+/// a message lists ("a, b, c, d, e and 40 more") costs the same however many
+/// there are.
+#[derive(Debug, Default)]
+pub struct Named {
+    /// The first [`LIST_LIMIT`] names.
+    pub head: Vec<String>,
+    /// All names, rendered or not.
+    pub count: usize,
+}
+
+impl Named {
+    /// Counts one more name; `name` renders it when it is among the first.
+    pub fn add(&mut self, name: impl FnOnce() -> String) {
+        if self.head.len() < LIST_LIMIT {
+            self.head.push(name());
+        }
+        self.count += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// [`list`] of all the names, with [`LIST_LIMIT`].
+    pub fn list(&self) -> String {
+        list_of(&self.head, self.count, LIST_LIMIT)
+    }
+
+    /// [`fit_list`] of all the names.
+    pub fn fit(&self, render: impl Fn(&str) -> String) -> String {
+        fit_list_of(&self.head, self.count, render)
     }
 }
 
@@ -34,11 +77,26 @@ pub fn fit_list(items: &[String], render: impl Fn(&str) -> String) -> String {
 
 /// [`fit_list`] of `total` names of which `head` gives the first
 /// [`LIST_LIMIT`] (or all).
+///
+/// `render` puts the list in its text once: the rest of the text is the same
+/// for every list, so after the longest variant only the shorter lists are
+/// measured, and a variant is rendered when it is known to fit.
 pub fn fit_list_of(head: &[String], total: usize, render: impl Fn(&str) -> String) -> String {
-    for limit in (1..=total.clamp(1, LIST_LIMIT)).rev() {
-        let text = render(&list_of(head, total, limit));
-        if text.chars().count() <= WARNING_LIMIT {
-            return text;
+    let longest = total.clamp(1, LIST_LIMIT);
+    let list = list_of(head, total, longest);
+    let text = render(&list);
+    let chars = text.chars().count();
+    if chars <= WARNING_LIMIT {
+        return text;
+    }
+    let rest = chars.saturating_sub(list.chars().count());
+    for limit in (1..longest).rev() {
+        let list = list_of(head, total, limit);
+        if rest + list.chars().count() <= WARNING_LIMIT {
+            let text = render(&list);
+            if text.chars().count() <= WARNING_LIMIT {
+                return text;
+            }
         }
     }
     fit(&render(&list_of(head, total, 1)))
@@ -56,10 +114,18 @@ pub fn fit(text: &str) -> String {
 
 /// "1 node", "2 nodes".
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+    Plural(n, word).to_string()
+}
+
+/// [`plural`], written where it is formatted rather than made first.
+pub struct Plural<'a>(pub usize, pub &'a str);
+
+impl std::fmt::Display for Plural<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => write!(f, "1 {}", self.1),
+            n => write!(f, "{n} {}s", self.1),
+        }
     }
 }
 
@@ -88,6 +154,41 @@ mod tests {
             }
             let render = |l: &str| format!("sysbox-ro: pools {l} {}", "x".repeat(200));
             assert_eq!(fit_list_of(head, n, render), fit_list(&all, render), "{n}");
+        }
+    }
+
+    #[test]
+    fn named_lists_read_as_whole_ones() {
+        for n in 0..12 {
+            let all = names(n);
+            let mut named = Named::default();
+            all.iter().for_each(|a| named.add(|| a.clone()));
+            assert_eq!((named.head.len(), named.count), (n.min(LIST_LIMIT), n));
+            assert_eq!(named.list(), list(&all, LIST_LIMIT), "{n}");
+            let render = |l: &str| format!("sysbox-ro: pools {l} {}", "x".repeat(150));
+            assert_eq!(named.fit(render), fit_list(&all, render), "{n}");
+        }
+    }
+
+    /// The variant [`fit_list_of`] picks is the first, from the longest list
+    /// down, whose rendered text fits: what rendering every one would pick.
+    #[test]
+    fn fitted_lists_are_the_longest_that_fit() {
+        let rendered_each = |all: &[String], render: &dyn Fn(&str) -> String| {
+            for limit in (1..=all.len().clamp(1, LIST_LIMIT)).rev() {
+                let text = render(&list(all, limit));
+                if text.chars().count() <= WARNING_LIMIT {
+                    return text;
+                }
+            }
+            fit(&render(&list(all, 1)))
+        };
+        for n in 0..12 {
+            for pad in [0, 20, 40, 60, 75, 90, 100, 115, 130] {
+                let all: Vec<String> = (0..n).map(|i| format!("pool-é{i}")).collect();
+                let render = |l: &str| format!("sysbox-ro: {} pools {l} lack it", "x".repeat(pad));
+                assert_eq!(fit_list(&all, render), rendered_each(&all, &render), "{n} {pad}");
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! The relaxed-read-only verdict: given where a pod can land, which pools lack
 //! the flag, what to tell the user, and whether to steer.
 
+use std::fmt::Write;
+
 use super::finding::{Finding, Rule};
-use super::messages::{fit, fit_list, list, plural, LIST_LIMIT};
+use super::messages::{fit, fit_list, list, plural, Named, Plural, LIST_LIMIT};
 use crate::cluster::pools::FlagLabel;
 use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
@@ -32,61 +34,51 @@ pub struct PoolVerdict {
 /// more"), so only those are rendered: a cluster with many lacking pools
 /// costs no more per request.
 struct Lacking {
-    /// The first [`LIST_LIMIT`] names, then blanks.
-    names: Vec<String>,
+    names: Named,
     /// The same with what each lacks, for full messages.
-    detailed: Vec<String>,
+    detailed: Named,
 }
 
 impl Lacking {
     fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
-        let lacking: Vec<_> = landing.pools.iter().filter(|(_, r)| r.tally.without_flag > 0).collect();
-        let shown = |i: usize, text: &dyn Fn() -> String| if i < LIST_LIMIT { text() } else { String::new() };
-        let mut names: Vec<String> =
-            lacking.iter().enumerate().map(|(i, (p, _))| shown(i, &|| p.to_string())).collect();
-        let mut detailed: Vec<String> = lacking
-            .iter()
-            .enumerate()
-            .map(|(i, (p, r))| {
-                shown(i, &|| format!("{p} ({})", describe_lacking(p, r, landing.mgr, policy, provenance)))
-            })
-            .collect();
+        let (mut names, mut detailed) = (Named::default(), Named::default());
+        for (p, r) in landing.pools().filter(|(_, r)| r.tally.without_flag > 0) {
+            names.add(|| p.to_string());
+            detailed.add(|| lacking_detail(p, r, landing.mgr, policy, provenance));
+        }
         // then the pools of nodes not yet created
         for p in landing.possible.iter().filter(|p| !p.has_flag) {
-            let i = names.len();
-            names.push(shown(i, &|| not_yet_created(p)));
-            detailed.push(shown(i, &|| {
-                format!("{} (not yet created: {})", p.pool, describe_possible(p, landing.mgr, policy))
-            }));
+            names.add(|| not_yet_created(p));
+            detailed.add(|| format!("{} (not yet created: {})", p.pool, describe_possible(p, landing.mgr, policy)));
         }
         Lacking { names, detailed }
     }
 
     /// The named pools and how many there are, for the finding's facts.
     fn into_named(self) -> (Vec<String>, usize) {
-        let Lacking { mut names, .. } = self;
-        let count = names.len();
-        names.truncate(LIST_LIMIT);
-        (names, count)
+        (self.names.head, self.names.count)
     }
 }
 
 /// Who labelled a pool's nodes `false`: " reported by the node agent (observed T)", " set by
-/// hand", or both.
-fn labelled_by(pool: &PoolId, provenance: Option<&Provenance>) -> String {
-    let Some(o) = provenance.and_then(|p| p.pool(pool)) else {
-        return String::new();
-    };
+/// hand", or both; nothing when neither is known.
+fn write_labelled_by(out: &mut String, pool: &PoolId, provenance: Option<&Provenance>) {
+    let Some(o) = provenance.and_then(|p| p.pool(pool)) else { return };
     let at = o.false_observed_at.as_deref().unwrap_or("?");
-    match (o.false_by_agent, o.false_by_hand) {
-        (0, 0) => String::new(),
-        (_, 0) => format!(" reported by the node agent (observed {at})"),
-        (0, _) => " set by hand".to_owned(),
-        (a, h) => format!(" ({a} reported by the node agent, observed {at}; {h} set by hand)"),
-    }
+    let _ = match (o.false_by_agent, o.false_by_hand) {
+        (0, 0) => Ok(()),
+        (_, 0) => write!(out, " reported by the node agent (observed {at})"),
+        (0, _) => {
+            out.push_str(" set by hand");
+            Ok(())
+        }
+        (a, h) => write!(out, " ({a} reported by the node agent, observed {at}; {h} set by hand)"),
+    };
 }
 
-fn describe_lacking(
+/// "POOL (WHAT IT LACKS)": a pool lacking the flag, for full messages, in one
+/// buffer (a message names up to [`LIST_LIMIT`] of them per decision).
+fn lacking_detail(
     pool: &PoolId,
     r: &PoolReport,
     mgr: &MgrIntent,
@@ -95,14 +87,14 @@ fn describe_lacking(
 ) -> String {
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
-    let mut parts = Vec::new();
+    let mut out = String::with_capacity(192);
+    let _ = write!(out, "{pool} (");
+    let mut sep = "";
     let t = &r.tally;
     if t.labelled_false > 0 {
-        parts.push(format!(
-            "{} labelled {flag}=false{}",
-            plural(t.labelled_false as usize, "node"),
-            labelled_by(pool, provenance)
-        ));
+        let _ = write!(out, "{} labelled {flag}=false", Plural(t.labelled_false as usize, "node"));
+        write_labelled_by(&mut out, pool, provenance);
+        sep = "; ";
     }
     let via_cm = (t.without_flag - t.labelled_false - t.unlabelled_default) as usize;
     if via_cm > 0 {
@@ -111,19 +103,23 @@ fn describe_lacking(
             MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
             MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "intends them to run without --relaxed-read-only",
         };
-        parts.push(format!("{} unlabelled, and {} in ConfigMap {cm} {what}", plural(via_cm, "node"), cm.key));
+        let _ = write!(out, "{sep}{} unlabelled, and {} in ConfigMap {cm} {what}", Plural(via_cm, "node"), cm.key);
+        sep = "; ";
     }
     if t.unlabelled_default > 0 {
-        parts.push(format!(
-            "{} with no {flag} label and no ConfigMap {cm}",
-            plural(t.unlabelled_default as usize, "node")
-        ));
+        let _ = write!(
+            out,
+            "{sep}{} with no {flag} label and no ConfigMap {cm}",
+            Plural(t.unlabelled_default as usize, "node")
+        );
+        sep = "; ";
     }
     if !r.invalid_labels.is_empty() {
         let vals: Vec<String> = r.invalid_labels.iter().map(|v| format!("{v:?}")).collect();
-        parts.push(format!("label value {} is not true/false", list(&vals, 3)));
+        let _ = write!(out, "{sep}label value {} is not true/false", list(&vals, 3));
     }
-    parts.join("; ")
+    out.push(')');
+    out
 }
 
 /// "NodePool ci-relaxed (new)": the short name of a pool of nodes not yet
@@ -220,10 +216,10 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
 /// [`Rule::FlagLabelInvalid`]: pools with a flag label value other than true/false.
 fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
-    let mut invalid: Vec<String> =
-        landing.pools.iter().filter(|(_, r)| !r.invalid_labels.is_empty()).map(|(p, _)| p.to_string()).collect();
-    invalid
-        .extend(landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))).map(not_yet_created));
+    let mut invalid = Named::default();
+    landing.pools().filter(|(_, r)| !r.invalid_labels.is_empty()).for_each(|(p, _)| invalid.add(|| p.to_string()));
+    (landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))))
+        .for_each(|p| invalid.add(|| not_yet_created(p)));
     if invalid.is_empty() {
         return None;
     }
@@ -232,13 +228,12 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
         format!(
             "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {}). \
              Details: sysbox-ro-webhook explain {}",
-            list(&invalid, LIST_LIMIT),
+            invalid.list(),
             Rule::FlagLabelInvalid.id()
         ),
-        fit_list(&invalid, |l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
+        invalid.fit(|l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
     );
-    let count = invalid.len();
-    Some(finding.about(invalid.into_iter().take(LIST_LIMIT).collect(), count, 0))
+    Some(finding.about(invalid.head, invalid.count, 0))
 }
 
 /// [`Rule::NoCandidateNodes`]: no node, existing or to be created, can take the pod.
@@ -278,11 +273,11 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             ctx.subject,
             ctx.runtime_class,
             candidates(landing),
-            list(&lacking.detailed, LIST_LIMIT),
+            lacking.detailed.list(),
             unavailable_note(landing),
             fix(policy, Rule::FlagMissing)
         ),
-        fit_list(&lacking.names, |l| {
+        lacking.names.fit(|l| {
             format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail")
         }),
     );
@@ -306,11 +301,11 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
                 plural(landing.without_flag(), "node"),
                 landing.nodes(),
                 if landing.without_flag() == 1 { "runs" } else { "run" },
-                list(&lacking.detailed, LIST_LIMIT),
+                lacking.detailed.list(),
                 unavailable_note(landing),
                 fix(policy, Rule::DaemonSetFlagMissing)
             ),
-            fit_list(&lacking.names, |l| {
+            lacking.names.fit(|l| {
                 format!(
                     "sysbox-ro: {} in pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail",
                     plural(landing.without_flag(), "node")
@@ -329,11 +324,11 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
                 ctx.subject,
                 ctx.runtime_class,
                 candidates(landing),
-                list(&lacking.detailed, LIST_LIMIT),
+                lacking.detailed.list(),
                 unavailable_note(landing),
                 fix(policy, Rule::DaemonSetFlagMissing)
             ),
-            fit_list(&lacking.names, |l| {
+            lacking.names.fit(|l| {
                 format!("sysbox-ro: pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail")
             }),
         )
@@ -379,7 +374,7 @@ fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             plural(landing.without_flag(), "node"),
             landing.nodes(),
             ctx.subject,
-            list(&lacking.detailed, LIST_LIMIT),
+            lacking.detailed.list(),
             unavailable_note(landing),
         )
     } else {
@@ -387,16 +382,14 @@ fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             "{} can land on {}, and not all of them will run sysbox-mgr with --relaxed-read-only: {}.{} {then}",
             ctx.subject,
             candidates(landing),
-            list(&lacking.detailed, LIST_LIMIT),
+            lacking.detailed.list(),
             unavailable_note(landing),
         )
     };
     let warning = if steer {
-        fit_list(&lacking.names, |l| {
-            format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only")
-        })
+        lacking.names.fit(|l| format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only"))
     } else {
-        fit_list(&lacking.names, |l| {
+        lacking.names.fit(|l| {
             format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; the pod may land there and fail")
         })
     };
@@ -407,18 +400,17 @@ fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
 /// [`Rule::FlagFromConfigMap`]: pools whose flag rests on the ConfigMap alone.
 fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
-    let mut from_cm: Vec<String> = Vec::new();
+    let mut from_cm = Named::default();
     let mut nodes = 0;
-    for (pool, r) in &landing.pools {
+    for (pool, r) in landing.pools() {
         let t = &r.tally;
         if t.via_configmap > 0 && t.with_flag > t.with_flag_by_label {
-            from_cm.push(pool.to_string());
+            from_cm.add(|| pool.to_string());
             nodes += (t.with_flag - t.with_flag_by_label) as usize;
         }
     }
-    from_cm.extend(
-        landing.possible.iter().filter(|p| p.has_flag && p.source == FlagSource::ConfigMap).map(not_yet_created),
-    );
+    (landing.possible.iter().filter(|p| p.has_flag && p.source == FlagSource::ConfigMap))
+        .for_each(|p| from_cm.add(|| not_yet_created(p)));
     if from_cm.is_empty() {
         return None;
     }
@@ -429,16 +421,15 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             "pools {} have the flag only as intended by ConfigMap {cm} ({} has --relaxed-read-only): the ConfigMap \
              reaches a node only when its Sysbox installer pod restarts, so a node may still run without it. Label \
              the nodes {flag}=true once they run with the flag. Details: sysbox-ro-webhook explain {}",
-            list(&from_cm, LIST_LIMIT),
+            from_cm.list(),
             cm.key,
             Rule::FlagFromConfigMap.id()
         ),
-        fit_list(&from_cm, |l| {
+        from_cm.fit(|l| {
             format!("sysbox-ro: flag on {l} only intended by the ConfigMap (applied on installer restart); label nodes")
         }),
     );
-    let count = from_cm.len();
-    Some(finding.about(from_cm.into_iter().take(LIST_LIMIT).collect(), count, nodes))
+    Some(finding.about(from_cm.head, from_cm.count, nodes))
 }
 
 /// [`Rule::MgrConfigStopsSysbox`] and [`Rule::MgrConfigUnclear`]: the
@@ -455,19 +446,20 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
         MgrIntent::ConfigMapUnclear(_) => (Rule::MgrConfigUnclear, |r| r.tally.via_configmap as usize),
         MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
     };
-    let mut pools = Vec::new();
+    let mut pools = Named::default();
     let mut nodes = 0usize;
-    for (pool, r) in &landing.pools {
+    for (pool, r) in landing.pools() {
         let n = concerned(r);
         if n > 0 {
-            pools.push(pool.to_string());
+            pools.add(|| pool.to_string());
             nodes += n;
         }
     }
     // Nodes not yet created install Sysbox from the ConfigMap when they join:
     // a line that stops sysbox-mgr concerns them all.
     let stops = matches!(landing.mgr, MgrIntent::ConfigMapStopsMgr(_));
-    pools.extend(landing.possible.iter().filter(|p| stops || p.source == FlagSource::ConfigMap).map(not_yet_created));
+    (landing.possible.iter().filter(|p| stops || p.source == FlagSource::ConfigMap))
+        .for_each(|p| pools.add(|| not_yet_created(p)));
     if pools.is_empty() {
         return None;
     }
@@ -480,7 +472,7 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
                  land on (pools {}). Fix the value before any Sysbox installer pod restarts. Details: \
                  sysbox-ro-webhook explain {}",
                 plural(nodes, "node"),
-                list(&pools, LIST_LIMIT),
+                pools.list(),
                 rule.id(),
                 key = cm.key
             ),
@@ -493,16 +485,13 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
                  (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. Label them \
                  {flag}=true or false. Details: sysbox-ro-webhook explain {}",
                 plural(nodes, "node"),
-                list(&pools, LIST_LIMIT),
+                pools.list(),
                 rule.id(),
                 key = cm.key
             ),
-            fit_list(&pools, |l| {
-                format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)
-            }),
+            pools.fit(|l| format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)),
         ),
         MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
     };
-    let count = pools.len();
-    Some(finding.about(pools.into_iter().take(LIST_LIMIT).collect(), count, nodes))
+    Some(finding.about(pools.head, pools.count, nodes))
 }
