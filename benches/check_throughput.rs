@@ -193,41 +193,39 @@ fn bench(c: &mut Criterion) {
         .map(|&(name, format, mutated)| (name, Some((format, mutated))))
         .chain([("junit (quick-junit)", None)]);
     for (name, case) in runs {
-        let mut runs: Vec<Duration> = (0..5)
-            .map(|_| {
-                let start = Instant::now();
-                match case {
-                    Some((format, mutated)) => black_box(check_once(input.as_bytes(), &ctx, format, mutated)),
-                    None => black_box(check_quick_junit(input.as_bytes(), &ctx)),
-                };
-                start.elapsed()
-            })
-            .collect();
-        runs.sort();
-        let median = runs[runs.len() / 2];
-        println!(
-            "  {name:<20} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
-            DOCUMENTS as f64 / median.as_secs_f64(),
-            median.as_secs_f64() * 1e3
-        );
+        print_median(name, || match case {
+            Some((format, mutated)) => {
+                black_box(check_once(input.as_bytes(), &ctx, format, mutated));
+            }
+            None => {
+                black_box(check_quick_junit(input.as_bytes(), &ctx));
+            }
+        });
     }
     println!("floors under check (the first stages alone), median of 5 runs:");
     for (name, floor) in Floor::ALL {
-        let mut runs: Vec<Duration> = (0..5)
-            .map(|_| {
-                let start = Instant::now();
-                black_box(floor_with(input.as_bytes(), floor));
-                start.elapsed()
-            })
-            .collect();
-        runs.sort();
-        let median = runs[runs.len() / 2];
-        println!(
-            "  {name:<20} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
-            DOCUMENTS as f64 / median.as_secs_f64(),
-            median.as_secs_f64() * 1e3
-        );
+        print_median(name, || {
+            black_box(floor_with(input.as_bytes(), floor));
+        });
     }
+}
+
+/// Runs `pass` five times and prints the median as manifests per second.
+fn print_median(name: &str, mut pass: impl FnMut()) {
+    let mut runs: Vec<Duration> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            pass();
+            start.elapsed()
+        })
+        .collect();
+    runs.sort();
+    let median = runs[runs.len() / 2];
+    println!(
+        "  {name:<20} {:>9.0} manifests/s  ({:.1} ms per {DOCUMENTS})",
+        DOCUMENTS as f64 / median.as_secs_f64(),
+        median.as_secs_f64() * 1e3
+    );
 }
 
 fn main() {

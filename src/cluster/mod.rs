@@ -722,6 +722,41 @@ mod tests {
     use k8s_openapi::api::core::v1::{NodeSpec, Taint};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+    /// A random node for the randomised tallies: hostname `n{i}`; in a
+    /// pool one time in `pools.0` too few, of `pools.1` pools; a zone of
+    /// three; a Sysbox install state; with `crio`, a CRI-O label one time in
+    /// three; a flag label that is `true`, `false`, invalid or absent; a
+    /// taint one time in four; cordoned one time in eight.
+    fn random_node(
+        i: usize,
+        below: &mut dyn FnMut(u64) -> u64,
+        policy: &NodePolicy,
+        pools: (u64, u64),
+        crio: bool,
+    ) -> Node {
+        let mut labels = BTreeMap::new();
+        labels.insert("kubernetes.io/hostname".to_owned(), format!("n{i}"));
+        if below(pools.0) > 0 {
+            labels.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(pools.1)));
+        }
+        labels.insert("zone".to_owned(), format!("z{}", below(3)));
+        labels.insert("sysbox-runtime".to_owned(), ["running", "installing"][below(2) as usize].into());
+        if crio && below(3) == 0 {
+            labels.insert(pools::CRIO_LABEL.0.to_owned(), pools::CRIO_LABEL.1.to_owned());
+        }
+        let flag = ["true", "false", "maybe", ""][below(4) as usize];
+        if !flag.is_empty() {
+            labels.insert(policy.flag_label.clone(), flag.to_owned());
+        }
+        let taints = (below(4) == 0)
+            .then(|| vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]);
+        Node {
+            metadata: ObjectMeta { name: Some(format!("n{i}")), labels: Some(labels), ..Default::default() },
+            spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn pool_sums_agree_with_class_by_class_tallies() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -732,36 +767,9 @@ mod tests {
             seed % n
         };
         let policy = NodePolicy::default();
-        let flags = ["true", "false", "maybe", ""];
         let (mut split, mut checked) = (0, 0);
         for _ in 0..40 {
-            let nodes: Vec<Node> = (0..60)
-                .map(|i| {
-                    let mut labels = BTreeMap::new();
-                    labels.insert("kubernetes.io/hostname".to_owned(), format!("n{i}"));
-                    if below(5) > 0 {
-                        labels.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(4)));
-                    }
-                    labels.insert("zone".to_owned(), format!("z{}", below(3)));
-                    labels.insert("sysbox-runtime".to_owned(), ["running", "installing"][below(2) as usize].into());
-                    let flag = flags[below(4) as usize];
-                    if !flag.is_empty() {
-                        labels.insert(policy.flag_label.clone(), flag.to_owned());
-                    }
-                    let taints = (below(4) == 0).then(|| {
-                        vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]
-                    });
-                    Node {
-                        metadata: ObjectMeta {
-                            name: Some(format!("n{i}")),
-                            labels: Some(labels),
-                            ..Default::default()
-                        },
-                        spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
-                        ..Default::default()
-                    }
-                })
-                .collect();
+            let nodes: Vec<Node> = (0..60).map(|i| random_node(i, &mut below, &policy, (5, 4), false)).collect();
             let state = ClusterState::build(&nodes, [], [], None, &policy);
             for _ in 0..20 {
                 let mut selector = BTreeMap::new();
@@ -798,39 +806,9 @@ mod tests {
             seed % n
         };
         let policy = NodePolicy::default();
-        let flags = ["true", "false", "maybe", ""];
         let (mut checked, mut kept, mut split) = (0, 0, 0);
         for round in 0..40 {
-            let nodes: Vec<Node> = (0..80)
-                .map(|i| {
-                    let mut labels = BTreeMap::new();
-                    labels.insert("kubernetes.io/hostname".to_owned(), format!("n{i}"));
-                    if below(6) > 0 {
-                        labels.insert("cloud.google.com/gke-nodepool".to_owned(), format!("p{}", below(5)));
-                    }
-                    labels.insert("zone".to_owned(), format!("z{}", below(3)));
-                    labels.insert("sysbox-runtime".to_owned(), ["running", "installing"][below(2) as usize].into());
-                    if below(3) == 0 {
-                        labels.insert(pools::CRIO_LABEL.0.to_owned(), pools::CRIO_LABEL.1.to_owned());
-                    }
-                    let flag = flags[below(4) as usize];
-                    if !flag.is_empty() {
-                        labels.insert(policy.flag_label.clone(), flag.to_owned());
-                    }
-                    let taints = (below(4) == 0).then(|| {
-                        vec![Taint { key: "t".into(), value: None, effect: "NoSchedule".into(), time_added: None }]
-                    });
-                    Node {
-                        metadata: ObjectMeta {
-                            name: Some(format!("n{i}")),
-                            labels: Some(labels),
-                            ..Default::default()
-                        },
-                        spec: Some(NodeSpec { taints, unschedulable: Some(below(8) == 0), ..Default::default() }),
-                        ..Default::default()
-                    }
-                })
-                .collect();
+            let nodes: Vec<Node> = (0..80).map(|i| random_node(i, &mut below, &policy, (6, 5), true)).collect();
             let cm = (round % 2 == 0).then(|| ConfigMap {
                 data: Some([(policy.mgr_config.key.clone(), "--relaxed-read-only".to_owned())].into()),
                 ..Default::default()
