@@ -7,17 +7,6 @@ use serde_json::{json, Value};
 use sysbox_ro_webhook::engine::{Kind, Verdict};
 use sysbox_ro_webhook::policy::{Mode, Policy};
 
-const ALL_KINDS: [Kind; 8] = [
-    Kind::Pod,
-    Kind::PodTemplate,
-    Kind::Deployment,
-    Kind::StatefulSet,
-    Kind::DaemonSet,
-    Kind::ReplicaSet,
-    Kind::Job,
-    Kind::CronJob,
-];
-
 fn good_cluster() -> sysbox_ro_webhook::cluster::ClusterState {
     cluster(&[RUNTIME_CLASS.into(), node("a1", "a", Some("true")), node("a2", "a", Some("true"))])
 }
@@ -33,7 +22,7 @@ fn template_annotations(kind: Kind, object: &Value) -> Option<&Value> {
 #[test]
 fn every_kind_is_judged_on_its_template() {
     let state = good_cluster();
-    for kind in ALL_KINDS {
+    for kind in Kind::ALL {
         let object = workload(kind, ro_spec());
         let d = decide(&object, Some(&state), &Policy::default());
         assert_eq!(d.verdict, Verdict::Allow, "{kind:?}: {d:?}");
@@ -49,7 +38,7 @@ fn every_kind_is_judged_on_its_template() {
 #[test]
 fn denial_reaches_workloads_at_apply_time() {
     let state = cluster(&[RUNTIME_CLASS.into(), node("s1", "strict", Some("false"))]);
-    for kind in ALL_KINDS {
+    for kind in Kind::ALL {
         let d = decide(&workload(kind, ro_spec()), Some(&state), &Policy::default());
         assert_eq!(d.verdict, Verdict::Deny, "{kind:?}");
         assert!(d.patch.is_empty(), "a denial carries no patch");

@@ -526,17 +526,6 @@ fn metadata() -> impl Strategy<Value = Value> {
         })
 }
 
-const KINDS: [Kind; 8] = [
-    Kind::Pod,
-    Kind::PodTemplate,
-    Kind::Deployment,
-    Kind::StatefulSet,
-    Kind::DaemonSet,
-    Kind::ReplicaSet,
-    Kind::Job,
-    Kind::CronJob,
-];
-
 /// Generated pods and workloads: each member the engine reads present or
 /// not, with a sound value or one of the wrong type, among members it does
 /// not read. (The strategy's value is deeply nested tuples, whose generation
@@ -546,7 +535,7 @@ const KINDS: [Kind; 8] = [
 fn generated_pods_and_workloads_get_the_same_answer() {
     let run = || {
         let strategy = (
-            proptest::sample::select(KINDS.to_vec()),
+            proptest::sample::select(Kind::ALL.to_vec()),
             pod_spec(),
             metadata(),
             metadata(),

@@ -26,6 +26,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind the engine judges.
+    pub const ALL: [Kind; 8] = [
+        Kind::Pod,
+        Kind::PodTemplate,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::Job,
+        Kind::CronJob,
+    ];
+
     /// From an API group (`""` for core) and kind.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
         Some(match (group, kind) {
@@ -437,20 +449,9 @@ mod tests {
         }
     }
 
-    const KINDS: [Kind; 8] = [
-        Kind::Pod,
-        Kind::PodTemplate,
-        Kind::Deployment,
-        Kind::StatefulSet,
-        Kind::DaemonSet,
-        Kind::ReplicaSet,
-        Kind::Job,
-        Kind::CronJob,
-    ];
-
     #[test]
     fn every_field_the_views_read_is_kept_at_every_kinds_template() {
-        for kind in KINDS {
+        for kind in Kind::ALL {
             let base = kind.template_path();
             let what = format!("{} /{}", kind.as_str(), base.join("/"));
             for holder in [&[][..], base] {
