@@ -74,7 +74,7 @@ impl AdmissionRequest<ReadObject, Present> {
     /// stored one (an UPDATE that carries `oldObject`): it compares whole
     /// templates, so such a request must be read whole.
     pub fn compares_stored_object(&self) -> bool {
-        self.operation.as_deref() == Some("UPDATE") && self.old_object.is_some()
+        self.operation.as_deref().and_then(Operation::parse) == Some(Operation::Update) && self.old_object.is_some()
     }
 
     /// The request with its (trimmed) object and without its stored one,

@@ -722,6 +722,16 @@ mod tests {
     use k8s_openapi::api::core::v1::{NodeSpec, Taint};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+    /// xorshift64 from `seed`: a number in `0..n` at each call.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     /// A random node for the randomised tallies: hostname `n{i}`; in a
     /// pool one time in `pools.0` too few, of `pools.1` pools; a zone of
     /// three; a Sysbox install state; with `crio`, a CRI-O label one time in
@@ -759,13 +769,7 @@ mod tests {
 
     #[test]
     fn pool_sums_agree_with_class_by_class_tallies() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut below = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut below = xorshift(0x9e37_79b9_7f4a_7c15_u64);
         let policy = NodePolicy::default();
         let (mut split, mut checked) = (0, 0);
         for _ in 0..40 {
@@ -798,13 +802,7 @@ mod tests {
     #[test]
     fn kept_landings_agree_with_class_by_class_tallies() {
         use k8s_openapi::api::core::v1::Toleration;
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut below = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut below = xorshift(0x2545_f491_4f6c_dd1d_u64);
         let policy = NodePolicy::default();
         let (mut checked, mut kept, mut split) = (0, 0, 0);
         for round in 0..40 {
