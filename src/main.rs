@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use sysbox_ro_webhook::cli::{Cli, Config, LogFormat};
-use sysbox_ro_webhook::{agent, audit, certs, check, explain, serve};
+use sysbox_ro_webhook::cli::{Cli, Command, Config, LogFormat};
+use sysbox_ro_webhook::{agent, audit, certs, check, explain, log_writer, serve};
 
 // The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
 // figures that chose it.
@@ -24,18 +24,40 @@ pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muz
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(format: LogFormat, filter: &str) {
+/// Logs to stderr in the chosen format. The long-running commands (`serve`,
+/// `agent`) write through [`log_writer`]: a request never waits on a write,
+/// and the returned [`log_writer::Flusher`] writes the last lines when dropped.
+fn init_logging(format: LogFormat, filter: &str, batched: bool) -> Option<log_writer::Flusher> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
         eprintln!("invalid --log filter {filter:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    let batched = if batched {
+        log_writer::spawn(std::io::stderr())
+            .map_err(|e| eprintln!("cannot start the log writer thread ({e}); writing the log directly"))
+            .ok()
+    } else {
+        None
+    };
+    match (format, batched) {
+        (LogFormat::Text, Some((writer, flusher))) => {
+            builder.with_writer(writer).init();
+            Some(flusher)
+        }
+        (LogFormat::Json, Some((writer, flusher))) => {
+            builder.with_writer(writer).json().flatten_event(true).init();
+            Some(flusher)
+        }
+        (LogFormat::Text, None) => {
+            builder.with_writer(std::io::stderr).init();
+            None
+        }
+        (LogFormat::Json, None) => {
+            builder.with_writer(std::io::stderr).json().flatten_event(true).init();
+            None
+        }
     }
 }
 
@@ -53,7 +75,8 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log);
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Agent(_));
+    let flusher = init_logging(cli.log_format, &cli.log, long_running);
     let config = match cli.command.to_config() {
         Ok(config) => config,
         Err(e) => {
@@ -70,7 +93,10 @@ fn main() -> ExitCode {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;
             };
-            match runtime.block_on(serve::run(*config, provider)) {
+            let stopped = runtime.block_on(serve::run(*config, provider));
+            drop(runtime);
+            drop(flusher); // the last log lines before the error below
+            match stopped {
                 Ok(serve::Stopped::Clean) => ExitCode::SUCCESS,
                 Ok(serve::Stopped::Dropped(n)) => {
                     eprintln!("error: stopped with {n} request(s) unanswered");
@@ -103,7 +129,10 @@ fn main() -> ExitCode {
             let Some(runtime) = runtime() else {
                 return ExitCode::FAILURE;
             };
-            match runtime.block_on(agent::run(*config)) {
+            let stopped = runtime.block_on(agent::run(*config));
+            drop(runtime);
+            drop(flusher);
+            match stopped {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
