@@ -22,6 +22,11 @@
 #   open loop:   a fixed rate well below saturation, with latency correction,
 #                BENCH_OPEN_ROUNDS x BENCH_OPEN_DURATION s (x3 for the 1 MiB
 #                body) -> p50 / p99 / p99.9
+# then, for the small bodies, the paired rounds: the bare server and one webhook
+# loaded at the same time (two oha on CPU 1, 32 connections each, for
+# BENCH_DURATION s), so both see the same machine at the same moment: the
+# ratio of their CPU per request is free of the drift in the machine's speed
+# that separate runs suffer on a shared host (BENCH_PAIRED_ROUNDS, 6).
 # Then prints per server and body the medians over the rounds, errors, the
 # server's CPU time per request (from /proc/PID/task/*/schedstat, so a load
 # generator that saturates first does not hide the server's cost), peak RSS
@@ -43,6 +48,7 @@ read -r -a NODES <<<"${BENCH_NODES:-10 5000}"
 read -r -a BODIES <<<"${BENCH_BODIES:-pod deployment pod-1mib}"
 DURATION=${BENCH_DURATION:-2}
 OPEN_ROUNDS=${BENCH_OPEN_ROUNDS:-3}
+PAIRED_ROUNDS=${BENCH_PAIRED_ROUNDS:-6}
 PORT_BASE=${BENCH_PORT_BASE:-18400}
 CACHE=${SYSBOX_RO_CACHE:-$HOME/.cache/sysbox-ro-webhook}
 OHA_ROOT=$CACHE/cargo-bin
@@ -177,6 +183,28 @@ run() { # round body server mode
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$body" "$name" "$mode" "$out" $((after - before)) $((t1 - t0)) >>"$RESULTS"
 }
 
+# Loads the bare server and webhook $3 at once, each from its own oha: the
+# two share CPU 0, so each gets the same machine at the same moment.
+paired() { # round body webhook
+  local round=$1 body=$2 w=$3 name out pids=() t0 t1
+  declare -A before after
+  for name in bare "$w"; do before[$name]=$(cpu_ns "${PID[$name]}"); done
+  t0=$(date +%s%N)
+  for name in bare "$w"; do
+    taskset -c 1 "$OHA" -c 32 -z "${DURATION}s" --no-tui --output-format json --insecure --wait-ongoing-requests-after-deadline \
+      -m POST -H 'content-type: application/json' -D "$WORK/bodies/$body.json" \
+      "https://127.0.0.1:${PORT[$name]}/mutate?timeout=10s" >"$WORK/r$round-$body-$name-paired-$w.json" &
+    pids+=("$!")
+  done
+  wait "${pids[@]}"
+  t1=$(date +%s%N)
+  for name in bare "$w"; do after[$name]=$(cpu_ns "${PID[$name]}"); done
+  for name in bare "$w"; do
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$body" "$name" "paired:$w" "$WORK/r$round-$body-$name-paired-$w.json" \
+      $((after[$name] - before[$name])) $((t1 - t0)) >>"$RESULTS"
+  done
+}
+
 hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 RSS=$WORK/rss.tsv
 : >"$RSS"
@@ -209,6 +237,15 @@ for body in "${BODIES[@]}"; do
       done
     done
   done
+  if [ "$body" != pod-1mib ]; then
+    for round in $(seq "$PAIRED_ROUNDS"); do
+      for name in "${SERVERS[@]}"; do
+        case $name in wh-*) ;; *) continue ;; esac
+        log "$body  paired  round $round/$PAIRED_ROUNDS  bare and $name at once"
+        paired "$round" "$body" "$name"
+      done
+    done
+  fi
   for name in "${SERVERS[@]}"; do
     kill -0 "${PID[$name]}" 2>/dev/null || { log "$name died during the runs"; cat "$WORK/$name.log" >&2; exit 1; }
     printf '%s\t%s\t%s\n' "$name" "$body" "$(hwm "${PID[$name]}")" >>"$RSS"
@@ -220,5 +257,5 @@ echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1),
 echo "load generator: $("$OHA" --version); servers on CPU 0, oha on CPU 1; loopback HTTPS keep-alive"
 echo "closed loop: $ROUNDS rounds, 64 connections, ${DURATION}s; open loop: $OPEN_ROUNDS rounds, 32 connections, --latency-correction," \
   "rates pod ${RATE[pod]}/s (${OPEN_SECONDS[pod]}s), deployment ${RATE[deployment]}/s (${OPEN_SECONDS[deployment]}s)," \
-  "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s)"
+  "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s); paired: $PAIRED_ROUNDS rounds, 2 x 32 connections, ${DURATION}s"
 SERVERS="${SERVERS[*]}" BODIES="${BODIES[*]}" python3 benches/summarize.py "$RESULTS" "$RSS" "$WORK/bodies"

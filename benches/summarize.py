@@ -8,7 +8,7 @@ Usage: SERVERS="bare kube-typed wh-10 wh-5000" BODIES="pod ..." summarize.py RES
 SERVERS: `bare` (the reference), `kube-typed` (the peer), then the webhooks
 `wh-N`, the first of which is the base of the scaling ratios.
 
-RESULTS.tsv rows: round, body, server, mode (closed|open), oha JSON report,
+RESULTS.tsv rows: round, body, server, mode (closed|open|paired:WEBHOOK), oha JSON report,
 server CPU ns during the run, wall ns of the run. RSS.tsv rows: server, phase
 (start, or the body whose runs it covers), VmHWM in KiB. Every figure printed
 comes from those files.
@@ -17,6 +17,13 @@ Throughput is given twice: requests/s reached in the closed loop (bounded by
 whichever of server and load generator saturates first, each on one core) and
 the server's capacity, requests per CPU-second of the server (1e6 / CPU us per
 request), which does not depend on the load generator keeping up.
+
+The paired rounds load the bare server and one webhook at the same time on the
+same core: the ratio of their CPU per request within a round compares them on
+the same machine at the same moment, so it does not move with the host's
+speed the way ratios of back-to-back runs do. As the two share the core, the
+ratio of their requests/s in a paired round is the inverse of that CPU ratio:
+what each would reach alone on the core.
 """
 
 import json
@@ -146,6 +153,33 @@ def main():
                     else:
                         limit = 1 / TARGETS["scaling"]
                         target(f"CPU us/req {w}/{base} ({body}) <= {limit:.3f}", v <= limit, f"{v:.3f}")
+    paired = {}  # (body, webhook) -> list of (CPU ratio, req/s ratio) per round
+    for (body, server, mode), rounds in runs.items():
+        if not mode.startswith("paired:") or server == "bare":
+            continue
+        base_rounds = {r: (rep, c) for r, rep, c, _ in runs.get((body, "bare", mode), [])}
+        for r, rep, c, _ in rounds:
+            if r not in base_rounds:
+                continue
+            brep, bc = base_rounds[r]
+            n, bn = requests(rep), requests(brep)
+            total_errors += errors(rep) + errors(brep)
+            total_requests += n + bn
+            if n and bn and bc:
+                paired.setdefault((body, server), []).append(((c / n) / (bc / bn), n / bn))
+    if paired:
+        print()
+        print("== paired rounds (bare and the webhook loaded at once, on the same core)")
+        print(f"{'body':<11} {'webhook':<10} {'CPU us/req ratio':>16} {'(min-max)':>13} {'req/s ratio':>11}  rounds")
+        for (body, w), xs in sorted(paired.items()):
+            cpu_ratios = [x for x, _ in xs]
+            rps_ratios = [y for _, y in xs]
+            print(f"{body:<11} {w:<10} {med(cpu_ratios):>16.3f} {f'({min(cpu_ratios):.3f}-{max(cpu_ratios):.3f})':>13}"
+                  f" {med(rps_ratios):>11.3f}  {len(xs)}")
+            v = med(cpu_ratios)
+            target(f"CPU us/req {w}/bare, paired ({body}) <= {TARGETS['cpu']}", v <= TARGETS["cpu"], f"{v:.3f}")
+            v = med(rps_ratios)
+            target(f"req/s {w}/bare, paired ({body}) >= {TARGETS['throughput']}", v >= TARGETS["throughput"], f"{v:.3f}")
     if "wh-5000" in SERVERS:
         for phase in ["start"] + [b for b in ("pod", "deployment") if b in BODIES]:
             value = rss.get(("wh-5000", phase), float("inf"))
