@@ -16,7 +16,7 @@ pub mod engine;
 pub mod explain;
 pub mod intake;
 pub mod limits;
-pub mod log_writer;
+pub mod logging;
 pub mod manifest;
 pub mod metrics;
 pub mod policy;

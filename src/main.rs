@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use sysbox_ro_webhook::cli::{Cli, Command, Config, LogFormat};
-use sysbox_ro_webhook::{agent, audit, certs, check, explain, log_writer, serve};
+use sysbox_ro_webhook::{agent, audit, certs, check, explain, logging, serve};
 
 // The allocator: see BENCHMARKS.md ("Memory after large reviews") for the
 // figures that chose it.
@@ -24,43 +24,6 @@ pub static MALLOC_CONF: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muz
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Logs to stderr in the chosen format. The long-running commands (`serve`,
-/// `agent`) write through [`log_writer`]: a request never waits on a write,
-/// and the returned [`log_writer::Flusher`] writes the last lines when dropped.
-fn init_logging(format: LogFormat, filter: &str, batched: bool) -> Option<log_writer::Flusher> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
-        eprintln!("invalid --log filter {filter:?} ({e}); using info");
-        tracing_subscriber::EnvFilter::new("info")
-    });
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
-    let batched = if batched {
-        log_writer::spawn(std::io::stderr())
-            .map_err(|e| eprintln!("cannot start the log writer thread ({e}); writing the log directly"))
-            .ok()
-    } else {
-        None
-    };
-    match (format, batched) {
-        (LogFormat::Text, Some((writer, flusher))) => {
-            builder.with_writer(writer).init();
-            Some(flusher)
-        }
-        (LogFormat::Json, Some((writer, flusher))) => {
-            builder.with_writer(writer).json().flatten_event(true).init();
-            Some(flusher)
-        }
-        (LogFormat::Text, None) => {
-            builder.with_writer(std::io::stderr).init();
-            None
-        }
-        (LogFormat::Json, None) => {
-            builder.with_writer(std::io::stderr).json().flatten_event(true).init();
-            None
-        }
-    }
-}
-
 /// The multi-threaded async runtime of `serve` and `agent`; `None` (said on
 /// stderr) when it cannot start.
 fn runtime() -> Option<tokio::runtime::Runtime> {
@@ -76,7 +39,11 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let long_running = matches!(cli.command, Command::Serve(_) | Command::Agent(_));
-    let flusher = init_logging(cli.log_format, &cli.log, long_running);
+    let format = match cli.log_format {
+        LogFormat::Text => logging::Format::Text,
+        LogFormat::Json => logging::Format::Json,
+    };
+    let flusher = logging::init(format, &cli.log, long_running);
     let config = match cli.command.to_config() {
         Ok(config) => config,
         Err(e) => {

@@ -100,6 +100,8 @@ pub struct Metrics {
     pub audit_last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub audit_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
     last_events: Mutex<Vec<(&'static str, SystemTime)>>,
+    /// Log lines dropped because stderr's reader did not keep up.
+    log_lines_dropped: Mutex<Counter>,
 }
 
 impl Default for Metrics {
@@ -209,8 +211,15 @@ impl Metrics {
         );
         let audit_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register("audit_duration_seconds", "How long the last audit run took", audit_duration.clone());
+        let log_lines_dropped = Counter::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the reader of stderr did not keep up (the log never blocks a request)",
+            log_lines_dropped.clone(),
+        );
         Metrics {
             registry,
+            log_lines_dropped: Mutex::new(log_lines_dropped),
             audit_at_risk,
             audit_runs,
             audit_reports,
@@ -250,6 +259,16 @@ impl Metrics {
     pub fn set_tls_expiry(&self, not_after: SystemTime) {
         let secs = not_after.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
         self.tls_expiry.set(i64::try_from(secs).unwrap_or(i64::MAX));
+    }
+
+    /// Raises the dropped log lines counter to `total`, the count the log
+    /// writer keeps (it never goes down).
+    pub fn set_log_lines_dropped(&self, total: u64) {
+        let counter = self.log_lines_dropped.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -18,6 +18,11 @@ pub struct Printable<'a>(pub &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable ASCII short enough needs neither escape nor cut: the
+        // common case, checked a byte at a time without decoding.
+        if self.0.len() <= MAX_CHARS && self.0.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return f.write_str(self.0);
+        }
         // Runs of characters that need no escape are written in one call:
         // this is on every logged request.
         let mut run = 0;

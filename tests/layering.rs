@@ -35,7 +35,7 @@ const LAYERS: &[(i32, &[&str])] = &[
 
 /// Leaves (layer -1): plain data, parsers and counters that use no other
 /// module of the crate.
-const LEAVES: &[&str] = &["policy", "manifest", "metrics", "sysbox", "printable", "regular_file", "log_writer"];
+const LEAVES: &[&str] = &["policy", "manifest", "metrics", "sysbox", "printable", "regular_file", "logging"];
 
 /// External crates each module must not use.
 const CLAP: &str = "clap";
