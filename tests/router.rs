@@ -537,3 +537,20 @@ async fn metrics_say_who_set_the_node_labels_and_what_waits_for_a_restart() {
         assert!(text.contains(line), "{line} not in\n{text}");
     }
 }
+
+/// `B=$(A)$(A)`, `C=$(B)$(B)`, ... 64 entries deep would be 2^64 bytes if
+/// expanded: the review is answered (a warning that the variable is not
+/// followed), not an out-of-memory abort of the whole server.
+#[tokio::test]
+async fn environment_references_that_double_are_answered_not_expanded() {
+    let body = review_with(|r| {
+        let mut env = vec![json!({ "name": "V0", "value": "xxxxxxxx" })];
+        env.extend((1..=64).map(|i| json!({ "name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1) })));
+        env.push(json!({ "name": "SYSBOX_HONOR_CAPS", "value": "$(V64)" }));
+        r["request"]["object"]["spec"]["containers"][0]["env"] = Value::Array(env);
+    });
+    let (status, review) = post("/mutate", body).await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    let warnings = review["response"]["warnings"].to_string();
+    assert!(warnings.contains("SYSBOX_HONOR_CAPS refers to variables that expand past"), "{warnings}");
+}

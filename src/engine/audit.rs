@@ -105,7 +105,9 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     let in_scope = decision.verdict != Verdict::Skip
         && match subject::read_template(Kind::Pod, review.object)? {
             Some(t) => {
-                relaxed_applies(&t.spec, &t.spec.all_containers().map(|(_, c)| env::judge(c)).collect::<Vec<_>>())
+                let mut budget = env::Budget::per_pod();
+                let envs: Vec<_> = t.spec.all_containers().map(|(_, c)| env::judge(c, &mut budget)).collect();
+                relaxed_applies(&t.spec, &envs)
             }
             None => false,
         };

@@ -9,6 +9,13 @@
 //! What the pod spec cannot tell (a ConfigMap's keys, a `valueFrom`, a
 //! reference to a variable this view cannot resolve) is reported as
 //! unverified, never guessed.
+//!
+//! Expansion can grow a value exponentially (`B=$(A)$(A)`, `C=$(B)$(B)`, ...:
+//! 40 short entries make a terabyte), so what references copy is bounded by a
+//! [`Budget`] per pod: once spent, a value that needs more is not followed,
+//! and a `SYSBOX_*` entry holding one is reported as unverified (as a
+//! `valueFrom` would be), not guessed. Literal text is not counted: it is
+//! bounded by the object's own size.
 
 use std::collections::BTreeMap;
 
@@ -28,12 +35,45 @@ fn is_known(name: &str) -> bool {
     BOOLEAN_VARS.contains(&name) || name == SKIP_UID_SHIFT
 }
 
+/// Bytes that `$(VAR)` references may copy while judging one pod's
+/// containers; a piece counts as [`PIECE_COST`] bytes besides its text.
+pub const POD_EXPANSION_BUDGET: usize = 1 << 20;
+const PIECE_COST: usize = 16;
+
+/// What references may still copy for this pod.
+#[derive(Debug)]
+pub struct Budget {
+    left: usize,
+}
+
+impl Budget {
+    /// [`POD_EXPANSION_BUDGET`], for one pod (or one pod template).
+    pub fn per_pod() -> Budget {
+        Budget { left: POD_EXPANSION_BUDGET }
+    }
+
+    fn take(&mut self, cost: usize) -> bool {
+        match self.left.checked_sub(cost) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.left = 0;
+                false
+            }
+        }
+    }
+}
+
 /// One part of a value after the kubelet's expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Text(String),
     /// A value this view cannot know.
     Hole,
+    /// A value whose references would copy more than the [`Budget`] left.
+    Unfollowed,
 }
 
 /// A value at run time: known text and holes.
@@ -47,12 +87,22 @@ impl RuntimeValue {
     fn hole() -> RuntimeValue {
         RuntimeValue(vec![Piece::Hole])
     }
+    fn unfollowed() -> RuntimeValue {
+        RuntimeValue(vec![Piece::Unfollowed])
+    }
+    fn is_unfollowed(&self) -> bool {
+        self.0.iter().any(|p| matches!(p, Piece::Unfollowed))
+    }
+    /// What copying this value costs the [`Budget`].
+    fn cost(&self) -> usize {
+        self.0.iter().map(|p| PIECE_COST + if let Piece::Text(t) = p { t.len() } else { 0 }).sum()
+    }
     fn known(&self) -> Option<String> {
         let mut out = String::new();
         for p in &self.0 {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Hole => return None,
+                Piece::Hole | Piece::Unfollowed => return None,
             }
         }
         Some(out)
@@ -60,22 +110,43 @@ impl RuntimeValue {
     fn texts(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|p| match p {
             Piece::Text(t) => Some(t.as_str()),
-            Piece::Hole => None,
+            Piece::Hole | Piece::Unfollowed => None,
         })
     }
+    /// Appends `other`, joining text to text and a hole to a hole (unknown
+    /// text next to unknown text is one unknown text), so the pieces stay
+    /// few however the value was built.
     fn push(&mut self, other: &RuntimeValue) {
-        self.0.extend(other.0.iter().cloned());
+        for p in &other.0 {
+            match p {
+                Piece::Text(t) => self.push_text(t),
+                Piece::Hole if matches!(self.0.last(), Some(Piece::Hole)) => {}
+                p => self.0.push(p.clone()),
+            }
+        }
     }
     fn push_text(&mut self, s: &str) {
-        self.0.push(Piece::Text(s.to_owned()));
+        if s.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(Piece::Text(t)) => t.push_str(s),
+            _ => self.0.push(Piece::Text(s.to_owned())),
+        }
     }
 }
 
 /// The kubelet's `$(VAR)` expansion (`third_party/forked/golang/expansion/expand.go`):
 /// `$$` is a literal `$`, `$(NAME)` is replaced by what `lookup` gives (a
 /// reference it cannot resolve stays as written), an unterminated `$(` and
-/// a `$` before anything else are copied.
-fn expand(input: &str, lookup: impl Fn(&str) -> Option<RuntimeValue>) -> RuntimeValue {
+/// a `$` before anything else are copied. A reference to an unfollowed
+/// value, or one that would copy more than `budget` has left, makes the
+/// whole value unfollowed.
+fn expand<V: std::borrow::Borrow<RuntimeValue>>(
+    input: &str,
+    lookup: impl Fn(&str) -> Option<V>,
+    budget: &mut Budget,
+) -> RuntimeValue {
     let mut out = RuntimeValue::default();
     let mut rest = input;
     while let Some(at) = rest.find('$') {
@@ -95,7 +166,13 @@ fn expand(input: &str, lookup: impl Fn(&str) -> Option<RuntimeValue>) -> Runtime
                 Some(close) => {
                     let name = &after[1..1 + close];
                     match lookup(name) {
-                        Some(v) => out.push(&v),
+                        Some(v) => {
+                            let v = v.borrow();
+                            if v.is_unfollowed() || !budget.take(v.cost()) {
+                                return RuntimeValue::unfollowed();
+                            }
+                            out.push(v)
+                        }
                         None => out.push_text(&format!("$({name})")),
                     }
                     rest = &after[close + 2..];
@@ -161,8 +238,9 @@ pub fn refusal(name: &str, value: &str) -> Option<String> {
         .map(|p| format!("{name} must list absolute paths separated by commas, not {p:?}"))
 }
 
-/// Judges one container's environment.
-pub fn judge(c: &ContainerView) -> EnvJudgement {
+/// Judges one container's environment; `budget` is shared by the
+/// containers of one pod.
+pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
     let mut out = EnvJudgement::default();
     // envFrom: the keys of a ConfigMap or Secret are not visible here.
     for from in c.env_from.iter().flatten() {
@@ -188,12 +266,13 @@ pub fn judge(c: &ContainerView) -> EnvJudgement {
 
     // env, in order: a reference sees envFrom and the entries before it.
     let mut defined: BTreeMap<String, (RuntimeValue, bool)> = BTreeMap::new();
+    let hole = RuntimeValue::hole();
     for e in c.env.iter().flatten() {
         let value = match e.value.as_deref() {
             // A reference to an earlier entry is expanded; anything else
             // (envFrom, service links, an undefined name) is not known here.
             Some(v) if !v.is_empty() => {
-                expand(v, |name| Some(defined.get(name).map_or_else(RuntimeValue::hole, |(v, _)| v.clone())))
+                expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), budget)
             }
             _ if e.value_from.is_some() => RuntimeValue::hole(),
             _ => RuntimeValue::text(""),
@@ -213,6 +292,10 @@ pub fn judge(c: &ContainerView) -> EnvJudgement {
             None if name == SKIP_UID_SHIFT && value.texts().any(|t| t.chars().any(go_space)) => {
                 out.refused.push(format!("{name}: its value holds whitespace"))
             }
+            None if value.is_unfollowed() => out.unverified.push(format!(
+                "{name} refers to variables that expand past {POD_EXPANSION_BUDGET} bytes in this pod, which is not \
+                 followed here"
+            )),
             None => out.unverified.push(if *from_ref {
                 format!("{name} comes from valueFrom, which cannot be read here")
             } else {
@@ -236,14 +319,14 @@ mod tests {
     fn expansion_follows_the_kubelet() {
         // third_party/forked/golang/expansion/expand.go, Expand and tryReadVariableName
         let lookup = |n: &str| (n == "A").then(|| RuntimeValue::text("x"));
-        let e = |s: &str| texts(&expand(s, lookup));
+        let e = |s: &str| texts(&expand(s, lookup, &mut Budget::per_pod()));
         assert_eq!(e("$(A)"), Some("x".into()));
         assert_eq!(e("$$(A)"), Some("$(A)".into()));
         assert_eq!(e("$(B)"), Some("$(B)".into()));
         assert_eq!(e("a$(A"), Some("a$(A".into()));
         assert_eq!(e("$a$"), Some("$a$".into()));
         assert_eq!(e("pre$(A)post"), Some("prexpost".into()));
-        assert_eq!(expand("$(H)", |_| Some(RuntimeValue::hole())).known(), None);
+        assert_eq!(expand("$(H)", |_| Some(RuntimeValue::hole()), &mut Budget::per_pod()).known(), None);
     }
 
     /// The same expansion written the kubelet's way, byte by byte, with a
@@ -276,7 +359,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn expansion_agrees_with_the_kubelets_algorithm(input in "[a-z$()]{0,24}|\\PC{0,16}") {
-            let ours = expand(&input, |n| Some(RuntimeValue::text(&format!("<{n}>")))).known();
+            let ours = expand(&input, |n| Some(RuntimeValue::text(&format!("<{n}>"))), &mut Budget::per_pod()).known();
             proptest::prop_assert_eq!(ours, Some(reference_expand(&input)));
         }
 
@@ -291,12 +374,53 @@ mod tests {
                 .map(|(n, v)| super::super::subject::EnvVarView { name: n.clone(), value: Some(v.clone()), value_from: None })
                 .collect();
             let c = ContainerView { env: Some(env), ..Default::default() };
-            let j = judge(&c);
+            let j = judge(&c, &mut Budget::per_pod());
             // Every unknown SYSBOX_ name is refused, whatever its value.
             for n in names.iter().filter(|n| n.starts_with(PREFIX) && !is_known(n)) {
                 proptest::prop_assert!(j.refused.iter().any(|r| r.contains(n.as_str())), "{n}: {j:?}");
             }
         }
+    }
+
+    fn var(name: &str, value: &str) -> super::super::subject::EnvVarView {
+        super::super::subject::EnvVarView { name: name.into(), value: Some(value.into()), value_from: None }
+    }
+
+    /// `V0=x`, then `V{i}=$(V{i-1})$(V{i-1})` to `levels`, then `SYSBOX_HONOR_CAPS=$(V{levels})`.
+    fn doubling(levels: usize, first: super::super::subject::EnvVarView) -> ContainerView {
+        let mut env = vec![first];
+        env.extend((1..=levels).map(|i| var(&format!("V{i}"), &format!("$(V{})$(V{})", i - 1, i - 1))));
+        env.push(var("SYSBOX_HONOR_CAPS", &format!("$(V{levels})")));
+        ContainerView { env: Some(env), ..Default::default() }
+    }
+
+    #[test]
+    fn references_that_double_a_value_stop_at_the_budget_and_are_unverified_not_guessed() {
+        // 2^60 bytes if followed; judged after at most the budget's worth of copies.
+        let j = judge(&doubling(60, var("V0", "x")), &mut Budget::per_pod());
+        assert!(j.refused.is_empty(), "{j:?}");
+        assert_eq!(j.unverified.len(), 1, "{j:?}");
+        assert!(j.unverified[0].starts_with("SYSBOX_HONOR_CAPS refers to variables that expand past"), "{j:?}");
+        // Unknown text next to unknown text is one hole: doubling a
+        // valueFrom stays one piece, and reads as any valueFrom does.
+        let from_ref =
+            super::super::subject::EnvVarView { name: "V0".into(), value: None, value_from: Some(Default::default()) };
+        let j = judge(&doubling(60, from_ref), &mut Budget::per_pod());
+        assert_eq!(j.unverified, ["SYSBOX_HONOR_CAPS refers to variables whose values cannot be read here"], "{j:?}");
+        // Within the budget, the value is followed and judged: 2^10 x "x" is not TRUE or FALSE.
+        let j = judge(&doubling(10, var("V0", "x")), &mut Budget::per_pod());
+        assert!(j.unverified.is_empty() && j.refused.len() == 1, "{j:?}");
+        assert!(j.refused[0].starts_with("SYSBOX_HONOR_CAPS=\"xxxx"), "{j:?}");
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_the_containers_of_a_pod() {
+        let mut budget = Budget::per_pod();
+        // 2^15 bytes doubled up to SYSBOX_HONOR_CAPS: about 64 KiB of copies a container.
+        let judged: Vec<_> = (0..64).map(|_| judge(&doubling(15, var("V0", "x")), &mut budget)).collect();
+        assert!(judged[0].unverified.is_empty(), "{:?}", judged[0]);
+        let last = judged.last().unwrap();
+        assert!(last.unverified.iter().any(|u| u.contains("expand past")), "{last:?}");
     }
 
     #[test]

@@ -291,7 +291,8 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     }
 
     let spec = &template.spec;
-    let envs: Vec<env::EnvJudgement> = spec.all_containers().map(|(_, c)| env::judge(c)).collect();
+    let mut budget = env::Budget::per_pod();
+    let envs: Vec<env::EnvJudgement> = spec.all_containers().map(|(_, c)| env::judge(c, &mut budget)).collect();
     // The relaxed-read-only question is about read-only containers in
     // system-container mode: SYSBOX_SYSCONT_MODE=FALSE turns off Sysbox's
     // implicit mounts and /sys handling (sysbox-runc spec.go, sysMgrSetupMounts).
