@@ -238,6 +238,36 @@ pub fn refusal(name: &str, value: &str) -> Option<String> {
         .map(|p| format!("{name} must list absolute paths separated by commas, not {p:?}"))
 }
 
+/// The value of each `SYSBOX_*` entry of `c` as the container will see it
+/// (its last definition), and whether it comes from a `valueFrom`.
+fn sysbox_entries<'c>(c: &'c ContainerView, budget: &mut Budget) -> BTreeMap<&'c str, (RuntimeValue, bool)> {
+    // env, in order: a reference sees envFrom and the entries before it.
+    // Only the SYSBOX_* entries are judged; the others matter only to a
+    // SYSBOX_* value that refers to something. When none has a `$(`, nothing
+    // is looked up, and the other entries need not be expanded at all.
+    let references = c
+        .env
+        .iter()
+        .flatten()
+        .any(|e| e.name.starts_with(PREFIX) && e.value.as_deref().is_some_and(|v| v.contains("$(")));
+    let mut defined: BTreeMap<&str, (RuntimeValue, bool)> = BTreeMap::new();
+    let hole = RuntimeValue::hole();
+    for e in c.env.iter().flatten().filter(|e| references || e.name.starts_with(PREFIX)) {
+        let value = match e.value.as_deref() {
+            // A reference to an earlier entry is expanded; anything else
+            // (envFrom, service links, an undefined name) is not known here.
+            Some(v) if !v.is_empty() => {
+                expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), budget)
+            }
+            _ if e.value_from.is_some() => RuntimeValue::hole(),
+            _ => RuntimeValue::text(""),
+        };
+        defined.insert(&e.name, (value, e.value_from.is_some()));
+    }
+    defined.retain(|name, _| name.starts_with(PREFIX));
+    defined
+}
+
 /// Judges one container's environment; `budget` is shared by the
 /// containers of one pod.
 pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
@@ -264,21 +294,7 @@ pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
         }
     }
 
-    // env, in order: a reference sees envFrom and the entries before it.
-    let mut defined: BTreeMap<String, (RuntimeValue, bool)> = BTreeMap::new();
-    let hole = RuntimeValue::hole();
-    for e in c.env.iter().flatten() {
-        let value = match e.value.as_deref() {
-            // A reference to an earlier entry is expanded; anything else
-            // (envFrom, service links, an undefined name) is not known here.
-            Some(v) if !v.is_empty() => {
-                expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), budget)
-            }
-            _ if e.value_from.is_some() => RuntimeValue::hole(),
-            _ => RuntimeValue::text(""),
-        };
-        defined.insert(e.name.clone(), (value, e.value_from.is_some()));
-    }
+    let defined = sysbox_entries(c, budget);
     for (name, (value, from_ref)) in &defined {
         if !name.starts_with(PREFIX) {
             continue;
@@ -289,7 +305,7 @@ pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
             None if value.texts().any(|t| t.contains('=')) => {
                 out.refused.push(format!("{name}: its value holds '=', and sysbox-runc splits the entry on every '='"))
             }
-            None if name == SKIP_UID_SHIFT && value.texts().any(|t| t.chars().any(go_space)) => {
+            None if *name == SKIP_UID_SHIFT && value.texts().any(|t| t.chars().any(go_space)) => {
                 out.refused.push(format!("{name}: its value holds whitespace"))
             }
             None if value.is_unfollowed() => out.unverified.push(format!(
@@ -421,6 +437,52 @@ mod tests {
         assert!(judged[0].unverified.is_empty(), "{:?}", judged[0]);
         let last = judged.last().unwrap();
         assert!(last.unverified.iter().any(|u| u.contains("expand past")), "{last:?}");
+    }
+
+    /// Every entry expanded in order, as the kubelet does: what
+    /// `sysbox_entries` must agree with on the SYSBOX_* names.
+    fn every_entry(c: &ContainerView) -> BTreeMap<String, (RuntimeValue, bool)> {
+        let mut defined: BTreeMap<String, (RuntimeValue, bool)> = BTreeMap::new();
+        let hole = RuntimeValue::hole();
+        let mut budget = Budget::per_pod();
+        for e in c.env.iter().flatten() {
+            let value = match e.value.as_deref() {
+                Some(v) if !v.is_empty() => {
+                    expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), &mut budget)
+                }
+                _ if e.value_from.is_some() => RuntimeValue::hole(),
+                _ => RuntimeValue::text(""),
+            };
+            defined.insert(e.name.clone(), (value, e.value_from.is_some()));
+        }
+        defined.retain(|name, _| name.starts_with(PREFIX));
+        defined
+    }
+
+    proptest::proptest! {
+        /// `sysbox_entries` skips the entries no SYSBOX_* value refers to;
+        /// expanding every entry gives the same SYSBOX_* values.
+        #[test]
+        fn skipping_entries_no_sysbox_value_refers_to_changes_nothing(
+            entries in proptest::collection::vec(
+                ("SYSBOX_HONOR_CAPS|SYSBOX_SYSCONT_MODE|SYSBOX_SKIP_UID_SHIFT|SYSBOX_OTHER|A|B|PATH",
+                 "TRUE|FALSE|/a,/b|[A-Z/=, $]{0,8}|\\$\\((A|B|PATH|SYSBOX_OTHER)\\)[A-Z]{0,2}|\\$\\$\\(A\\)",
+                 proptest::bool::ANY),
+                0..10),
+        ) {
+            let env: Vec<_> = entries
+                .iter()
+                .map(|(n, v, from)| super::super::subject::EnvVarView {
+                    name: n.clone(),
+                    value: (!from).then(|| v.clone()),
+                    value_from: from.then(Default::default),
+                })
+                .collect();
+            let c = ContainerView { env: Some(env), ..Default::default() };
+            let skipping: BTreeMap<String, (RuntimeValue, bool)> =
+                sysbox_entries(&c, &mut Budget::per_pod()).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+            proptest::prop_assert_eq!(skipping, every_entry(&c));
+        }
     }
 
     #[test]
