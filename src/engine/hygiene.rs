@@ -274,9 +274,10 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
             .for_each(|(p, _)| names.add(|| p.to_string()));
         (names.head, names.count)
     };
-    let (crio, crio_count) = named(&|r| r.tally.crio > 0);
     let (containerd, containerd_count) = named(&|r| (r.tally.crio as usize) < r.tally.nodes());
     if let Some(n) = size.filter(|n| *n < MIN_USERNS_IDS) {
+        // The CRI-O pools matter only to a size too small.
+        let (crio, crio_count) = named(&|r| r.tally.crio > 0);
         // Without a cluster view the annotation is taken at its word: it is for CRI-O nodes.
         if landing.is_none() || crio_count > 0 {
             let on = if crio_count == 0 {
