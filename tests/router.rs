@@ -545,7 +545,9 @@ async fn metrics_say_who_set_the_node_labels_and_what_waits_for_a_restart() {
 async fn environment_references_that_double_are_answered_not_expanded() {
     let body = review_with(|r| {
         let mut env = vec![json!({ "name": "V0", "value": "xxxxxxxx" })];
-        env.extend((1..=64).map(|i| json!({ "name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1) })));
+        env.extend(
+            (1..=64).map(|i| json!({ "name": format!("V{i}"), "value": format!("$(V{})$(V{})", i - 1, i - 1) })),
+        );
         env.push(json!({ "name": "SYSBOX_HONOR_CAPS", "value": "$(V64)" }));
         r["request"]["object"]["spec"]["containers"][0]["env"] = Value::Array(env);
     });

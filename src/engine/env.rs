@@ -256,9 +256,7 @@ fn sysbox_entries<'c>(c: &'c ContainerView, budget: &mut Budget) -> BTreeMap<&'c
         let value = match e.value.as_deref() {
             // A reference to an earlier entry is expanded; anything else
             // (envFrom, service links, an undefined name) is not known here.
-            Some(v) if !v.is_empty() => {
-                expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), budget)
-            }
+            Some(v) if !v.is_empty() => expand(v, |name| Some(defined.get(name).map_or(&hole, |(v, _)| v)), budget),
             _ if e.value_from.is_some() => RuntimeValue::hole(),
             _ => RuntimeValue::text(""),
         };

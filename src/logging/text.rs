@@ -307,7 +307,8 @@ mod tests {
 
     fn lines(format: Option<TextLine>) -> Vec<String> {
         let buffer = Buffer::default();
-        let builder = tracing_subscriber::fmt().with_max_level(Level::TRACE).with_ansi(false).with_writer(buffer.clone());
+        let builder =
+            tracing_subscriber::fmt().with_max_level(Level::TRACE).with_ansi(false).with_writer(buffer.clone());
         match format {
             Some(format) => tracing::subscriber::with_default(builder.event_format(format).finish(), events),
             None => tracing::subscriber::with_default(builder.finish(), events),
