@@ -55,14 +55,8 @@ trap 'exit 130' INT TERM
 "$GEN" cluster --nodes 10 >"$WORK/cluster-10.yaml"
 TLS=(--tls-cert "$WORK/certs/tls.crt" --tls-key "$WORK/certs/tls.key")
 
-cpu_ns() {
-  local total=0 t v
-  for t in /proc/"$1"/task/*/schedstat; do
-    read -r v _ <"$t" 2>/dev/null || continue
-    total=$((total + v))
-  done
-  echo "$total"
-}
+# shellcheck source=support/cpu_ns.sh
+. benches/support/cpu_ns.sh
 
 start() { # name port command...
   local name=$1 port=$2

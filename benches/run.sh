@@ -154,15 +154,8 @@ for name in "${SERVERS[@]}"; do
   log "$name up (pid ${PID[$name]}, https://127.0.0.1:${PORT[$name]}), answers: $(head -c 300 "$WORK/$name.answer.json")"
 done
 
-# CPU time (ns) the server has used so far, over all its threads.
-cpu_ns() {
-  local total=0 t v
-  for t in /proc/"$1"/task/*/schedstat; do
-    read -r v _ <"$t" 2>/dev/null || continue
-    total=$((total + v))
-  done
-  echo "$total"
-}
+# shellcheck source=support/cpu_ns.sh
+. benches/support/cpu_ns.sh
 
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
