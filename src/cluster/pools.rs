@@ -38,6 +38,34 @@ pub enum PoolId {
     Node(String),
 }
 
+impl PoolId {
+    /// Appends the name [`Display`](std::fmt::Display) writes, without the
+    /// formatting machinery: a message names several pools per decision.
+    pub fn push_name(&self, out: &mut String) {
+        match self {
+            PoolId::Labelled { value, .. } => out.push_str(value),
+            PoolId::Node(name) => {
+                out.push_str("node/");
+                out.push_str(name);
+            }
+        }
+    }
+
+    /// The name, as [`PoolId::push_name`] writes it.
+    pub fn name(&self) -> String {
+        let mut out = String::with_capacity(self.name_len());
+        self.push_name(&mut out);
+        out
+    }
+
+    fn name_len(&self) -> usize {
+        match self {
+            PoolId::Labelled { value, .. } => value.len(),
+            PoolId::Node(name) => "node/".len() + name.len(),
+        }
+    }
+}
+
 impl std::fmt::Display for PoolId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -456,6 +484,18 @@ mod tests {
         Node {
             metadata: ObjectMeta { name: Some(name.into()), labels: Some(l), ..Default::default() },
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pool_names_read_as_displayed() {
+        for id in [
+            PoolId::Labelled { key: "k".into(), value: "pool-é".into() },
+            PoolId::Labelled { key: "k".into(), value: String::new() },
+            PoolId::Node("worker-1".into()),
+        ] {
+            assert_eq!(id.name(), id.to_string());
+            assert_eq!(id.name().len(), id.name_len());
         }
     }
 

@@ -289,16 +289,21 @@ fn is_dns1123_subdomain(s: &str) -> bool {
 
 /// `Toleration.ToleratesTaint` from k8s.io/api.
 pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect = t.effect.as_deref().unwrap_or("");
-    if !effect.is_empty() && effect != taint.effect {
+    tolerates_parts(t, &taint.key, &taint.effect, taint.value.as_deref().unwrap_or(""))
+}
+
+/// [`tolerates`] for a taint given by its key, effect and value.
+fn tolerates_parts(t: &Toleration, key: &str, effect: &str, value: &str) -> bool {
+    let t_effect = t.effect.as_deref().unwrap_or("");
+    if !t_effect.is_empty() && t_effect != effect {
         return false;
     }
-    let key = t.key.as_deref().unwrap_or("");
-    if !key.is_empty() && key != taint.key {
+    let t_key = t.key.as_deref().unwrap_or("");
+    if !t_key.is_empty() && t_key != key {
         return false;
     }
     match t.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        "" | "Equal" => t.value.as_deref().unwrap_or("") == value,
         "Exists" => true,
         _ => false,
     }
@@ -373,9 +378,7 @@ impl Placement {
 
     /// Whether a cordoned node (`spec.unschedulable`) lets the pod through.
     pub fn tolerates_unschedulable(&self) -> bool {
-        let taint =
-            Taint { key: UNSCHEDULABLE_TAINT.to_owned(), effect: "NoSchedule".to_owned(), ..Default::default() };
-        self.tolerations.iter().any(|t| tolerates(t, &taint))
+        self.tolerations.iter().any(|t| tolerates_parts(t, UNSCHEDULABLE_TAINT, "NoSchedule", ""))
     }
 
     /// Whether the pod can run on a node with these facts.

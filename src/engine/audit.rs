@@ -149,7 +149,7 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     if landing.without_flag() == 0 {
         return Ok(Outcome::Fine);
     }
-    let pools: Vec<String> = landing.pools().map(|(p, _)| p.to_string()).collect();
+    let pools: Vec<String> = landing.pools().map(|(p, _)| p.name()).collect();
     let shown = subject.as_ref().map_or_else(|| format!("Pod {}/{}", review.namespace, review.name), |s| s.to_string());
     let runtime_class = review.object.pointer("/spec/runtimeClassName").and_then(Value::as_str).unwrap_or("");
     let ctx =

@@ -267,11 +267,7 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
     // Pools by what their candidate nodes run: how many, and the names a message shows.
     let named = |keep: &dyn Fn(&crate::cluster::PoolReport) -> bool| -> (Vec<String>, usize) {
         let mut names = Named::default();
-        landing
-            .into_iter()
-            .flat_map(Landing::pools)
-            .filter(|(_, r)| keep(r))
-            .for_each(|(p, _)| names.add(|| p.to_string()));
+        landing.into_iter().flat_map(Landing::pools).filter(|(_, r)| keep(r)).for_each(|(p, _)| names.add(|| p.name()));
         (names.head, names.count)
     };
     let (containerd, containerd_count) = named(&|r| (r.tally.crio as usize) < r.tally.nodes());

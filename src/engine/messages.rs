@@ -90,16 +90,70 @@ pub fn fit_list_of(head: &[String], total: usize, render: impl Fn(&str) -> Strin
         return text;
     }
     let rest = chars.saturating_sub(list.chars().count());
+    // the shorter lists are measured from their names' lengths, not built
+    let mut name_chars = [0usize; LIST_LIMIT];
+    head.iter().take(LIST_LIMIT).zip(name_chars.iter_mut()).for_each(|(h, c)| *c = h.chars().count());
+    let name_chars = &name_chars[..head.len().min(LIST_LIMIT)];
     for limit in (1..longest).rev() {
-        let list = list_of(head, total, limit);
-        if rest + list.chars().count() <= WARNING_LIMIT {
-            let text = render(&list);
+        if rest + list_chars(name_chars, total, limit) <= WARNING_LIMIT {
+            let text = render(&list_of(head, total, limit));
             if text.chars().count() <= WARNING_LIMIT {
                 return text;
             }
         }
     }
     fit(&render(&list_of(head, total, 1)))
+}
+
+/// The length in characters of [`list_of`] for names of these lengths.
+fn list_chars(name_chars: &[usize], total: usize, limit: usize) -> usize {
+    let shown = total.min(limit.max(1)).min(name_chars.len());
+    let rest = total - shown;
+    let names: usize = name_chars[..shown].iter().sum();
+    let separators = match shown {
+        0 | 1 => 0,
+        n if rest == 0 => (n - 2) * 2 + " and ".len(),
+        n => (n - 1) * 2,
+    };
+    let more = if rest > 0 && shown > 0 { " and ".len() + digits(rest) + " more".len() } else { 0 };
+    names + separators + more
+}
+
+/// How many decimal digits `n` has.
+fn digits(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// Appends `n` in decimal: what `write!(out, "{n}")` does, without the
+/// formatting machinery (messages say several counts per pool they name).
+pub fn push_count(out: &mut String, mut n: usize) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // only ASCII digits were written
+    out.extend(buf[at..].iter().map(|&b| b as char));
+}
+
+/// Appends [`plural`]: "1 node", "2 nodes".
+pub fn push_plural(out: &mut String, n: usize, word: &str) {
+    push_count(out, n);
+    out.push(' ');
+    out.push_str(word);
+    if n != 1 {
+        out.push('s');
+    }
 }
 
 /// Cuts a text to [`WARNING_LIMIT`] characters, marking the cut.
@@ -114,7 +168,9 @@ pub fn fit(text: &str) -> String {
 
 /// "1 node", "2 nodes".
 pub fn plural(n: usize, word: &str) -> String {
-    Plural(n, word).to_string()
+    let mut out = String::with_capacity(word.len() + 8);
+    push_plural(&mut out, n, word);
+    out
 }
 
 /// [`plural`], written where it is formatted rather than made first.
@@ -122,10 +178,13 @@ pub struct Plural<'a>(pub usize, pub &'a str);
 
 impl std::fmt::Display for Plural<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            1 => write!(f, "1 {}", self.1),
-            n => write!(f, "{n} {}s", self.1),
+        std::fmt::Display::fmt(&self.0, f)?;
+        f.write_str(" ")?;
+        f.write_str(self.1)?;
+        if self.0 != 1 {
+            f.write_str("s")?;
         }
+        Ok(())
     }
 }
 
@@ -189,6 +248,36 @@ mod tests {
                 let render = |l: &str| format!("sysbox-ro: {} pools {l} lack it", "x".repeat(pad));
                 assert_eq!(fit_list(&all, render), rendered_each(&all, &render), "{n} {pad}");
             }
+        }
+    }
+
+    /// The measured length of a list is the length of the list built.
+    #[test]
+    fn list_lengths_are_measured_right() {
+        for n in 0..14 {
+            let all: Vec<String> = (0..n).map(|i| format!("p-é{}", "x".repeat(i))).collect();
+            let head = &all[..n.min(LIST_LIMIT)];
+            let chars: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+            for total in [n, n + 7, n + 95, n + 1234] {
+                if total > n && n < LIST_LIMIT {
+                    continue; // a counted tail needs a full head
+                }
+                for limit in 0..=LIST_LIMIT {
+                    let built = list_of(head, total, limit).chars().count();
+                    assert_eq!(list_chars(&chars, total, limit), built, "{n} {total} {limit}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counts_and_plurals_read_as_formatted() {
+        for n in [0, 1, 2, 9, 10, 11, 99, 100, 12345, usize::MAX] {
+            let mut out = String::from("x");
+            push_count(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+            assert_eq!(plural(n, "node"), format!("{n} {}", if n == 1 { "node" } else { "nodes" }));
+            assert_eq!(Plural(n, "pool").to_string(), plural(n, "pool"));
         }
     }
 

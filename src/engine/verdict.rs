@@ -4,13 +4,13 @@
 use std::fmt::Write;
 
 use super::finding::{Finding, Rule};
-use super::messages::{fit, fit_list, list, plural, Named, Plural, LIST_LIMIT};
+use super::messages::{fit, fit_list, list, plural, push_plural, Named, LIST_LIMIT};
 use crate::cluster::pools::FlagLabel;
 use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
 use crate::cluster::scheduling::SelectorConflict;
 use crate::cluster::{FlagSource, Landing, MgrIntent, PoolReport, Possible};
-use crate::policy::Policy;
+use crate::policy::{MgrConfigMap, Policy};
 
 /// What the message needs to say about the pod.
 pub struct Context<'a> {
@@ -43,7 +43,7 @@ impl Lacking {
     fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
         let (mut names, mut detailed) = (Named::default(), Named::default());
         for (p, r) in landing.pools().filter(|(_, r)| r.tally.without_flag > 0) {
-            names.add(|| p.to_string());
+            names.add(|| p.name());
             detailed.add(|| lacking_detail(p, r, landing.mgr, policy, provenance));
         }
         // then the pools of nodes not yet created
@@ -85,14 +85,20 @@ fn lacking_detail(
     policy: &Policy,
     provenance: Option<&Provenance>,
 ) -> String {
+    // Built with push_str: this runs for up to LIST_LIMIT pools per decision,
+    // and `write!` costs several times as much for these short pieces.
     let flag = &policy.nodes.flag_label;
     let cm = &policy.nodes.mgr_config;
     let mut out = String::with_capacity(192);
-    let _ = write!(out, "{pool} (");
+    pool.push_name(&mut out);
+    out.push_str(" (");
     let mut sep = "";
     let t = &r.tally;
     if t.labelled_false > 0 {
-        let _ = write!(out, "{} labelled {flag}=false", Plural(t.labelled_false as usize, "node"));
+        push_plural(&mut out, t.labelled_false as usize, "node");
+        out.push_str(" labelled ");
+        out.push_str(flag);
+        out.push_str("=false");
         write_labelled_by(&mut out, pool, provenance);
         sep = "; ";
     }
@@ -103,15 +109,23 @@ fn lacking_detail(
             MgrIntent::ConfigMapUnclear(_) => "does something that depends on each node",
             MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => "intends them to run without --relaxed-read-only",
         };
-        let _ = write!(out, "{sep}{} unlabelled, and {} in ConfigMap {cm} {what}", Plural(via_cm, "node"), cm.key);
+        out.push_str(sep);
+        push_plural(&mut out, via_cm, "node");
+        out.push_str(" unlabelled, and ");
+        out.push_str(&cm.key);
+        out.push_str(" in ConfigMap ");
+        push_configmap(&mut out, cm);
+        out.push(' ');
+        out.push_str(what);
         sep = "; ";
     }
     if t.unlabelled_default > 0 {
-        let _ = write!(
-            out,
-            "{sep}{} with no {flag} label and no ConfigMap {cm}",
-            Plural(t.unlabelled_default as usize, "node")
-        );
+        out.push_str(sep);
+        push_plural(&mut out, t.unlabelled_default as usize, "node");
+        out.push_str(" with no ");
+        out.push_str(flag);
+        out.push_str(" label and no ConfigMap ");
+        push_configmap(&mut out, cm);
         sep = "; ";
     }
     if !r.invalid_labels.is_empty() {
@@ -120,6 +134,13 @@ fn lacking_detail(
     }
     out.push(')');
     out
+}
+
+/// "NAMESPACE/NAME", as [`MgrConfigMap`] displays it.
+fn push_configmap(out: &mut String, cm: &MgrConfigMap) {
+    out.push_str(&cm.namespace);
+    out.push('/');
+    out.push_str(&cm.name);
 }
 
 /// "NodePool ci-relaxed (new)": the short name of a pool of nodes not yet
@@ -217,7 +238,7 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
 fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
     let mut invalid = Named::default();
-    landing.pools().filter(|(_, r)| !r.invalid_labels.is_empty()).for_each(|(p, _)| invalid.add(|| p.to_string()));
+    landing.pools().filter(|(_, r)| !r.invalid_labels.is_empty()).for_each(|(p, _)| invalid.add(|| p.name()));
     (landing.possible.iter().filter(|p| matches!(p.pool.flag, FlagLabel::Invalid(_))))
         .for_each(|p| invalid.add(|| not_yet_created(p)));
     if invalid.is_empty() {
@@ -405,7 +426,7 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     for (pool, r) in landing.pools() {
         let t = &r.tally;
         if t.via_configmap > 0 && t.with_flag > t.with_flag_by_label {
-            from_cm.add(|| pool.to_string());
+            from_cm.add(|| pool.name());
             nodes += (t.with_flag - t.with_flag_by_label) as usize;
         }
     }
@@ -451,7 +472,7 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
     for (pool, r) in landing.pools() {
         let n = concerned(r);
         if n > 0 {
-            pools.add(|| pool.to_string());
+            pools.add(|| pool.name());
             nodes += n;
         }
     }
