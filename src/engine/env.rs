@@ -273,9 +273,9 @@ pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
     // envFrom: the keys of a ConfigMap or Secret are not visible here.
     for from in c.env_from.iter().flatten() {
         let Some(source) = from.source() else { continue };
-        let prefix = from.prefix.clone().unwrap_or_default();
+        let prefix: &str = from.prefix.as_deref().unwrap_or_default();
         if prefix.starts_with(PREFIX) {
-            let could_be_known = BOOLEAN_VARS.iter().chain(&[SKIP_UID_SHIFT]).any(|v| v.starts_with(&prefix));
+            let could_be_known = BOOLEAN_VARS.iter().chain(&[SKIP_UID_SHIFT]).any(|v| v.starts_with(prefix));
             if could_be_known {
                 out.unverified.push(format!(
                     "envFrom {source} with prefix {prefix} sets SYSBOX_* variables whose names and values cannot be \
@@ -287,7 +287,7 @@ pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
                      the variables sysbox-runc accepts"
                 ));
             }
-        } else if PREFIX.starts_with(&prefix) {
+        } else if PREFIX.starts_with(prefix) {
             out.unverified.push(format!("envFrom {source} may set SYSBOX_* variables (its keys cannot be read here)"));
         }
     }
@@ -384,8 +384,8 @@ mod tests {
         ) {
             let env: Vec<_> = names
                 .iter()
-                .zip(values.iter().chain(std::iter::repeat(&String::new())))
-                .map(|(n, v)| super::super::subject::EnvVarView { name: n.clone(), value: Some(v.clone()), value_from: None })
+                .zip(values.iter().map(String::as_str).chain(std::iter::repeat("")))
+                .map(|(n, v)| super::super::subject::EnvVarView { name: n.as_str().into(), value: Some(v.into()), value_from: None })
                 .collect();
             let c = ContainerView { env: Some(env), ..Default::default() };
             let j = judge(&c, &mut Budget::per_pod());
@@ -396,33 +396,43 @@ mod tests {
         }
     }
 
-    fn var(name: &str, value: &str) -> super::super::subject::EnvVarView {
-        super::super::subject::EnvVarView { name: name.into(), value: Some(value.into()), value_from: None }
+    /// `V{i}=$(V{i-1})$(V{i-1})` for i in 1..=`levels`, then
+    /// `SYSBOX_HONOR_CAPS=$(V{levels})`: what follows a `V0` entry.
+    fn doubling(levels: usize) -> Vec<(String, String)> {
+        let mut env: Vec<_> = (1..=levels).map(|i| (format!("V{i}"), format!("$(V{})$(V{})", i - 1, i - 1))).collect();
+        env.push(("SYSBOX_HONOR_CAPS".into(), format!("$(V{levels})")));
+        env
     }
 
-    /// `V0=x`, then `V{i}=$(V{i-1})$(V{i-1})` to `levels`, then `SYSBOX_HONOR_CAPS=$(V{levels})`.
-    fn doubling(levels: usize, first: super::super::subject::EnvVarView) -> ContainerView {
-        let mut env = vec![first];
-        env.extend((1..=levels).map(|i| var(&format!("V{i}"), &format!("$(V{})$(V{})", i - 1, i - 1))));
-        env.push(var("SYSBOX_HONOR_CAPS", &format!("$(V{levels})")));
-        ContainerView { env: Some(env), ..Default::default() }
+    /// A container with `V0` (`x`, or a `valueFrom`) then `rest`.
+    fn container(v0_from: bool, rest: &[(String, String)]) -> ContainerView<'_> {
+        let v0 = super::super::subject::EnvVarView {
+            name: "V0".into(),
+            value: (!v0_from).then_some("x".into()),
+            value_from: v0_from.then(Default::default),
+        };
+        let rest = rest.iter().map(|(n, v)| super::super::subject::EnvVarView {
+            name: n.as_str().into(),
+            value: Some(v.as_str().into()),
+            value_from: None,
+        });
+        ContainerView { env: Some(std::iter::once(v0).chain(rest).collect()), ..Default::default() }
     }
 
     #[test]
     fn references_that_double_a_value_stop_at_the_budget_and_are_unverified_not_guessed() {
         // 2^60 bytes if followed; judged after at most the budget's worth of copies.
-        let j = judge(&doubling(60, var("V0", "x")), &mut Budget::per_pod());
+        let sixty = doubling(60);
+        let j = judge(&container(false, &sixty), &mut Budget::per_pod());
         assert!(j.refused.is_empty(), "{j:?}");
         assert_eq!(j.unverified.len(), 1, "{j:?}");
         assert!(j.unverified[0].starts_with("SYSBOX_HONOR_CAPS refers to variables that expand past"), "{j:?}");
         // Unknown text next to unknown text is one hole: doubling a
         // valueFrom stays one piece, and reads as any valueFrom does.
-        let from_ref =
-            super::super::subject::EnvVarView { name: "V0".into(), value: None, value_from: Some(Default::default()) };
-        let j = judge(&doubling(60, from_ref), &mut Budget::per_pod());
+        let j = judge(&container(true, &sixty), &mut Budget::per_pod());
         assert_eq!(j.unverified, ["SYSBOX_HONOR_CAPS refers to variables whose values cannot be read here"], "{j:?}");
         // Within the budget, the value is followed and judged: 2^10 x "x" is not TRUE or FALSE.
-        let j = judge(&doubling(10, var("V0", "x")), &mut Budget::per_pod());
+        let j = judge(&container(false, &doubling(10)), &mut Budget::per_pod());
         assert!(j.unverified.is_empty() && j.refused.len() == 1, "{j:?}");
         assert!(j.refused[0].starts_with("SYSBOX_HONOR_CAPS=\"xxxx"), "{j:?}");
     }
@@ -431,7 +441,8 @@ mod tests {
     fn the_budget_is_shared_by_the_containers_of_a_pod() {
         let mut budget = Budget::per_pod();
         // 2^15 bytes doubled up to SYSBOX_HONOR_CAPS: about 64 KiB of copies a container.
-        let judged: Vec<_> = (0..64).map(|_| judge(&doubling(15, var("V0", "x")), &mut budget)).collect();
+        let fifteen = doubling(15);
+        let judged: Vec<_> = (0..64).map(|_| judge(&container(false, &fifteen), &mut budget)).collect();
         assert!(judged[0].unverified.is_empty(), "{:?}", judged[0]);
         let last = judged.last().unwrap();
         assert!(last.unverified.iter().any(|u| u.contains("expand past")), "{last:?}");
@@ -451,7 +462,7 @@ mod tests {
                 _ if e.value_from.is_some() => RuntimeValue::hole(),
                 _ => RuntimeValue::text(""),
             };
-            defined.insert(e.name.clone(), (value, e.value_from.is_some()));
+            defined.insert(e.name.to_string(), (value, e.value_from.is_some()));
         }
         defined.retain(|name, _| name.starts_with(PREFIX));
         defined
@@ -471,8 +482,8 @@ mod tests {
             let env: Vec<_> = entries
                 .iter()
                 .map(|(n, v, from)| super::super::subject::EnvVarView {
-                    name: n.clone(),
-                    value: (!from).then(|| v.clone()),
+                    name: n.as_str().into(),
+                    value: (!from).then_some(v.as_str().into()),
                     value_from: from.then(Default::default),
                 })
                 .collect();

@@ -179,6 +179,53 @@ pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(value, |v, k| v.get(*k))
 }
 
+/// A string of the reviewed object, read in place: the views borrow their
+/// strings from the kept [`Value`] instead of copying each name and
+/// environment value on every decision. It reads like `String` does,
+/// errors included ("expected a string"); the views are only read from a
+/// `&Value`, whose strings can always be lent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub &'a str);
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Text<'a> {
+        Text(s)
+    }
+}
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Lend<'a>(std::marker::PhantomData<Text<'a>>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Lend<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Text<'a>, E> {
+                // only from a reader that cannot lend its strings (not a &Value)
+                Err(E::custom("a string that cannot be read in place"))
+            }
+        }
+        d.deserialize_str(Lend(std::marker::PhantomData))
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SecurityContextView {
@@ -188,34 +235,39 @@ pub struct SecurityContextView {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct EnvVarView {
-    pub name: String,
-    pub value: Option<String>,
+pub struct EnvVarView<'a> {
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    #[serde(borrow)]
+    pub value: Option<Text<'a>>,
     pub value_from: Option<serde::de::IgnoredAny>,
 }
 
 /// A `configMapRef` or `secretRef` of `envFrom`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct EnvSourceRef {
-    pub name: Option<String>,
+pub struct EnvSourceRef<'a> {
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct EnvFromView {
-    pub prefix: Option<String>,
-    pub config_map_ref: Option<EnvSourceRef>,
-    pub secret_ref: Option<EnvSourceRef>,
+pub struct EnvFromView<'a> {
+    #[serde(borrow)]
+    pub prefix: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub config_map_ref: Option<EnvSourceRef<'a>>,
+    #[serde(borrow)]
+    pub secret_ref: Option<EnvSourceRef<'a>>,
 }
 
-impl EnvFromView {
+impl EnvFromView<'_> {
     /// "ConfigMap web-env", "Secret db" (`None` for a source of another kind).
     pub fn source(&self) -> Option<String> {
-        let name = |r: &EnvSourceRef| r.name.clone().unwrap_or_default();
         match (&self.config_map_ref, &self.secret_ref) {
-            (Some(r), _) => Some(format!("ConfigMap {}", name(r))),
-            (None, Some(r)) => Some(format!("Secret {}", name(r))),
+            (Some(r), _) => Some(format!("ConfigMap {}", r.name.as_deref().unwrap_or_default())),
+            (None, Some(r)) => Some(format!("Secret {}", r.name.as_deref().unwrap_or_default())),
             (None, None) => None,
         }
     }
@@ -223,19 +275,24 @@ impl EnvFromView {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ContainerView {
-    pub name: Option<String>,
+pub struct ContainerView<'a> {
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
     pub security_context: Option<SecurityContextView>,
-    pub env: Option<Vec<EnvVarView>>,
-    pub env_from: Option<Vec<EnvFromView>>,
+    #[serde(borrow)]
+    pub env: Option<Vec<EnvVarView<'a>>>,
+    #[serde(borrow)]
+    pub env_from: Option<Vec<EnvFromView<'a>>>,
 }
 
 /// The fields of a pod spec the policy reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct PodSpecView {
-    pub runtime_class_name: Option<String>,
-    pub node_name: Option<String>,
+pub struct PodSpecView<'a> {
+    #[serde(borrow)]
+    pub runtime_class_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub node_name: Option<Text<'a>>,
     pub node_selector: Option<BTreeMap<String, String>>,
     pub affinity: Option<Affinity>,
     pub tolerations: Option<Vec<Toleration>>,
@@ -247,9 +304,12 @@ pub struct PodSpecView {
     pub host_users: Option<bool>,
     pub enable_service_links: Option<bool>,
     pub share_process_namespace: Option<bool>,
-    pub containers: Option<Vec<ContainerView>>,
-    pub init_containers: Option<Vec<ContainerView>>,
-    pub ephemeral_containers: Option<Vec<ContainerView>>,
+    #[serde(borrow)]
+    pub containers: Option<Vec<ContainerView<'a>>>,
+    #[serde(borrow)]
+    pub init_containers: Option<Vec<ContainerView<'a>>>,
+    #[serde(borrow)]
+    pub ephemeral_containers: Option<Vec<ContainerView<'a>>>,
 }
 
 /// Which list a container comes from, for messages.
@@ -270,12 +330,12 @@ impl ContainerKind {
     }
 }
 
-impl PodSpecView {
-    pub fn all_containers(&self) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
-        fn list(
-            l: &Option<Vec<ContainerView>>,
+impl<'a> PodSpecView<'a> {
+    pub fn all_containers(&self) -> impl Iterator<Item = (ContainerKind, &ContainerView<'a>)> {
+        fn list<'l, 'a>(
+            l: &'l Option<Vec<ContainerView<'a>>>,
             k: ContainerKind,
-        ) -> impl Iterator<Item = (ContainerKind, &ContainerView)> {
+        ) -> impl Iterator<Item = (ContainerKind, &'l ContainerView<'a>)> {
             l.iter().flatten().map(move |c| (k, c))
         }
         list(&self.containers, ContainerKind::Container)
@@ -294,7 +354,7 @@ pub struct Template<'a> {
     pub path: &'static [&'static str],
     /// `metadata` of the pod or template, if present.
     pub metadata: Option<&'a Value>,
-    pub spec: PodSpecView,
+    pub spec: PodSpecView<'a>,
 }
 
 impl Template<'_> {
@@ -411,7 +471,7 @@ mod tests {
     use super::*;
 
     /// The member names a derived `Deserialize` of a struct asks for.
-    fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
         struct Probe(std::cell::Cell<&'static [&'static str]>);
         impl<'de> serde::Deserializer<'de> for &Probe {
             type Error = serde::de::value::Error;
@@ -443,7 +503,7 @@ mod tests {
         path.iter().fold(keep, |k, step| k.member(step).unwrap_or_else(|| panic!("{path:?}: {step} is not kept")))
     }
 
-    fn assert_keeps_view<T: for<'de> Deserialize<'de>>(keep: &Keep, what: &str) {
+    fn assert_keeps_view<'de, T: Deserialize<'de>>(keep: &Keep, what: &str) {
         for field in fields_of::<T>() {
             assert!(keep.member(field).is_some(), "{what}: {field} is read by the view but not kept");
         }
@@ -507,5 +567,27 @@ mod tests {
                 }
             })
         );
+    }
+
+    /// The views read their strings in place, and a wrong type reads as it
+    /// would for a `String` field.
+    #[test]
+    fn views_lend_their_strings_and_report_wrong_types_as_strings_do() {
+        let pod = serde_json::json!({"spec": {"runtimeClassName": "sysbox-runc", "containers": [
+            {"name": "c", "env": [{"name": "SYSBOX_HONOR_CAPS", "value": "TRUE"}], "envFrom": [{"prefix": "P_"}]}
+        ]}});
+        let t = read_template(Kind::Pod, &pod).unwrap().unwrap();
+        let in_place = pod["spec"]["containers"][0]["env"][0]["value"].as_str().unwrap();
+        let read = t.spec.containers.as_ref().unwrap()[0].env.as_ref().unwrap()[0].value.unwrap();
+        assert!(std::ptr::eq(read.0, in_place));
+        assert_eq!(t.spec.runtime_class_name.as_deref(), Some("sysbox-runc"));
+        for bad in [
+            serde_json::json!({"spec": {"containers": [{"env": [{"name": 5}]}]}}),
+            serde_json::json!({"spec": {"runtimeClassName": ["x"]}}),
+            serde_json::json!({"spec": {"containers": [{"envFrom": [{"prefix": true}]}]}}),
+        ] {
+            let e = read_template(Kind::Pod, &bad).err().expect("a wrong type is an error");
+            assert!(e.message.contains("expected a string") && !e.message.contains("borrowed"), "{}", e.message);
+        }
     }
 }
