@@ -101,7 +101,7 @@ proptest! {
             .join(" ");
         let argv = systemd::split_command_line(&line).map_err(|e| TestCaseError::fail(format!("{line:?}: {e}")))?;
         // `$$` survives the split and becomes `$` only at exec time.
-        let expanded = systemd::expand_env(&argv, &Default::default());
+        let expanded = systemd::expand_env(&argv, &Default::default()).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         prop_assert_eq!(&expanded.argv[1..], &words[..]);
     }
 

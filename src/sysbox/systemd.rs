@@ -16,6 +16,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::mgr_flags::MAX_ARGV_BYTES;
+
 /// systemd's `LONG_LINE_MAX`: a longer unit-file line makes the whole file
 /// fail to load.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -543,22 +545,26 @@ fn missing(name: &str, unset: &mut Vec<String>, invalid: &mut Vec<String>) {
     }
 }
 
-/// `replace_env_full` with no flags: `${NAME}` is replaced (by nothing when
-/// unset or invalid), `$$` becomes `$`, anything else stays.
-fn replace_env_in_word(
-    word: &str,
-    env: &BTreeMap<String, String>,
-    unset: &mut Vec<String>,
-    invalid: &mut Vec<String>,
-) -> String {
+/// A piece of a word as `replace_env_full` reads it.
+enum Piece<'w> {
+    /// Text kept as it is (`$$` gives `$`).
+    Text(&'w [u8]),
+    /// A `${NAME}` reference: the variable's value, or `None` when it is
+    /// unset or not a valid name (then it expands to nothing).
+    Var(&'w str, Option<&'w str>),
+}
+
+/// `replace_env_full` with no flags, piece by piece: `${NAME}` is replaced
+/// (by nothing when unset or invalid), `$$` becomes `$`, anything else stays.
+fn word_pieces<'w>(word: &'w str, env: &'w BTreeMap<String, String>, mut piece: impl FnMut(Piece<'w>)) {
     let b = word.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(b.len());
-    let mut i = 0;
+    let (mut i, mut text) = (0, 0);
     while i < b.len() {
         if b[i] == b'$' && i + 1 < b.len() {
             if b[i + 1] == b'$' {
-                out.push(b'$');
+                piece(Piece::Text(&b[text..=i]));
                 i += 2;
+                text = i;
                 continue;
             }
             if b[i + 1] == b'{' {
@@ -568,20 +574,33 @@ fn replace_env_in_word(
                 let close = b[body_start..].iter().position(|&c| c == b'}' || c == b':');
                 if let Some(k) = close {
                     if b[body_start + k] == b'}' {
+                        piece(Piece::Text(&b[text..i]));
                         let name = &word[body_start..body_start + k];
-                        match env.get(name).filter(|_| env_name_is_valid(name)) {
-                            Some(v) => out.extend_from_slice(v.as_bytes()),
-                            None => missing(name, unset, invalid),
-                        }
+                        piece(Piece::Var(name, env.get(name).filter(|_| env_name_is_valid(name)).map(String::as_str)));
                         i = body_start + k + 1;
+                        text = i;
                         continue;
                     }
                 }
             }
         }
-        out.push(b[i]);
         i += 1;
     }
+    piece(Piece::Text(&b[text..]));
+}
+
+fn replace_env_in_word(
+    word: &str,
+    env: &BTreeMap<String, String>,
+    unset: &mut Vec<String>,
+    invalid: &mut Vec<String>,
+) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(word.len());
+    word_pieces(word, env, |p| match p {
+        Piece::Text(t) => out.extend_from_slice(t),
+        Piece::Var(_, Some(v)) => out.extend_from_slice(v.as_bytes()),
+        Piece::Var(name, None) => missing(name, unset, invalid),
+    });
     to_string(out)
 }
 
@@ -629,7 +648,43 @@ fn split_env_value(v: &str) -> Vec<String> {
 /// `replace_env_argv`: a word that is exactly `$NAME` becomes the variable's
 /// value split into words (none when unset); elsewhere only `${NAME}` and
 /// `$$` are replaced.
-pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Expanded {
+///
+/// A unit's own variables can multiply its text: a 1 MiB `ExecStart=` line of
+/// `${X}` references to a 1 MiB `X` would expand to hundreds of gigabytes.
+/// systemd would build that and execve(2) would refuse it, so the expanded
+/// size is counted first, without building anything, and past what execve
+/// ever accepts ([`MAX_ARGV_BYTES`]) the service cannot start: `Err` with the
+/// bytes counted (at least that many). A variable's split is made once
+/// however often `$NAME` names it, and found again by its name (a value may
+/// be a megabyte long).
+pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Result<Expanded, ArgvTooLong> {
+    // As execve counts: each word, its NUL and its pointer, then the NULL pointer.
+    let cost = |len: usize| len.saturating_add(1 + std::mem::size_of::<u64>());
+    let mut bytes = std::mem::size_of::<u64>();
+    let mut split_bytes: BTreeMap<&str, usize> = BTreeMap::new();
+    for word in argv {
+        let b = word.as_bytes();
+        if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
+            let name = &word[1..];
+            if let Some(v) = env.get(name).filter(|_| env_name_is_valid(name)) {
+                let n =
+                    *split_bytes.entry(name).or_insert_with(|| split_env_value(v).iter().map(|w| cost(w.len())).sum());
+                bytes = bytes.saturating_add(n);
+            }
+        } else {
+            let mut len = 0usize;
+            word_pieces(word, env, |p| match p {
+                Piece::Text(t) => len = len.saturating_add(t.len()),
+                Piece::Var(_, v) => len = len.saturating_add(v.map_or(0, str::len)),
+            });
+            bytes = bytes.saturating_add(cost(len));
+        }
+        if bytes > MAX_ARGV_BYTES {
+            return Err(ArgvTooLong { bytes });
+        }
+    }
+    // Within the ceiling: build it, splitting each value once.
+    let mut splits: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut out = Vec::with_capacity(argv.len());
     let (mut unset, mut invalid) = (Vec::new(), Vec::new());
     for word in argv {
@@ -637,14 +692,21 @@ pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Expanded {
         if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
             let name = &word[1..];
             match env.get(name).filter(|_| env_name_is_valid(name)) {
-                Some(v) => out.extend(split_env_value(v)),
+                Some(v) => out.extend_from_slice(splits.entry(name).or_insert_with(|| split_env_value(v))),
                 None => missing(name, &mut unset, &mut invalid),
             }
             continue;
         }
         out.push(replace_env_in_word(word, env, &mut unset, &mut invalid));
     }
-    Expanded { argv: out, unset, invalid }
+    Ok(Expanded { argv: out, unset, invalid })
+}
+
+/// An `ExecStart=` whose expanded arguments take more than [`MAX_ARGV_BYTES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgvTooLong {
+    /// Bytes counted when the count passed the ceiling (the whole may be more).
+    pub bytes: usize,
 }
 
 /// Why a unit would not run its `ExecStart=`.
@@ -663,6 +725,9 @@ pub enum UnitError {
     /// "Service has more than one ExecStart= setting, which is only allowed
     /// for Type=oneshot services. Refusing."
     MoreThanOneExecStart(usize),
+    /// The unit's variables expand `ExecStart=` past what execve(2) accepts:
+    /// the service fails to start (E2BIG).
+    ExpandsPastExec(ArgvTooLong),
 }
 
 impl fmt::Display for UnitError {
@@ -683,6 +748,12 @@ impl fmt::Display for UnitError {
             UnitError::MoreThanOneExecStart(n) => {
                 write!(f, "the service has {n} ExecStart= commands, allowed only for Type=oneshot")
             }
+            UnitError::ExpandsPastExec(t) => write!(
+                f,
+                "Environment= expands ExecStart= to at least {} bytes of arguments, more than execve(2) ever \
+                 accepts ({MAX_ARGV_BYTES}): the service fails to start",
+                t.bytes
+            ),
         }
     }
 }
@@ -916,7 +987,7 @@ pub fn resolve_service(unit: &str, dropins: &[&str], unit_name: &str) -> Result<
     let (argv, unset_variables) = if command.prefixes.no_env_expand {
         (command.argv.clone(), Vec::new())
     } else {
-        let e = expand_env(&command.argv, &env);
+        let e = expand_env(&command.argv, &env).map_err(UnitError::ExpandsPastExec)?;
         (e.argv, e.unset)
     };
     Ok(ServiceExec { command, argv, unset_variables, service_type })

@@ -135,11 +135,42 @@ fn environment_expansion() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let e = expand_env(&argv, &env);
+    let e = expand_env(&argv, &env).unwrap();
     assert_eq!(e.argv, ["/bin/a", "x", "y z", "prex  'y z'post", "--b", "x", "$A", "a$B", "${A:-d}", "${B", "y"]);
     assert_eq!(e.unset, ["UNSET"]);
     // env-util.c: invalid names resolve like unset ones, on every node.
     assert_eq!(e.invalid, ["", "a-b"]);
+}
+
+/// A unit's own variables multiplying its text: counted, not built, and
+/// refused past what execve(2) accepts, as the exec would be.
+#[test]
+fn environment_that_multiplies_the_command_is_counted_not_built() {
+    let unit = |env_value: &str, exec: &str| format!("[Service]\nEnvironment=\"X={env_value}\"\nExecStart={exec}\n");
+    let big = "a".repeat(60_000);
+    // 120 `${X}` in one word, and 120 `$X` words: 7.2 MB each, past the 6 MiB ceiling.
+    for exec in
+        [format!("/usr/bin/sysbox-mgr {}", "${X}".repeat(120)), format!("/usr/bin/sysbox-mgr {}", "$X ".repeat(120))]
+    {
+        match resolve_service(&unit(&big, &exec), &[], "sysbox-mgr.service") {
+            Err(UnitError::ExpandsPastExec(t)) => assert!(t.bytes > MAX_ARGV_BYTES, "{t:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The worst a 4 MiB unit allows (a 1 MiB value, a 1 MiB line of references)
+    // is refused without building it.
+    let started = std::time::Instant::now();
+    let most = MAX_LINE_BYTES - 100;
+    let bomb = unit(&"b".repeat(most), &format!("/usr/bin/sysbox-mgr {}", "${X}".repeat(most / 4)));
+    assert!(matches!(resolve_service(&bomb, &[], "sysbox-mgr.service"), Err(UnitError::ExpandsPastExec(_))));
+    // A value of blanks splits into no word however often `$X` names it: split once.
+    let blanks = unit(&" ".repeat(most), &format!("/usr/bin/sysbox-mgr{}", " $X".repeat(most / 3)));
+    let s = resolve_service(&blanks, &[], "sysbox-mgr.service").unwrap();
+    assert_eq!(s.argv, ["/usr/bin/sysbox-mgr"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    // Within the ceiling the command is built as before.
+    let s = resolve_service(&unit("--relaxed-read-only", "/usr/bin/sysbox-mgr $X ${X}"), &[], "u.service").unwrap();
+    assert_eq!(s.argv, ["/usr/bin/sysbox-mgr", "--relaxed-read-only", "--relaxed-read-only"]);
 }
 
 const UNIT: &str = "[Unit]
