@@ -101,7 +101,28 @@ pub struct Metrics {
     pub audit_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
     last_events: Mutex<Vec<(&'static str, SystemTime)>>,
     /// Log lines dropped because stderr's reader did not keep up.
-    log_lines_dropped: Mutex<Counter>,
+    log_lines_dropped: FollowingCounter,
+}
+
+/// A counter that follows a total kept elsewhere (the log writer's count of
+/// dropped lines): raised to it when scraped, never lowered.
+#[derive(Debug, Default)]
+pub struct FollowingCounter(Mutex<Counter>);
+
+impl FollowingCounter {
+    /// The counter to register.
+    pub fn counter(&self) -> Counter {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Raises the counter to `total`; a smaller total changes nothing.
+    pub fn raise_to(&self, total: u64) {
+        let counter = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -211,15 +232,15 @@ impl Metrics {
         );
         let audit_duration = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register("audit_duration_seconds", "How long the last audit run took", audit_duration.clone());
-        let log_lines_dropped = Counter::default();
+        let log_lines_dropped = FollowingCounter::default();
         registry.register(
             "log_lines_dropped",
             "Log lines dropped because the reader of stderr did not keep up (the log never blocks a request)",
-            log_lines_dropped.clone(),
+            log_lines_dropped.counter(),
         );
         Metrics {
             registry,
-            log_lines_dropped: Mutex::new(log_lines_dropped),
+            log_lines_dropped,
             audit_at_risk,
             audit_runs,
             audit_reports,
@@ -264,11 +285,7 @@ impl Metrics {
     /// Raises the dropped log lines counter to `total`, the count the log
     /// writer keeps (it never goes down).
     pub fn set_log_lines_dropped(&self, total: u64) {
-        let counter = self.log_lines_dropped.lock().unwrap_or_else(|p| p.into_inner());
-        let seen = counter.get();
-        if total > seen {
-            counter.inc_by(total - seen);
-        }
+        self.log_lines_dropped.raise_to(total);
     }
 
     /// The Prometheus text exposition.

@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::evidence::State as MgrState;
+use crate::metrics::FollowingCounter;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
@@ -37,6 +38,8 @@ pub struct AgentMetrics {
     pub last_success: Gauge<i64, AtomicI64>,
     pub relaxed_read_only: Gauge<i64, AtomicI64>,
     pub restart_pending: Gauge<i64, AtomicI64>,
+    /// Log lines dropped because stderr's reader did not keep up.
+    log_lines_dropped: FollowingCounter,
 }
 
 impl Default for AgentMetrics {
@@ -78,6 +81,12 @@ impl AgentMetrics {
             "1 when the configured sysbox-mgr flag differs from the running one",
             restart_pending.clone(),
         );
+        let log_lines_dropped = FollowingCounter::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because the reader of stderr did not keep up (the log never blocks the agent)",
+            log_lines_dropped.counter(),
+        );
         relaxed_read_only.set(-1);
         AgentMetrics {
             registry,
@@ -88,7 +97,14 @@ impl AgentMetrics {
             last_success,
             relaxed_read_only,
             restart_pending,
+            log_lines_dropped,
         }
+    }
+
+    /// Raises the dropped log lines counter to `total`, the count the log
+    /// writer keeps.
+    pub fn set_log_lines_dropped(&self, total: u64) {
+        self.log_lines_dropped.raise_to(total);
     }
 
     pub fn observed(&self, state: MgrState, flag: Option<bool>, restart_pending: bool) {
@@ -145,8 +161,28 @@ async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(s): State<AdminState>) -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        s.metrics.encode(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], {
+        s.metrics.set_log_lines_dropped(crate::logging::dropped_total());
+        s.metrics.encode()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dropped(m: &AgentMetrics) -> String {
+        m.encode().lines().find(|l| l.starts_with("sysbox_ro_agent_log_lines_dropped_total ")).unwrap_or("").to_owned()
+    }
+
+    #[test]
+    fn dropped_log_lines_follow_the_writers_count_and_never_fall() {
+        let m = AgentMetrics::new();
+        assert_eq!(dropped(&m), "sysbox_ro_agent_log_lines_dropped_total 0");
+        m.set_log_lines_dropped(5);
+        m.set_log_lines_dropped(3);
+        assert_eq!(dropped(&m), "sysbox_ro_agent_log_lines_dropped_total 5");
+        m.set_log_lines_dropped(8);
+        assert_eq!(dropped(&m), "sysbox_ro_agent_log_lines_dropped_total 8");
+    }
 }
