@@ -167,7 +167,7 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
                  relaxed-read-only-missing",
                 policy.annotation_key, policy.nodes.flag_label,
             );
-            let warning = super::messages::fit(&format!(
+            let warning = super::messages::fit(format!(
                 "sysbox-ro: {shown} runs on {node} (pool {pool}) without --relaxed-read-only"
             ));
             let finding = Finding::new(Rule::FlagMissing, message, warning).about(pools.clone(), pools.len(), 1);

@@ -62,18 +62,13 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
         if rules.sysbox_env && !judged.refused.is_empty() {
             refused.add(
                 || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.refused)),
-                || fit(&format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
+                || fit(format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
             );
         }
         if rules.env_unverified && !judged.unverified.is_empty() {
             unverified.add(
                 || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.unverified)),
-                || {
-                    fit(&format!(
-                        "sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}",
-                        judged.unverified[0]
-                    ))
-                },
+                || fit(format!("sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}", judged.unverified[0])),
             );
         }
     }
@@ -238,7 +233,7 @@ fn unsupported(template: &Template<'_>) -> Option<Finding> {
             parts.join("; "),
             Rule::UnsupportedSetting.id()
         ),
-        fit(&warning),
+        fit(warning),
     ))
 }
 
@@ -291,7 +286,7 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
                          (or more). Details: sysbox-ro-webhook explain {}",
                         Rule::UserNamespaceSize.id()
                     ),
-                    fit(&format!("sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes")),
+                    fit(format!("sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes")),
                 )
                 .about(crio, count, 0),
             );

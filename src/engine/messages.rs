@@ -102,7 +102,7 @@ pub fn fit_list_of(head: &[String], total: usize, render: impl Fn(&str) -> Strin
             }
         }
     }
-    fit(&render(&list_of(head, total, 1)))
+    fit(render(&list_of(head, total, 1)))
 }
 
 /// The length in characters of [`list_of`] for names of these lengths.
@@ -156,14 +156,17 @@ pub fn push_plural(out: &mut String, n: usize, word: &str) {
     }
 }
 
-/// Cuts a text to [`WARNING_LIMIT`] characters, marking the cut.
-pub fn fit(text: &str) -> String {
-    if text.chars().count() <= WARNING_LIMIT {
-        return text.to_owned();
+/// Cuts a text to [`WARNING_LIMIT`] characters, marking the cut. Takes the
+/// text it is given: one that fits is returned as it is, not copied.
+pub fn fit(mut text: String) -> String {
+    // Only the first WARNING_LIMIT + 1 characters are looked at: the last
+    // one kept is followed by the mark when there are more than the limit.
+    let mut chars = text.char_indices().skip(WARNING_LIMIT - 1);
+    if let (Some((cut, _)), Some(_)) = (chars.next(), chars.next()) {
+        text.truncate(cut);
+        text.push('…');
     }
-    let mut cut: String = text.chars().take(WARNING_LIMIT - 1).collect();
-    cut.push('…');
-    cut
+    text
 }
 
 /// "1 node", "2 nodes".
@@ -240,7 +243,7 @@ mod tests {
                     return text;
                 }
             }
-            fit(&render(&list(all, 1)))
+            fit(render(&list(all, 1)))
         };
         for n in 0..12 {
             for pad in [0, 20, 40, 60, 75, 90, 100, 115, 130] {
@@ -281,12 +284,30 @@ mod tests {
         }
     }
 
+    /// What [`fit`] keeps: the text when it has at most the limit's
+    /// characters, else its first limit - 1 characters and the mark.
+    #[test]
+    fn fitted_texts_keep_whole_characters_up_to_the_limit() {
+        for n in [0, 1, 119, 120, 121, 122, 300] {
+            for unit in ["x", "é", "€", "😀", "aé"] {
+                let text = unit.repeat(n);
+                let chars: Vec<char> = text.chars().collect();
+                let expected = if chars.len() <= WARNING_LIMIT {
+                    text.clone()
+                } else {
+                    chars[..WARNING_LIMIT - 1].iter().chain(['…'].iter()).collect()
+                };
+                assert_eq!(fit(text), expected, "{n} x {unit:?}");
+            }
+        }
+    }
+
     #[test]
     fn warnings_fit() {
         let long: Vec<String> = (0..20).map(|i| format!("a-rather-long-node-pool-name-{i}")).collect();
         let w = fit_list(&long, |l| format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only"));
         assert!(w.chars().count() <= WARNING_LIMIT, "{w}");
         assert!(w.contains("more"));
-        assert_eq!(fit(&"x".repeat(300)).chars().count(), WARNING_LIMIT);
+        assert_eq!(fit("x".repeat(300)).chars().count(), WARNING_LIMIT);
     }
 }

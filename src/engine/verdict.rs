@@ -260,7 +260,7 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
 /// [`Rule::NoCandidateNodes`]: no node, existing or to be created, can take the pod.
 fn no_candidate_nodes(landing: &Landing<'_>, ctx: &Context<'_>) -> Finding {
     let warning = if landing.unavailable.is_empty() {
-        fit(&format!(
+        fit(format!(
             "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
             ctx.runtime_class
         ))
@@ -373,7 +373,7 @@ pub fn runtime_class_conflict(c: &SelectorConflict, subject: &dyn std::fmt::Disp
             pv = c.pod_value,
             cv = c.class_value,
         ),
-        fit(&format!(
+        fit(format!(
             "sysbox-ro: nodeSelector {}={} conflicts with RuntimeClass {runtime_class} ({}={}); the pod is refused",
             c.key, c.pod_value, c.key, c.class_value
         )),
@@ -497,7 +497,7 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
                 rule.id(),
                 key = cm.key
             ),
-            fit(&format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
+            fit(format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
         ),
         MgrIntent::ConfigMapUnclear(why) => Finding::new(
             rule,
