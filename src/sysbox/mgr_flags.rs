@@ -326,16 +326,25 @@ pub fn parse(args: &[impl AsRef<str>]) -> MgrCommandLine {
     }
 }
 
+/// What one argument of `len` bytes takes of [`MAX_ARGV_BYTES`], as execve(2)
+/// counts it: its bytes, its NUL and its pointer.
+pub fn arg_cost(len: usize) -> usize {
+    len.saturating_add(1 + std::mem::size_of::<u64>())
+}
+
+/// What the closing NULL pointer of an argument list takes.
+pub const ARGV_END_COST: usize = std::mem::size_of::<u64>();
+
 /// execve(2) refuses argument lists the kernel cannot copy (fs/exec.c):
 /// sysbox-mgr never runs, and nothing longer is ever looked at.
 fn exec_limits(args: &[&str]) -> Result<(), NotStartReason> {
     // argv[0] (`/usr/bin/sysbox-mgr`) and the closing NULL pointer count too.
-    let mut total: usize = "/usr/bin/sysbox-mgr".len() + 1 + 2 * std::mem::size_of::<u64>();
+    let mut total: usize = arg_cost("/usr/bin/sysbox-mgr".len()) + ARGV_END_COST;
     for (index, a) in args.iter().enumerate() {
         if a.len() > MAX_ARG_BYTES {
             return Err(NotStartReason::ArgumentTooLong { index, bytes: a.len() });
         }
-        total = total.saturating_add(a.len() + 1 + std::mem::size_of::<u64>());
+        total = total.saturating_add(arg_cost(a.len()));
         if total > MAX_ARGV_BYTES {
             return Err(NotStartReason::ArgumentListTooLong { bytes: total });
         }

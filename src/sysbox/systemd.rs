@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::mgr_flags::MAX_ARGV_BYTES;
+use super::mgr_flags::{arg_cost, ARGV_END_COST, MAX_ARGV_BYTES};
 
 /// systemd's `LONG_LINE_MAX`: a longer unit-file line makes the whole file
 /// fail to load.
@@ -576,7 +576,7 @@ fn word_pieces<'w>(word: &'w str, env: &'w BTreeMap<String, String>, mut piece: 
                     if b[body_start + k] == b'}' {
                         piece(Piece::Text(&b[text..i]));
                         let name = &word[body_start..body_start + k];
-                        piece(Piece::Var(name, env.get(name).filter(|_| env_name_is_valid(name)).map(String::as_str)));
+                        piece(Piece::Var(name, value_of(env, name)));
                         i = body_start + k + 1;
                         text = i;
                         continue;
@@ -654,52 +654,60 @@ fn split_env_value(v: &str) -> Vec<String> {
 /// systemd would build that and execve(2) would refuse it, so the expanded
 /// size is counted first, without building anything, and past what execve
 /// ever accepts ([`MAX_ARGV_BYTES`]) the service cannot start: `Err` with the
-/// bytes counted (at least that many). A variable's split is made once
-/// however often `$NAME` names it, and found again by its name (a value may
-/// be a megabyte long).
+/// bytes counted (at least that many). A variable's split is made once,
+/// while counting, however often `$NAME` names it, and found again by its
+/// name (a value may be a megabyte long).
 pub fn expand_env(argv: &[String], env: &BTreeMap<String, String>) -> Result<Expanded, ArgvTooLong> {
-    // As execve counts: each word, its NUL and its pointer, then the NULL pointer.
-    let cost = |len: usize| len.saturating_add(1 + std::mem::size_of::<u64>());
-    let mut bytes = std::mem::size_of::<u64>();
-    let mut split_bytes: BTreeMap<&str, usize> = BTreeMap::new();
+    // Counted first, as execve counts: each word, then the NULL pointer.
+    let mut splits: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut bytes = ARGV_END_COST;
     for word in argv {
-        let b = word.as_bytes();
-        if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
-            let name = &word[1..];
-            if let Some(v) = env.get(name).filter(|_| env_name_is_valid(name)) {
-                let n =
-                    *split_bytes.entry(name).or_insert_with(|| split_env_value(v).iter().map(|w| cost(w.len())).sum());
-                bytes = bytes.saturating_add(n);
+        match whole_word_reference(word) {
+            Some(name) => {
+                if let Some(v) = value_of(env, name) {
+                    let words = splits.entry(name).or_insert_with(|| split_env_value(v));
+                    bytes = words.iter().fold(bytes, |b, w| b.saturating_add(arg_cost(w.len())));
+                }
             }
-        } else {
-            let mut len = 0usize;
-            word_pieces(word, env, |p| match p {
-                Piece::Text(t) => len = len.saturating_add(t.len()),
-                Piece::Var(_, v) => len = len.saturating_add(v.map_or(0, str::len)),
-            });
-            bytes = bytes.saturating_add(cost(len));
+            None => {
+                let mut len = 0usize;
+                word_pieces(word, env, |p| match p {
+                    Piece::Text(t) => len = len.saturating_add(t.len()),
+                    Piece::Var(_, v) => len = len.saturating_add(v.map_or(0, str::len)),
+                });
+                bytes = bytes.saturating_add(arg_cost(len));
+            }
         }
         if bytes > MAX_ARGV_BYTES {
             return Err(ArgvTooLong { bytes });
         }
     }
-    // Within the ceiling: build it, splitting each value once.
-    let mut splits: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Within the ceiling: build it, with the splits made while counting.
     let mut out = Vec::with_capacity(argv.len());
     let (mut unset, mut invalid) = (Vec::new(), Vec::new());
     for word in argv {
-        let b = word.as_bytes();
-        if b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$')) {
-            let name = &word[1..];
-            match env.get(name).filter(|_| env_name_is_valid(name)) {
-                Some(v) => out.extend_from_slice(splits.entry(name).or_insert_with(|| split_env_value(v))),
+        match whole_word_reference(word) {
+            Some(name) => match splits.get(name) {
+                Some(words) => out.extend_from_slice(words),
                 None => missing(name, &mut unset, &mut invalid),
-            }
-            continue;
+            },
+            None => out.push(replace_env_in_word(word, env, &mut unset, &mut invalid)),
         }
-        out.push(replace_env_in_word(word, env, &mut unset, &mut invalid));
     }
     Ok(Expanded { argv: out, unset, invalid })
+}
+
+/// `NAME` when the word is exactly `$NAME` (not `${...}` or `$$...`): the
+/// form whose value is split into words.
+fn whole_word_reference(word: &str) -> Option<&str> {
+    let b = word.as_bytes();
+    (b.first() == Some(&b'$') && !matches!(b.get(1), Some(b'{') | Some(b'$'))).then(|| &word[1..])
+}
+
+/// The value a reference to `name` finds: none when unset or when `name` is
+/// not a valid variable name.
+fn value_of<'e>(env: &'e BTreeMap<String, String>, name: &str) -> Option<&'e str> {
+    env.get(name).filter(|_| env_name_is_valid(name)).map(String::as_str)
 }
 
 /// An `ExecStart=` whose expanded arguments take more than [`MAX_ARGV_BYTES`].
