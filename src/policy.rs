@@ -103,6 +103,16 @@ impl fmt::Display for MgrConfigMap {
     }
 }
 
+impl MgrConfigMap {
+    /// Appends "NAMESPACE/NAME", what `Display` writes, without the
+    /// formatting machinery (messages name it for each pool they describe).
+    pub fn push_name(&self, out: &mut String) {
+        out.push_str(&self.namespace);
+        out.push('/');
+        out.push_str(&self.name);
+    }
+}
+
 /// How the cluster view groups and reads nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodePolicy {
@@ -183,5 +193,18 @@ impl Default for Policy {
             hygiene: HygieneRules::default(),
             nodes: NodePolicy::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configmap_names_read_as_displayed() {
+        let cm = MgrConfigMap::default();
+        let mut pushed = String::from("in ");
+        cm.push_name(&mut pushed);
+        assert_eq!(pushed, format!("in {cm}"));
     }
 }

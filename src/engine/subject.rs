@@ -193,12 +193,6 @@ impl<'a> From<&'a str> for Text<'a> {
     }
 }
 
-impl std::fmt::Display for Text<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
 impl std::ops::Deref for Text<'_> {
     type Target = str;
     fn deref(&self) -> &str {

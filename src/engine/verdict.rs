@@ -10,7 +10,7 @@ use crate::cluster::pools::PoolId;
 use crate::cluster::provenance::Provenance;
 use crate::cluster::scheduling::SelectorConflict;
 use crate::cluster::{FlagSource, Landing, MgrIntent, PoolReport, Possible};
-use crate::policy::{MgrConfigMap, Policy};
+use crate::policy::Policy;
 
 /// What the message needs to say about the pod.
 pub struct Context<'a> {
@@ -114,7 +114,7 @@ fn lacking_detail(
         out.push_str(" unlabelled, and ");
         out.push_str(&cm.key);
         out.push_str(" in ConfigMap ");
-        push_configmap(&mut out, cm);
+        cm.push_name(&mut out);
         out.push(' ');
         out.push_str(what);
         sep = "; ";
@@ -125,7 +125,7 @@ fn lacking_detail(
         out.push_str(" with no ");
         out.push_str(flag);
         out.push_str(" label and no ConfigMap ");
-        push_configmap(&mut out, cm);
+        cm.push_name(&mut out);
         sep = "; ";
     }
     if !r.invalid_labels.is_empty() {
@@ -134,13 +134,6 @@ fn lacking_detail(
     }
     out.push(')');
     out
-}
-
-/// "NAMESPACE/NAME", as [`MgrConfigMap`] displays it.
-fn push_configmap(out: &mut String, cm: &MgrConfigMap) {
-    out.push_str(&cm.namespace);
-    out.push('/');
-    out.push_str(&cm.name);
 }
 
 /// "NodePool ci-relaxed (new)": the short name of a pool of nodes not yet
