@@ -131,19 +131,8 @@ fn digits(mut n: usize) -> usize {
 
 /// Appends `n` in decimal: what `write!(out, "{n}")` does, without the
 /// formatting machinery (messages say several counts per pool they name).
-pub fn push_count(out: &mut String, mut n: usize) {
-    let mut buf = [0u8; 20];
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // only ASCII digits were written
-    out.extend(buf[at..].iter().map(|&b| b as char));
+pub fn push_count(out: &mut String, n: usize) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends [`plural`]: "1 node", "2 nodes".

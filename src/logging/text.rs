@@ -103,7 +103,7 @@ impl Visit for Fields<'_> {
             push_message(self.line, value);
         } else {
             self.name(field);
-            let _ = write!(self.line, "{value:?}");
+            push_quoted(self.line, value);
         }
     }
 
@@ -114,12 +114,12 @@ impl Visit for Fields<'_> {
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.name(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.name(field);
-        let _ = write!(self.line, "{value}");
+        self.line.push_str(itoa::Buffer::new().format(value));
     }
 
     fn record_error(&mut self, _field: &Field, _value: &(dyn std::error::Error + 'static)) {
@@ -134,6 +134,19 @@ impl Visit for Fields<'_> {
             self.name(field);
             let _ = write!(self.line, "{value:?}");
         }
+    }
+}
+
+/// A string field as `{value:?}` writes it: in double quotes, escaped. Text
+/// that needs no escape (printable ASCII other than `"` and `\`, the common
+/// case) is copied as it is; anything else goes through `Debug`.
+fn push_quoted(line: &mut String, value: &str) {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        line.push('"');
+        line.push_str(value);
+        line.push('"');
+    } else {
+        let _ = write!(line, "{value:?}");
     }
 }
 
@@ -173,14 +186,32 @@ pub fn write_timestamp(line: &mut String, time: SystemTime) {
     let secs = since.as_secs();
     let (year, month, day) = civil_date(secs / 86_400);
     let in_day = secs % 86_400;
-    let _ = write!(
-        line,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60,
-        since.subsec_micros()
-    );
+    // Written digit by digit: `write!` with seven padded numbers cost more
+    // than the rest of a decision line.
+    let fields: [(u64, usize, u8); 7] = [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (in_day / 3600, 2, b':'),
+        (in_day / 60 % 60, 2, b':'),
+        (in_day % 60, 2, b'.'),
+        (u64::from(since.subsec_micros()), 6, b'Z'),
+    ];
+    for (value, width, after) in fields {
+        push_padded(line, value, width);
+        line.push(char::from(after));
+    }
+}
+
+/// `value` in decimal with at least `width` digits, zeros in front (as
+/// `{value:0width$}` writes it).
+fn push_padded(line: &mut String, value: u64, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    for _ in digits.len()..width {
+        line.push('0');
+    }
+    line.push_str(digits);
 }
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01: days are
@@ -245,6 +276,20 @@ mod tests {
         assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
     }
 
+    #[test]
+    fn quoted_and_padded_fields_are_what_the_formatting_machinery_writes() {
+        for text in ["", "mutate", "say \"hi\"", "C:\\dir", "a\tb", "é", "\u{7f}", "~ }", "\u{200b}x", "'"] {
+            let mut line = String::new();
+            push_quoted(&mut line, text);
+            assert_eq!(line, format!("{text:?}"));
+        }
+        for (value, width) in [(0, 2), (7, 2), (59, 2), (123_456, 6), (5, 6), (1970, 4), (12_345, 4), (u64::MAX, 2)] {
+            let mut line = String::new();
+            push_padded(&mut line, value, width);
+            assert_eq!(line, format!("{value:0width$}"));
+        }
+    }
+
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
@@ -295,6 +340,7 @@ mod tests {
             "admission decision"
         );
         tracing::warn!(status = 413u16, reason = "too_large", message2 = hostile, "request refused");
+        tracing::info!(quote = "say \"hi\"", path = "C:\\dir", tab = "a\tb", empty = "", "strings Debug escapes");
         tracing::error!("plain message {} with {hostile}", 42);
         tracing::debug!(r#type = "Pod", list = ?vec!["a", "b"], "raw names");
         tracing::trace!(only = "fields");
