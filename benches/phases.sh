@@ -14,9 +14,18 @@
 # requests, so its total divided by N is the instructions per request; the
 # inclusive cost of the functions below, divided by N, is each phase's share.
 #
+# With PHASES_CACHE=1 callgrind also simulates the caches and the branch
+# predictor (--cache-sim=yes --branch-sim=yes, several times slower), and the
+# report adds, per request and by phase, the L1 instruction-cache misses and
+# the mispredicted branches, and per request the data-cache misses and
+# KCachegrind's cycle estimate (Ir + 10 x (L1 misses + mispredicted branches)
+# + 100 x last-level misses): what separates instructions from time, counted
+# the same way on every run (a model, not this CPU's exact penalties).
+#
 # Knobs: PHASES_NODES ("10 5000"), PHASES_REQUESTS (2000), PHASES_WARM (300),
-# PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_KEEP=1 keeps
-# the dumps (then read them with callgrind_annotate --inclusive=yes).
+# PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_CACHE=1,
+# PHASES_KEEP=1 keeps the dumps (then read them with
+# callgrind_annotate --inclusive=yes).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,6 +34,9 @@ N=${PHASES_REQUESTS:-2000}
 WARM=${PHASES_WARM:-300}
 BODY=${PHASES_BODY:-pod}
 PORT=${PHASES_PORT:-18490}
+CACHE=${PHASES_CACHE:-0}
+SIM=()
+[ "$CACHE" = 1 ] && SIM=(--cache-sim=yes --branch-sim=yes)
 
 log() { printf '[phases] %s\n' "$*" >&2; }
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
@@ -64,7 +76,7 @@ profile() { # name command...
   local name=$1
   shift
   log "$name: starting under callgrind"
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$name" "$@" 2>"$WORK/$name.log" >/dev/null &
+  valgrind --tool=callgrind "${SIM[@]}" --callgrind-out-file="$WORK/cg.$name" "$@" 2>"$WORK/$name.log" >/dev/null &
   SERVER_PID=$!
   for _ in $(seq 3000); do
     code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$URL" || true)
@@ -83,7 +95,16 @@ profile() { # name command...
   local dump
   dump=$(ls "$WORK"/cg."$name".* 2>/dev/null | sort -t. -k3 -n | head -1)
   [ -n "$dump" ] || { log "no callgrind dump for $name"; exit 1; }
-  callgrind_annotate --inclusive=yes --threshold=100 "$dump" >"$WORK/$name.annotate" 2>/dev/null
+  callgrind_annotate --inclusive=yes --threshold=100 --show=Ir --sort=Ir "$dump" >"$WORK/$name.annotate" 2>/dev/null
+  if [ "$CACHE" = 1 ]; then
+    # one report per event, each sorted by that event, for the phases; and
+    # the totals of every event
+    for event in I1mr Bcm Bim; do
+      callgrind_annotate --inclusive=yes --threshold=100 --show="$event" --sort="$event" "$dump" \
+        >"$WORK/$name.$event.annotate" 2>/dev/null
+    done
+    callgrind_annotate --threshold=100 "$dump" 2>/dev/null | grep -E '^Events shown|PROGRAM TOTALS' >"$WORK/$name.totals"
+  fi
   NAMES+=("$name")
 }
 
@@ -95,5 +116,7 @@ for n in "${NODES[@]}"; do
     --shutdown-delay 0 --cluster-state "$WORK/cluster-$n.yaml"
 done
 
-echo "valgrind: $(valgrind --version); body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"
+SIMULATED=""
+[ "$CACHE" = 1 ] && SIMULATED=" (caches and branches simulated)"
+echo "valgrind: $(valgrind --version)$SIMULATED; body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"
 python3 benches/phases.py "$N" "$WORK" "${NAMES[@]}"
