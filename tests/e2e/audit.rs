@@ -74,14 +74,11 @@ pub fn audit_running_pods(env: &mut Env) {
     })
     .unwrap_or_else(|| panic!("no crd_missing count within 60 s\n{}", env.diagnostics()));
     assert!(metric_sum(&counted, "sysbox_ro_audit_runs_total", &[("result", "ok")]) >= 1.0, "{counted}");
-    // The log is written by a thread of its own, in batches a few milliseconds after the
-    // count is raised: wait for the line rather than read the file once.
     let said = "the PolicyReport CRD (wgpolicyk8s.io/v1alpha2) is not installed";
-    let log = poll(Duration::from_secs(5), Duration::from_millis(50), || {
-        let log = std::fs::read_to_string(&env.webhook().log).unwrap_or_default();
-        log.contains(said).then_some(log)
-    })
-    .unwrap_or_else(|| panic!("not said within 5 s of the count\n{}", env.diagnostics()));
+    let log = env
+        .webhook()
+        .log_until(|log| log.contains(said).then(|| log.to_owned()))
+        .unwrap_or_else(|| panic!("not said within 5 s of the count\n{}", env.diagnostics()));
     assert_eq!(log.matches(said).count(), 1, "said once:\n{log}");
 
     let crds = repo_root().join("deploy/examples/policyreport-crds.yaml");

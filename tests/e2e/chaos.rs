@@ -122,14 +122,14 @@ pub fn apiserver_outage_stale_but_serving(env: &mut Env) {
     assert!(age_after < age_down, "the Node watch age drops after the resync: {age_after} s");
     eprintln!("e2e:     apiserver back: label seen after {:.1} s", took.as_secs_f64());
     // Forced: the restarted apiserver's watch cache begins after the view's last resourceVersion.
-    // The log is written by a thread of its own, in batches: read it until the line is there.
-    let gone = poll(Duration::from_secs(5), Duration::from_millis(50), || {
-        let log = std::fs::read_to_string(&env.webhook().log).unwrap_or_default();
-        log.lines()
-            .find(|l| l.contains("watch failed") && (l.contains("410") || l.contains("too old")))
-            .map(str::to_owned)
-    })
-    .unwrap_or_else(|| panic!("no 410 Gone in the webhook's log after the restart:\n{}", env.diagnostics()));
+    let gone = env
+        .webhook()
+        .log_until(|log| {
+            log.lines()
+                .find(|l| l.contains("watch failed") && (l.contains("410") || l.contains("too old")))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no 410 Gone in the webhook's log after the restart:\n{}", env.diagnostics()));
     eprintln!("e2e:     410 Gone answered by a relist: {gone}");
     // Admission through the apiserver works again, with the new label.
     env.kubectl.dry_run(&pod).expect_ok();

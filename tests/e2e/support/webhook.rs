@@ -331,6 +331,16 @@ impl Webhook {
         self.child.id()
     }
 
+    /// Reads the log until `probe` finds what it looks for in it, for at most 5 s. The
+    /// webhook's log is written by a thread of its own, in batches a few milliseconds after
+    /// the event (and after any count the event raised), so a file read once can miss a line
+    /// that is on its way.
+    pub fn log_until<T>(&self, mut probe: impl FnMut(&str) -> Option<T>) -> Option<T> {
+        poll(Duration::from_secs(5), Duration::from_millis(50), || {
+            probe(&std::fs::read_to_string(&self.log).unwrap_or_default())
+        })
+    }
+
     /// The `/metrics` text.
     #[track_caller]
     pub fn metrics(&self) -> String {
