@@ -150,6 +150,33 @@ async fn unusable_reviews_get_http_400_with_a_json_error() {
     }
 }
 
+/// A review with `marker` (a byte string) where the pod's name was.
+fn review_with_raw_name(marker: &[u8]) -> Vec<u8> {
+    let body = review_with(|r| r["request"]["object"]["metadata"]["name"] = json!("MARKER"));
+    let at = body.windows(6).position(|w| w == b"MARKER").expect("marker written");
+    [&body[..at], marker, &body[at + 6..]].concat()
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_are_refused_and_other_scripts_are_read() {
+    // The body is checked as UTF-8 once, then parsed by a reader that trusts
+    // it: the same bodies must be refused as when each string was checked.
+    for (name, body) in [
+        ("a lone continuation byte in a string", review_with_raw_name(b"web\x80")),
+        ("a truncated sequence in a string", review_with_raw_name(b"web\xe2\x98")),
+        ("an encoded surrogate in a string", review_with_raw_name(b"\xed\xa0\x80")),
+        ("a byte that is not UTF-8 outside any string", [b"\xff".as_slice(), &fixture("pod-create.json")].concat()),
+    ] {
+        let (status, body) = post("/mutate", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(body["reason"], "malformed", "{name}: {body}");
+    }
+    let (status, review) = post("/mutate", review_with_raw_name("caf\u{e9}-\u{2603}-\u{1f433}".as_bytes())).await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    assert_eq!(review["response"]["uid"], "7f0b2c1e-5d3a-4c7e-9a51-2b8f6e4d1a90");
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+}
+
 #[tokio::test]
 async fn create_without_object_is_refused_in_the_review() {
     let (status, review) = post("/mutate", fixture("create-without-object.json")).await;
