@@ -219,8 +219,8 @@ where
 {
     // One UTF-8 check of the whole body (the standard library's, a word at a
     // time), then a reader that trusts it: `from_slice` would check each
-    // string on its own, a third of the parse's branches and most of its
-    // mispredicted ones on a pod review (BENCHMARKS.md). The same bodies are
+    // string on its own, a ninth of a pod review's instructions and a quarter
+    // of its mispredicted branches (docs/architecture.md). The same bodies are
     // refused: a byte that is not UTF-8 is invalid inside a string and outside one.
     let text = std::str::from_utf8(body).map_err(|e| RequestError::Malformed(format!("the body is not UTF-8: {e}")))?;
     let input: ReviewIn<AdmissionRequest<O, P>> =
