@@ -8,10 +8,12 @@
 # ${SYSBOX_RO_CACHE:-~/.cache/sysbox-ro-webhook}/cargo-bin when missing;
 # generates certificates, cluster states of 10 and 5,000 nodes (BENCH_NODES) and
 # the request bodies; starts the servers pinned to CPU 0:
-#   bare        examples/bare_server.rs: parses the body into a serde_json::Value,
-#               reads the uid, answers allowed (the least this stack can do)
-#   kube-typed  examples/kube_typed_server.rs: the same, but deserialises kube's
-#               typed AdmissionReview<DynamicObject>, as kube-rs webhooks do (a peer)
+#   bare        examples/bare_server.rs: checks the body is UTF-8 once, parses it
+#               into a serde_json::Value, reads the uid, answers allowed (the least
+#               this stack can do)
+#   kube-typed  examples/kube_typed_server.rs: deserialises kube's typed
+#               AdmissionReview<DynamicObject> (axum's Json extractor), answers
+#               allowed with the uid, as kube-rs webhooks do (a peer)
 #   wh-10       sysbox-ro-webhook serve --cluster-state <10 nodes>
 #   wh-5000     sysbox-ro-webhook serve --cluster-state <5,000 nodes>
 # and loads them from oha pinned to CPU 1, over HTTPS keep-alive on loopback,
