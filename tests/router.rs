@@ -77,6 +77,13 @@ async fn mutate_answers_in_kind_with_uid_patch_and_warning() {
     );
     // The example cluster has a pool without the flag among the candidates.
     assert!(r["warnings"][0].as_str().unwrap().contains("ci-strict"), "{r}");
+    // The apiserver reads the answer only as JSON.
+    let req = Request::post("/mutate").header("content-type", "application/json");
+    let resp =
+        webhook::router(state()).oneshot(req.body(Body::from(fixture("pod-create.json"))).unwrap()).await.unwrap();
+    assert_eq!(resp.headers().get("content-type").map(|v| v.to_str().unwrap()), Some("application/json"));
+    let answered = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(serde_json::from_slice::<Value>(&answered).unwrap(), review);
 }
 
 #[tokio::test]

@@ -9,8 +9,23 @@ use serde_json::{json, Value};
 
 use super::subject::at;
 
+/// The JSON Pointer to `base` then `rest`, written into one buffer of the
+/// right size (`~` and `/` escaped as `~0` and `~1`, RFC 6901).
 fn pointer(base: &[&str], rest: &[&str]) -> PointerBuf {
-    PointerBuf::from_tokens(base.iter().chain(rest).copied())
+    let tokens = || base.iter().chain(rest);
+    let mut text = String::with_capacity(tokens().map(|t| t.len() + 2).sum());
+    for token in tokens() {
+        text.push('/');
+        for c in token.chars() {
+            match c {
+                '~' => text.push_str("~0"),
+                '/' => text.push_str("~1"),
+                c => text.push(c),
+            }
+        }
+    }
+    // Escaped above, so this always parses; the fallback only keeps a panic out.
+    PointerBuf::parse(text).unwrap_or_else(|_| PointerBuf::from_tokens(tokens().copied()))
 }
 
 fn add(path: PointerBuf, value: Value) -> PatchOperation {
@@ -117,6 +132,18 @@ mod tests {
     fn annotation_paths_escape_slash_and_tilde() {
         let ops = annotate(&json!({"metadata": {"annotations": {}}}), &[], "a~b/c", "true");
         assert_eq!(serde_json::to_value(&ops).unwrap()[0]["path"], "/metadata/annotations/a~0b~1c");
+    }
+
+    #[test]
+    fn pointers_are_what_jsonptr_encodes() {
+        let tokens = ["", "~", "/", "~1", "/~0", "a~b/c~", "\u{e9}t\u{e9}/\u{2603}", "spec", "0", " "];
+        for a in tokens {
+            for b in tokens {
+                let want = PointerBuf::from_tokens([a, "metadata", b]);
+                assert_eq!(pointer(&[a], &["metadata", b]), want, "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(pointer(&[], &[]), PointerBuf::new());
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use tokio::time::Instant;
 
 use super::budget::Held;
@@ -192,7 +192,14 @@ async fn handle(
     let response = match answer {
         Ok(Ok((review, outcome))) => {
             record(&state, endpoint, &outcome, started.elapsed());
-            (StatusCode::OK, Json(review)).into_response()
+            match review.to_json() {
+                Ok(json) => {
+                    let mut ok = Response::new(Body::from(json));
+                    ok.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    ok
+                }
+                Err(e) => http_error(metrics, StatusCode::INTERNAL_SERVER_ERROR, "serialise", &e.to_string()),
+            }
         }
         Ok(Err(e)) => http_error(metrics, StatusCode::BAD_REQUEST, e.label(), &e.to_string()),
         Err(response) => response,
