@@ -3,29 +3,24 @@
 //! created, and nothing is emitted when the object is already right, so a
 //! reinvocation yields no patch.
 
-use json_patch::jsonptr::PointerBuf;
+use json_patch::jsonptr::{PointerBuf, Token};
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::{json, Value};
 
 use super::subject::at;
 
-/// The JSON Pointer to `base` then `rest`, written into one buffer of the
-/// right size (`~` and `/` escaped as `~0` and `~1`, RFC 6901).
+/// The JSON Pointer to `base` then `rest`, each token encoded by jsonptr
+/// (RFC 6901), written into one buffer of the right size rather than grown
+/// token by token as `PointerBuf::from_tokens` does.
 fn pointer(base: &[&str], rest: &[&str]) -> PointerBuf {
-    let tokens = || base.iter().chain(rest);
+    let tokens = || base.iter().chain(rest).copied();
     let mut text = String::with_capacity(tokens().map(|t| t.len() + 2).sum());
     for token in tokens() {
         text.push('/');
-        for c in token.chars() {
-            match c {
-                '~' => text.push_str("~0"),
-                '/' => text.push_str("~1"),
-                c => text.push(c),
-            }
-        }
+        text.push_str(Token::new(token).encoded());
     }
-    // Escaped above, so this always parses; the fallback only keeps a panic out.
-    PointerBuf::parse(text).unwrap_or_else(|_| PointerBuf::from_tokens(tokens().copied()))
+    // Encoded tokens always parse; the fallback only keeps a panic out.
+    PointerBuf::parse(text).unwrap_or_else(|_| PointerBuf::from_tokens(tokens()))
 }
 
 fn add(path: PointerBuf, value: Value) -> PatchOperation {
