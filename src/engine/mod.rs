@@ -271,7 +271,7 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     };
     let base = kind.template_path();
     let runtime_class = subject::at(review.object, base)
-        .and_then(|t| t.pointer("/spec/runtimeClassName"))
+        .and_then(|t| t.get("spec")?.get("runtimeClassName"))
         .and_then(Value::as_str)
         .unwrap_or("");
     if runtime_class.is_empty() {
@@ -407,8 +407,9 @@ pub fn conclude(mode: Mode, mut findings: Vec<Finding>, never_deny: bool) -> Dec
         };
     }
     let mut warnings: Vec<String> = Vec::new();
-    // Linear in the findings: an object can carry a finding per container.
-    let mut seen = std::collections::HashSet::new();
+    // n log n in the findings (an object can carry a finding per
+    // container), and no hashing of whole warnings for the usual one or two.
+    let mut seen = std::collections::BTreeSet::new();
     for f in findings.iter().filter(|f| f.action == Action::Warn) {
         if seen.insert(f.warning.as_str()) {
             warnings.push(f.warning.clone());
