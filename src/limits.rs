@@ -40,9 +40,9 @@ pub const AUDIT_KEY_MAX_CHARS: usize = 63;
 /// Control characters written as escapes (see [`crate::printable`]), nothing
 /// cut.
 pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    // Printable ASCII needs no escape; checking bytes first spares decoding
-    // characters on almost every report line.
-    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(crate::printable::needs_escape) {
+    // Checked on the bytes: decoding every character of every warning cost
+    // more than the rest of the warning's bounding.
+    if !crate::printable::any_needs_escape(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
@@ -71,6 +71,11 @@ pub fn cut_bytes(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 fn cut_chars(text: &str, max: usize) -> String {
+    // A character takes at least one byte: a text of at most `max` bytes
+    // has at most `max` characters, and needs no counting.
+    if text.len() <= max {
+        return text.to_owned();
+    }
     match text.char_indices().nth(max) {
         None => text.to_string(),
         Some((at, _)) => {
@@ -90,12 +95,13 @@ pub fn message(text: &str) -> String {
 /// [`WARNINGS_MAX_TOTAL_CHARS`]; when some do not fit, the last one says how
 /// many were left out.
 pub fn warnings<S: AsRef<str>>(all: &[S]) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let unique: Vec<String> = all
-        .iter()
-        .map(|w| cut_chars(&escape_controls(w.as_ref()), WARNING_MAX_CHARS))
-        .filter(|w| seen.insert(w.clone()))
-        .collect();
+    let cut: Vec<String> = all.iter().map(|w| cut_chars(&escape_controls(w.as_ref()), WARNING_MAX_CHARS)).collect();
+    // The first of each text, in order: marked over borrowed texts, so none
+    // is copied or hashed to be compared.
+    let mut seen = std::collections::BTreeSet::new();
+    let first: Vec<bool> = cut.iter().map(|w| seen.insert(w.as_str())).collect();
+    drop(seen);
+    let unique: Vec<String> = cut.into_iter().zip(first).filter_map(|(w, first)| first.then_some(w)).collect();
     let chars = |w: &String| w.chars().count();
     if unique.iter().map(chars).sum::<usize>() <= WARNINGS_MAX_TOTAL_CHARS {
         return unique;
@@ -119,7 +125,7 @@ pub fn warnings<S: AsRef<str>>(all: &[S]) -> Vec<String> {
 /// Comma-separated items without repeats, in first-seen order, at most
 /// [`AUDIT_VALUE_MAX_BYTES`].
 pub fn audit_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::BTreeSet::new();
     let unique: Vec<&str> = items.into_iter().filter(|i| seen.insert(*i)).collect();
     cut_bytes(&unique.join(","), AUDIT_VALUE_MAX_BYTES).into_owned()
 }
@@ -160,17 +166,43 @@ mod tests {
     }
 
     #[test]
-    fn the_ascii_fast_path_escapes_what_the_character_rule_escapes() {
+    fn escaping_borrows_what_needs_no_escape() {
         // The edges of printable ASCII: space and `~` pass, US (0x1f) and DEL (0x7f) do not.
         assert!(matches!(escape_controls(" ~az09"), Cow::Borrowed(" ~az09")));
         assert_eq!(escape_controls("a\u{1f}"), "a\\u{1f}");
         assert_eq!(escape_controls("a\u{7f}"), "a\\u{7f}");
-        // Beyond ASCII the character rule decides: é passes, a bidi override does not.
+        // Beyond ASCII: é passes, a bidi override does not.
         assert!(matches!(escape_controls("café"), Cow::Borrowed("café")));
         assert_eq!(escape_controls("a\u{202E}b"), "a\\u{202e}b");
     }
 
+    #[test]
+    fn warnings_are_cut_by_characters_not_bytes() {
+        // 256 characters of two bytes each: more bytes than the limit, kept whole.
+        let wide = "é".repeat(WARNING_MAX_CHARS);
+        assert_eq!(warnings(&[wide.as_str()]), std::slice::from_ref(&wide));
+        // one more character: cut to 255 and an ellipsis
+        let wider = format!("{wide}é");
+        let cut = &warnings(&[wider.as_str()])[0];
+        assert_eq!(cut.chars().count(), WARNING_MAX_CHARS);
+        assert!(cut.ends_with("é…"), "{cut}");
+        // exactly the limit in ASCII bytes: whole
+        let ascii = "x".repeat(WARNING_MAX_CHARS);
+        assert_eq!(warnings(&[ascii.as_str()]), std::slice::from_ref(&ascii));
+    }
+
     proptest::proptest! {
+        /// The byte-length shortcut agrees with cutting character by character.
+        #[test]
+        fn cutting_agrees_with_counting_characters(text in "[aé日😀]{0,40}", max in 1usize..30) {
+            let by_char: String = if text.chars().count() <= max {
+                text.clone()
+            } else {
+                text.chars().take(max - 1).chain(std::iter::once('…')).collect()
+            };
+            proptest::prop_assert_eq!(cut_chars(&text, max), by_char);
+        }
+
         #[test]
         fn escaping_leaves_only_printable_characters(text in "\\PC{0,12}|[\\x00-\\x{a0}\\u{200B}-\\u{206F}]{0,12}") {
             let escaped = escape_controls(&text);

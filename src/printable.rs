@@ -18,9 +18,10 @@ pub struct Printable<'a>(pub &'a str);
 
 impl fmt::Display for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Printable ASCII short enough needs neither escape nor cut: the
-        // common case, checked a byte at a time without decoding.
-        if self.0.len() <= MAX_CHARS && self.0.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        // Text short enough with nothing to escape is written as it is: the
+        // common case, checked a byte at a time without decoding (at most
+        // MAX_CHARS bytes is at most MAX_CHARS characters).
+        if self.0.len() <= MAX_CHARS && !any_needs_escape(self.0) {
             return f.write_str(self.0);
         }
         // Runs of characters that need no escape are written in one call:
@@ -46,6 +47,30 @@ impl fmt::Display for Printable<'_> {
 /// The same text as an owned string.
 pub fn printable(s: &str) -> String {
     Printable(s).to_string()
+}
+
+/// Whether any character of `s` [`needs_escape`], read from its UTF-8 bytes
+/// without decoding them: C0 controls and DEL are single bytes, C1 controls
+/// are `C2 80`-`C2 9F`, the format characters `E2 80 8B`-`8F`,
+/// `E2 80 AA`-`AE`, `E2 81 A0`-`A4`, `E2 81 A6`-`A9` and `EF BB BF`. A lead
+/// byte never equals a continuation byte, so every byte can be looked at.
+/// Every warning and log line is checked this way, most of them with a
+/// non-ASCII `…` or name that the ASCII shortcut cannot pass.
+pub fn any_needs_escape(s: &str) -> bool {
+    let b = s.as_bytes();
+    // Printable ASCII up to the first other byte: a simple loop the compiler
+    // runs several bytes at a time; the rest of the text byte by byte.
+    let Some(start) = b.iter().position(|x| !(0x20..0x7f).contains(x)) else { return false };
+    b.iter().enumerate().skip(start).any(|(i, &x)| match x {
+        0x00..=0x1f | 0x7f => true,
+        0xc2 => matches!(b.get(i + 1), Some(0x80..=0x9f)),
+        0xe2 => matches!(
+            (b.get(i + 1), b.get(i + 2)),
+            (Some(0x80), Some(0x8b..=0x8f | 0xaa..=0xae)) | (Some(0x81), Some(0xa0..=0xa4 | 0xa6..=0xa9))
+        ),
+        0xef => matches!((b.get(i + 1), b.get(i + 2)), (Some(0xbb), Some(0xbf))),
+        _ => false,
+    })
 }
 
 /// C0 and C1 controls, DEL, and the bidirectional and zero-width format
@@ -102,6 +127,24 @@ mod tests {
                     .collect();
                 assert_eq!(printable(&s), by_char(&s), "{s:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_byte_check_agrees_with_the_character_rule_on_every_character() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let alone: &str = c.encode_utf8(&mut buf);
+            assert_eq!(any_needs_escape(alone), needs_escape(c), "U+{:04X}", c as u32);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_byte_check_agrees_with_the_character_rule_on_text(
+            text in r"[a\x00-\x{a0}é…\u{2000}-\u{206F}\u{FEFF}\u{FEFE}\u{FFBF}日]{0,16}|\PC{0,16}|.{0,16}"
+        ) {
+            proptest::prop_assert_eq!(any_needs_escape(&text), text.chars().any(needs_escape));
         }
     }
 
