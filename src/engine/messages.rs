@@ -48,6 +48,11 @@ impl Named {
     /// Counts one more name; `name` renders it when it is among the first.
     pub fn add(&mut self, name: impl FnOnce() -> String) {
         if self.head.len() < LIST_LIMIT {
+            // room for all of them at once: growing 1 -> 4 -> 8 moved the
+            // names twice per list, and a message has two lists
+            if self.head.is_empty() {
+                self.head.reserve_exact(LIST_LIMIT);
+            }
             self.head.push(name());
         }
         self.count += 1;
