@@ -22,9 +22,14 @@
 # + 100 x last-level misses): what separates instructions from time, counted
 # the same way on every run (a model, not this CPU's exact penalties).
 #
+# With PHASES_FOOTPRINT=1 callgrind also records each instruction's address
+# (--dump-instr=yes), and benches/footprint.py prints per server how much code
+# a request runs, in 64-byte cache lines, and the functions holding most of it
+# (use 500 requests or more, see there).
+#
 # Knobs: PHASES_NODES ("10 5000"), PHASES_REQUESTS (2000), PHASES_WARM (300),
 # PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_CACHE=1,
-# PHASES_KEEP=1 keeps the dumps (then read them with
+# PHASES_FOOTPRINT=1, PHASES_KEEP=1 keeps the dumps (then read them with
 # callgrind_annotate --inclusive=yes).
 set -euo pipefail
 
@@ -37,6 +42,8 @@ PORT=${PHASES_PORT:-18490}
 CACHE=${PHASES_CACHE:-0}
 SIM=()
 [ "$CACHE" = 1 ] && SIM=(--cache-sim=yes --branch-sim=yes)
+FOOTPRINT=${PHASES_FOOTPRINT:-0}
+[ "$FOOTPRINT" = 1 ] && SIM+=(--dump-instr=yes)
 
 log() { printf '[phases] %s\n' "$*" >&2; }
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
@@ -106,9 +113,11 @@ profile() { # name command...
     callgrind_annotate --threshold=100 "$dump" 2>/dev/null | grep -E '^Events shown|PROGRAM TOTALS' >"$WORK/$name.totals"
   fi
   NAMES+=("$name")
+  DUMPS+=("$name=$dump")
 }
 
 NAMES=()
+DUMPS=()
 profile bare target/release/examples/bare_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
 profile kube-typed target/release/examples/kube_typed_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
 for n in "${NODES[@]}"; do
@@ -120,3 +129,7 @@ SIMULATED=""
 [ "$CACHE" = 1 ] && SIMULATED=" (caches and branches simulated)"
 echo "valgrind: $(valgrind --version)$SIMULATED; body $BODY ($(stat -c %s "$WORK/bodies/$BODY.json") bytes); $N requests after $WARM, one keep-alive connection"
 python3 benches/phases.py "$N" "$WORK" "${NAMES[@]}"
+if [ "$FOOTPRINT" = 1 ]; then
+  echo
+  python3 benches/footprint.py "$N" "${DUMPS[@]}"
+fi
