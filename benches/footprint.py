@@ -9,10 +9,12 @@ over the REQUESTS requests of the dump (once a request on average): the code
 every request brings into the L1 instruction cache (32 KB here), whatever else
 ran in between. A loop that runs once in the dump but many times over (the
 TLS handshake of the load's one connection) can pass that bar; with 500
-requests or more none does. Prints, per server, the number of such lines and their size, and
-the functions holding the most of them (a line shared by two functions counts
-once, for the first one seen). Names are callgrind's, so a generic function is
-listed under the crate that defines it, not the one that instantiated it.
+requests or more none does.
+
+Prints, per server, the number of such lines and their size, and the functions
+holding the most of them (a line shared by two functions counts once, for the
+first one seen). Names are callgrind's, so a generic function is listed under
+the crate that defines it, not the one that instantiated it.
 """
 
 import collections

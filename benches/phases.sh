@@ -40,10 +40,10 @@ WARM=${PHASES_WARM:-300}
 BODY=${PHASES_BODY:-pod}
 PORT=${PHASES_PORT:-18490}
 CACHE=${PHASES_CACHE:-0}
-SIM=()
-[ "$CACHE" = 1 ] && SIM=(--cache-sim=yes --branch-sim=yes)
+CALLGRIND=()
+[ "$CACHE" = 1 ] && CALLGRIND=(--cache-sim=yes --branch-sim=yes)
 FOOTPRINT=${PHASES_FOOTPRINT:-0}
-[ "$FOOTPRINT" = 1 ] && SIM+=(--dump-instr=yes)
+[ "$FOOTPRINT" = 1 ] && CALLGRIND+=(--dump-instr=yes)
 
 log() { printf '[phases] %s\n' "$*" >&2; }
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
@@ -83,7 +83,7 @@ profile() { # name command...
   local name=$1
   shift
   log "$name: starting under callgrind"
-  valgrind --tool=callgrind "${SIM[@]}" --callgrind-out-file="$WORK/cg.$name" "$@" 2>"$WORK/$name.log" >/dev/null &
+  valgrind --tool=callgrind "${CALLGRIND[@]}" --callgrind-out-file="$WORK/cg.$name" "$@" 2>"$WORK/$name.log" >/dev/null &
   SERVER_PID=$!
   for _ in $(seq 3000); do
     code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$URL" || true)

@@ -58,8 +58,8 @@ pub fn printable(s: &str) -> String {
 /// non-ASCII `…` or name that the ASCII shortcut cannot pass.
 pub fn any_needs_escape(s: &str) -> bool {
     let b = s.as_bytes();
-    // Printable ASCII up to the first other byte: a simple loop the compiler
-    // runs several bytes at a time; the rest of the text byte by byte.
+    // Printable ASCII up to the first other byte, one range test a byte;
+    // from there, each byte with the bytes after it where it leads a sequence.
     let Some(start) = b.iter().position(|x| !(0x20..0x7f).contains(x)) else { return false };
     b.iter().enumerate().skip(start).any(|(i, &x)| match x {
         0x00..=0x1f | 0x7f => true,
