@@ -189,9 +189,14 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("patch");
     group.bench_function("annotate", |b| {
-        b.iter(|| patch::annotate(black_box(&pod), &[], "sysbox-ro.dev/relaxed-read-only", "true"))
+        b.iter(|| {
+            let key = "sysbox-ro.dev/relaxed-read-only";
+            patch::annotate(patch::AnnotationSlot::of(black_box(&pod), &[], key), &[], key, "true")
+        })
     });
-    group.bench_function("steer", |b| b.iter(|| patch::steer(black_box(&pod), &[], "sysbox-ro.dev/relaxed-read-only")));
+    group.bench_function("steer", |b| {
+        b.iter(|| patch::steer(black_box(&pod)["spec"].get("affinity"), &[], "sysbox-ro.dev/relaxed-read-only"))
+    });
     group.finish();
 
     // Parse, decide and answer: what the webhook does per request besides TLS and HTTP.

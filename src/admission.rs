@@ -3,20 +3,23 @@
 //! derives, and the response (`respond`: uid echoed, base64 JSON Patch,
 //! warnings, 403 denials, audit annotations).
 //!
-//! Of the object under review only what the engine reads is built
+//! Of the object under review only what the engine reads is built: its
+//! typed view, read straight from the body ([`crate::engine::object`]), or
+//! for a body that view refuses, the same members as a `Value`
 //! ([`crate::intake::ReadObject`]); the rest of the body is parsed and
 //! checked as it would be for a whole `Value`, and passed over. An UPDATE
 //! that carries its stored object is read whole, because the engine compares
 //! whole templates. [`review_whole`] reads every request whole: it is the
-//! reference the trimmed reading is held to (`tests/reading.rs`).
+//! reference `serve`'s reading is held to (`tests/reading.rs`).
 
 use base64::Engine as _;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::cluster::ClusterState;
+use crate::engine::object::ObjectView;
 use crate::engine::{self, Decision, SubjectError};
-use crate::intake::{self, AdmissionRequest, IntakeError, Present, ReadObject};
+use crate::intake::{self, AdmissionRequest, AsObject, IntakeError, Present, ReadObject};
 use crate::limits;
 use crate::policy::Policy;
 
@@ -169,14 +172,45 @@ pub struct AuditAnnotations {
 
 /// Answers one AdmissionReview body. `Err` means no usable review (no uid):
 /// the caller answers with an HTTP error instead.
+///
+/// The object is read as the engine's view of it, straight from the body
+/// ([`ObjectView`]); a body that view cannot read exactly as the whole
+/// reading would (an escape in a name, a wrong type, a malformed body: see
+/// [`crate::engine::object`]) is read again with only the engine's members
+/// built ([`ReadObject`]), which gives the whole reading's answer and errors.
+/// An UPDATE that carries its stored object is read whole.
 pub fn review(
     body: &[u8],
     endpoint: Endpoint,
     cluster: Option<&ClusterState>,
     policy: &Policy,
 ) -> Result<(ReviewOut, Outcome), RequestError> {
-    let (uid, request) = read(body)?;
-    answer(uid, request, endpoint, cluster, policy)
+    let text = utf8(body)?;
+    match parse::<ObjectView, Present>(text) {
+        Ok((uid, request)) if !request.compares_stored_object() => {
+            answer(uid, request.without_stored_object(), endpoint, cluster, policy)
+        }
+        Ok(_) => {
+            let (uid, request) = parse::<Value, Value>(text)?;
+            answer(uid, request, endpoint, cluster, policy)
+        }
+        Err(_) => {
+            let (uid, request) = parse::<ReadObject, Present>(text)?;
+            if request.compares_stored_object() {
+                let (uid, request) = parse::<Value, Value>(text)?;
+                return answer(uid, request, endpoint, cluster, policy);
+            }
+            answer(uid, request.without_stored_object(), endpoint, cluster, policy)
+        }
+    }
+}
+
+/// Whether [`review`] answers this body from the engine's view of its object
+/// read straight from the body (no fallback), for tests and benchmarks.
+pub fn reads_view(body: &[u8]) -> bool {
+    utf8(body).is_ok_and(|text| {
+        parse::<ObjectView, Present>(text).is_ok_and(|(_, request)| !request.compares_stored_object())
+    })
 }
 
 /// [`review`] with the whole object built, as every shell but `serve` hands
@@ -187,13 +221,13 @@ pub fn review_whole(
     cluster: Option<&ClusterState>,
     policy: &Policy,
 ) -> Result<(ReviewOut, Outcome), RequestError> {
-    let (uid, request) = parse(body)?;
+    let (uid, request) = parse::<Value, Value>(utf8(body)?)?;
     answer(uid, request, endpoint, cluster, policy)
 }
 
-fn answer(
+fn answer<O: AsObject>(
     uid: String,
-    request: AdmissionRequest,
+    request: AdmissionRequest<O>,
     endpoint: Endpoint,
     cluster: Option<&ClusterState>,
     policy: &Policy,
@@ -202,8 +236,12 @@ fn answer(
         .map_err(Unreadable::from)
         .and_then(|review| engine::decide(&review, cluster, policy).map_err(Unreadable::from));
     let response = respond(uid.clone(), &decision, endpoint);
-    let (namespace, name) =
-        intake::identify(request.object.as_ref(), request.namespace.as_deref(), request.name.as_deref(), "");
+    let (namespace, name) = intake::identify(
+        request.object.as_ref().map(AsObject::as_object),
+        request.namespace.as_deref(),
+        request.name.as_deref(),
+        "",
+    );
     let outcome = Outcome {
         uid,
         group: request.kind.group.clone(),
@@ -217,29 +255,22 @@ fn answer(
     Ok((ReviewOut { api_version: "admission.k8s.io/v1", kind: "AdmissionReview", response }, outcome))
 }
 
-/// The request of a well-formed AdmissionReview, and its uid, with only
-/// what the engine reads of its object; an UPDATE that carries its stored
-/// object is parsed again, whole (the engine compares whole templates).
-fn read(body: &[u8]) -> Result<(String, AdmissionRequest), RequestError> {
-    let (uid, request) = parse::<ReadObject, Present>(body)?;
-    if request.compares_stored_object() {
-        return parse(body);
-    }
-    Ok((uid, request.without_stored_object()))
+/// The body as text: one UTF-8 check of the whole body (the standard
+/// library's, a word at a time), then readers that trust it: `from_slice`
+/// would check each string on its own, a ninth of a pod review's
+/// instructions and a quarter of its mispredicted branches
+/// (docs/architecture.md). The same bodies are refused: a byte that is not
+/// UTF-8 is invalid inside a string and outside one.
+fn utf8(body: &[u8]) -> Result<&str, RequestError> {
+    std::str::from_utf8(body).map_err(|e| RequestError::Malformed(format!("the body is not UTF-8: {e}")))
 }
 
 /// The request of a well-formed AdmissionReview, and its uid.
-fn parse<O, P>(body: &[u8]) -> Result<(String, AdmissionRequest<O, P>), RequestError>
+fn parse<'de, O, P>(text: &'de str) -> Result<(String, AdmissionRequest<O, P>), RequestError>
 where
-    O: DeserializeOwned,
-    P: DeserializeOwned,
+    O: Deserialize<'de>,
+    P: Deserialize<'de>,
 {
-    // One UTF-8 check of the whole body (the standard library's, a word at a
-    // time), then a reader that trusts it: `from_slice` would check each
-    // string on its own, a ninth of a pod review's instructions and a quarter
-    // of its mispredicted branches (docs/architecture.md). The same bodies are
-    // refused: a byte that is not UTF-8 is invalid inside a string and outside one.
-    let text = std::str::from_utf8(body).map_err(|e| RequestError::Malformed(format!("the body is not UTF-8: {e}")))?;
     let input: ReviewIn<AdmissionRequest<O, P>> =
         serde_json::from_str(text).map_err(|e| RequestError::Malformed(e.to_string()))?;
     let api_version = input.api_version.unwrap_or_default();

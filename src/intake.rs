@@ -11,14 +11,18 @@
 //!   its `metadata.generateName`;
 //! - operation: the request's; a manifest is judged as a CREATE.
 //!
-//! Of a request's object, `serve` builds only what the engine reads
-//! ([`ReadObject`], the members named in [`crate::engine::subject::READ`]).
+//! Of a request's object, `serve` reads only what the engine reads: the
+//! engine's view of it, read straight from the body
+//! ([`crate::engine::object::ObjectView`]), or, for a body that view
+//! refuses, the same members built as a `Value` ([`ReadObject`], the members
+//! named in [`crate::engine::subject::READ`]).
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::engine::subject::{self, object_name};
-use crate::engine::{Kind, Operation, Review};
+use crate::engine::object::ObjectView;
+use crate::engine::subject;
+use crate::engine::{Kind, Object, Operation, Review};
 use crate::manifest;
 use crate::manifest::json::{Kept, Skip};
 
@@ -69,7 +73,31 @@ impl<'de> Deserialize<'de> for Present {
     }
 }
 
-impl AdmissionRequest<ReadObject, Present> {
+/// How a request's object is held: whole, trimmed, or as the engine's view
+/// of it read from the body.
+pub trait AsObject {
+    fn as_object(&self) -> Object<'_>;
+}
+
+impl AsObject for Value {
+    fn as_object(&self) -> Object<'_> {
+        Object::Json(self)
+    }
+}
+
+impl AsObject for ReadObject {
+    fn as_object(&self) -> Object<'_> {
+        Object::Json(&self.0)
+    }
+}
+
+impl AsObject for ObjectView<'_> {
+    fn as_object(&self) -> Object<'_> {
+        Object::View(self)
+    }
+}
+
+impl<O> AdmissionRequest<O, Present> {
     /// Whether the engine would compare this request's object with its
     /// stored one (an UPDATE that carries `oldObject`): it compares whole
     /// templates, so such a request must be read whole.
@@ -77,10 +105,10 @@ impl AdmissionRequest<ReadObject, Present> {
         self.operation.as_deref().and_then(Operation::parse) == Some(Operation::Update) && self.old_object.is_some()
     }
 
-    /// The request with its (trimmed) object and without its stored one,
-    /// for a request the engine does not compare with it
+    /// The request without its stored object, for a request the engine
+    /// does not compare with it
     /// ([`compares_stored_object`](Self::compares_stored_object) false).
-    pub fn without_stored_object(self) -> AdmissionRequest {
+    pub fn without_stored_object(self) -> AdmissionRequest<O> {
         AdmissionRequest {
             uid: self.uid,
             kind: self.kind,
@@ -88,7 +116,7 @@ impl AdmissionRequest<ReadObject, Present> {
             name: self.name,
             namespace: self.namespace,
             operation: self.operation,
-            object: self.object.map(|o| o.0),
+            object: self.object,
             old_object: None,
             dry_run: self.dry_run,
         }
@@ -111,31 +139,29 @@ pub enum IntakeError {
     NoObject(Operation),
 }
 
-static NULL: Value = Value::Null;
-
 /// The namespace and name of an object: those `given` (by the request) when
 /// not empty, else the object's own, else `default_namespace` and `""`.
 pub fn identify<'a>(
-    object: Option<&'a Value>,
+    object: Option<Object<'a>>,
     given_namespace: Option<&'a str>,
     given_name: Option<&'a str>,
     default_namespace: &'a str,
 ) -> (&'a str, &'a str) {
-    let own_namespace = || object?.get("metadata")?.get("namespace")?.as_str().filter(|s| !s.is_empty());
+    let own_namespace = || object?.namespace();
     let namespace = given_namespace.filter(|s| !s.is_empty()).or_else(own_namespace).unwrap_or(default_namespace);
-    let name = given_name.filter(|s| !s.is_empty()).or_else(|| object.and_then(object_name)).unwrap_or("");
+    let name = given_name.filter(|s| !s.is_empty()).or_else(|| object?.name()).unwrap_or("");
     (namespace, name)
 }
 
 /// The review of an AdmissionReview request.
-pub fn from_admission(request: &AdmissionRequest) -> Result<Review<'_>, IntakeError> {
+pub fn from_admission<O: AsObject>(request: &AdmissionRequest<O>) -> Result<Review<'_>, IntakeError> {
     let raw = request.operation.as_deref().unwrap_or("");
     let operation = Operation::parse(raw).ok_or_else(|| IntakeError::UnknownOperation(raw.to_owned()))?;
     let kind = match request.sub_resource.as_deref() {
         None | Some("") => Kind::from_group_kind(&request.kind.group, &request.kind.kind),
         Some(_) => None,
     };
-    let object = request.object.as_ref();
+    let object = request.object.as_ref().map(AsObject::as_object);
     if object.is_none() && kind.is_some() && matches!(operation, Operation::Create | Operation::Update) {
         return Err(IntakeError::NoObject(operation));
     }
@@ -145,7 +171,7 @@ pub fn from_admission(request: &AdmissionRequest) -> Result<Review<'_>, IntakeEr
         operation,
         namespace,
         name,
-        object: object.unwrap_or(&NULL),
+        object: object.unwrap_or(Object::none()),
         old_object: request.old_object.as_ref(),
     })
 }
@@ -153,13 +179,13 @@ pub fn from_admission(request: &AdmissionRequest) -> Result<Review<'_>, IntakeEr
 /// The review of one object of a manifest, as `kubectl create` would send it.
 pub fn from_manifest<'a>(object: &'a Value, default_namespace: &'a str) -> Review<'a> {
     let (api_version, kind) = manifest::type_of(object);
-    let (namespace, name) = identify(Some(object), None, None, default_namespace);
+    let (namespace, name) = identify(Some(Object::Json(object)), None, None, default_namespace);
     Review {
         kind: Kind::from_type(api_version, kind),
         operation: Operation::Create,
         namespace,
         name,
-        object,
+        object: Object::Json(object),
         old_object: None,
     }
 }
@@ -173,9 +199,10 @@ mod tests {
     #[test]
     fn the_request_names_win_then_the_object_then_the_default() {
         let o = json!({ "metadata": { "namespace": "own", "generateName": "gen-" } });
-        assert_eq!(identify(Some(&o), Some("req"), Some("r"), "dflt"), ("req", "r"));
-        assert_eq!(identify(Some(&o), Some(""), Some(""), "dflt"), ("own", "gen-"));
-        assert_eq!(identify(Some(&json!({})), None, None, "dflt"), ("dflt", ""));
+        let o = Some(Object::Json(&o));
+        assert_eq!(identify(o, Some("req"), Some("r"), "dflt"), ("req", "r"));
+        assert_eq!(identify(o, Some(""), Some(""), "dflt"), ("own", "gen-"));
+        assert_eq!(identify(Some(Object::Json(&json!({}))), None, None, "dflt"), ("dflt", ""));
     }
 
     #[test]
@@ -202,6 +229,6 @@ mod tests {
         let bad_op = req(json!({ "kind": { "kind": "Pod" }, "operation": "PATCH", "object": {} }));
         assert_eq!(from_admission(&bad_op).unwrap_err(), IntakeError::UnknownOperation("PATCH".into()));
         let delete = req(json!({ "kind": { "kind": "Pod" }, "operation": "DELETE" }));
-        assert_eq!(from_admission(&delete).unwrap().object, &Value::Null);
+        assert_eq!(from_admission(&delete).unwrap().object.json(), Some(&Value::Null));
     }
 }

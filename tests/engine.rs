@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use sysbox_ro_webhook::engine::{Kind, Verdict};
+use sysbox_ro_webhook::engine::{Kind, Object, Verdict};
 use sysbox_ro_webhook::policy::{Mode, Policy};
 
 fn good_cluster() -> sysbox_ro_webhook::cluster::ClusterState {
@@ -273,7 +273,7 @@ fn update_that_keeps_the_template_is_not_denied() {
             operation: Operation::Update,
             namespace: "default",
             name: "w",
-            object,
+            object: Object::Json(object),
             old_object: Some(old),
         }
     }
@@ -294,7 +294,7 @@ fn wrongly_typed_spec_is_an_error_not_a_panic() {
         operation: sysbox_ro_webhook::engine::Operation::Create,
         namespace: "default",
         name: "p",
-        object: &object,
+        object: Object::Json(&object),
         old_object: None,
     };
     let err = sysbox_ro_webhook::engine::decide(&review, None, &Policy::default()).unwrap_err();

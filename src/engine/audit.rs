@@ -92,8 +92,16 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     if review.kind != Some(Kind::Pod) {
         return Ok(Outcome::NotInScope);
     }
+    let Some(pod) = review.object.json() else {
+        // Every shell that audits reads its pods whole.
+        return Err(subject::SubjectError {
+            kind: "Pod",
+            path: "/".into(),
+            message: "the audit judges a pod read whole".into(),
+        });
+    };
     // Succeeded and Failed pods run nothing any more.
-    let phase = review.object.pointer("/status/phase").and_then(Value::as_str);
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str);
     if !matches!(phase, None | Some("Pending" | "Running" | "Unknown")) {
         return Ok(Outcome::NotInScope);
     }
@@ -103,7 +111,7 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
         return Ok(Outcome::NotInScope);
     };
     let in_scope = decision.verdict != Verdict::Skip
-        && match subject::read_template(Kind::Pod, review.object)? {
+        && match subject::read_template(Kind::Pod, pod)? {
             Some(t) => {
                 let mut budget = env::Budget::per_pod();
                 let envs: Vec<_> = t.spec.all_containers().map(|(_, c)| env::judge(c, &mut budget)).collect();
@@ -111,13 +119,10 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
             }
             None => false,
         };
-    let annotated = review
-        .object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(&policy.annotation_key))
-        .and_then(Value::as_str)
-        == Some("true");
-    let node = review.object.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty());
+    let annotated =
+        pod.pointer("/metadata/annotations").and_then(|a| a.get(&policy.annotation_key)).and_then(Value::as_str)
+            == Some("true");
+    let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty());
     let subject = decision.subject.clone();
 
     let Some(node) = node else {
@@ -151,7 +156,7 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     }
     let pools: Vec<String> = landing.pools().map(|(p, _)| p.name()).collect();
     let shown = subject.as_ref().map_or_else(|| format!("Pod {}/{}", review.namespace, review.name), |s| s.to_string());
-    let runtime_class = review.object.pointer("/spec/runtimeClassName").and_then(Value::as_str).unwrap_or("");
+    let runtime_class = pod.pointer("/spec/runtimeClassName").and_then(Value::as_str).unwrap_or("");
     let ctx =
         verdict::Context { subject: &shown, runtime_class, daemonset: false, provenance: Some(&cluster.provenance) };
     let judged = verdict::judge(&landing, &ctx, policy, false);
@@ -240,7 +245,7 @@ mod tests {
             operation: Operation::Create,
             namespace: "ci",
             name: "p",
-            object: p,
+            object: crate::engine::Object::Json(p),
             old_object: None,
         };
         judge(&review, &cluster(), policy).unwrap()

@@ -1,7 +1,8 @@
 //! The decision engine: pure, no I/O, no clock, no globals. The same function
 //! answers the webhook (`serve`) and the CI dry-run (`check`).
 //!
-//! Input: the object under review (its original JSON), a read-only view of
+//! Input: the object under review (its original JSON, or `serve`'s typed
+//! view of it read from the request body: [`Object`]), a read-only view of
 //! the cluster (or none), and the policy. Output: a [`Decision`].
 //!
 //! Where each rule lives:
@@ -25,6 +26,7 @@ pub mod env;
 pub mod finding;
 pub mod hygiene;
 pub mod messages;
+pub mod object;
 pub mod patch;
 pub mod subject;
 pub mod verdict;
@@ -36,6 +38,7 @@ use crate::cluster::scheduling::{self, Placement};
 use crate::cluster::ClusterState;
 use crate::policy::{Mode, Policy};
 pub use finding::{Action, Finding, Rule};
+pub use object::Object;
 pub use subject::{Kind, SubjectError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -75,7 +78,7 @@ pub struct Review<'a> {
     pub operation: Operation,
     pub namespace: &'a str,
     pub name: &'a str,
-    pub object: &'a Value,
+    pub object: Object<'a>,
     /// The stored object on UPDATE.
     pub old_object: Option<&'a Value>,
 }
@@ -264,23 +267,20 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         return Ok(Decision::skip(None, Skip::OperationNotJudged(review.operation), None));
     }
     let subject = Subject { kind, namespace: review.namespace.to_owned(), name: review.name.to_owned() };
-    subject::check_shape(kind, review.object)?;
+    review.object.check_shape(kind)?;
     let (mode, mode_note) = resolve_mode(review.namespace, cluster, policy);
     let Some(mode) = mode else {
         return Ok(Decision::skip(Some(subject), Skip::Exempt(review.namespace.to_owned()), None));
     };
     let base = kind.template_path();
-    let runtime_class = subject::at(review.object, base)
-        .and_then(|t| t.get("spec")?.get("runtimeClassName"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let runtime_class = review.object.runtime_class(kind);
     if runtime_class.is_empty() {
         return Ok(Decision::skip(Some(subject), Skip::NoRuntimeClass, Some(mode)));
     }
     if !is_sysbox_class(runtime_class, cluster, policy) {
         return Ok(Decision::skip(Some(subject), Skip::NotSysbox(runtime_class.to_owned()), Some(mode)));
     }
-    let Some(template) = subject::read_template(kind, review.object)? else {
+    let Some(template) = review.object.template(kind)? else {
         return Ok(Decision::skip(Some(subject), Skip::NoPodTemplate, Some(mode)));
     };
     if !template.spec.has_read_only_root() {
@@ -372,7 +372,9 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     // worse: it is never denied, so unrelated edits (labels, replicas) go
     // through while the finding is still reported.
     let template_unchanged = review.operation == Operation::Update
-        && review.old_object.is_some_and(|old| subject::at(old, base) == subject::at(review.object, base));
+        && review.old_object.is_some_and(|old| {
+            review.object.json().is_some_and(|object| subject::at(old, base) == subject::at(object, base))
+        });
 
     let mut decision = conclude(mode, findings, template_unchanged);
     decision.subject = Some(subject);
@@ -380,10 +382,11 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     decision.notes.extend(notes);
     if decision.verdict != Verdict::Deny && relaxed_applies {
         if kind.is_pod() || policy.annotate_templates {
-            decision.patch.extend(patch::annotate(review.object, base, &policy.annotation_key, "true"));
+            let slot = review.object.annotation_slot(kind, &policy.annotation_key);
+            decision.patch.extend(patch::annotate(slot, base, &policy.annotation_key, "true"));
         }
         if steer {
-            decision.patch.extend(patch::steer(review.object, base, &policy.nodes.flag_label));
+            decision.patch.extend(patch::steer(review.object.affinity(kind), base, &policy.nodes.flag_label));
         }
     }
     Ok(decision)

@@ -27,28 +27,60 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-/// Sets `metadata.annotations[key] = value` on the object at `base`.
-pub fn annotate(object: &Value, base: &[&str], key: &str, value: &str) -> Vec<PatchOperation> {
-    let Some(template) = at(object, base).filter(|t| t.is_object()) else { return vec![] };
-    let metadata = match template.get("metadata") {
-        None | Some(Value::Null) => {
-            return vec![add(pointer(base, &["metadata"]), json!({ "annotations": { key: value } }))];
+/// What the object holds where an annotation goes: the pod (template)'s
+/// `metadata.annotations[key]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnotationSlot<'a> {
+    /// No mapping where the pod (template) should be.
+    NoHolder,
+    /// `metadata` absent or `null`.
+    NoMetadata,
+    /// `metadata` or `annotations` is not a mapping.
+    NotAMapping,
+    /// `annotations` absent or `null`.
+    NoAnnotations,
+    /// No such key.
+    Absent,
+    /// The key, with its value if a string.
+    Present(Option<&'a str>),
+}
+
+impl<'a> AnnotationSlot<'a> {
+    /// Of a whole object, the pod (template) at `base`.
+    pub fn of(object: &'a Value, base: &[&str], key: &str) -> AnnotationSlot<'a> {
+        let Some(template) = at(object, base).filter(|t| t.is_object()) else { return AnnotationSlot::NoHolder };
+        let metadata = match template.get("metadata") {
+            None | Some(Value::Null) => return AnnotationSlot::NoMetadata,
+            Some(m @ Value::Object(_)) => m,
+            Some(_) => return AnnotationSlot::NotAMapping,
+        };
+        match metadata.get("annotations") {
+            Some(Value::Object(annotations)) => match annotations.get(key) {
+                Some(v) => AnnotationSlot::Present(v.as_str()),
+                None => AnnotationSlot::Absent,
+            },
+            None | Some(Value::Null) => AnnotationSlot::NoAnnotations,
+            Some(_) => AnnotationSlot::NotAMapping,
         }
-        Some(m @ Value::Object(_)) => m,
+    }
+}
+
+/// Sets `metadata.annotations[key] = value` on the pod (template) at `base`,
+/// whose annotation is at `slot`.
+pub fn annotate(slot: AnnotationSlot<'_>, base: &[&str], key: &str, value: &str) -> Vec<PatchOperation> {
+    match slot {
         // Never replace a member that is not a mapping: that would drop it.
-        Some(_) => return vec![],
-    };
-    match metadata.get("annotations") {
-        Some(Value::Object(annotations)) => match annotations.get(key) {
-            Some(Value::String(v)) if v == value => vec![],
-            Some(_) => vec![PatchOperation::Replace(ReplaceOperation {
-                path: pointer(base, &["metadata", "annotations", key]),
-                value: json!(value),
-            })],
-            None => vec![add(pointer(base, &["metadata", "annotations", key]), json!(value))],
-        },
-        None | Some(Value::Null) => vec![add(pointer(base, &["metadata", "annotations"]), json!({ key: value }))],
-        Some(_) => vec![],
+        AnnotationSlot::NoHolder | AnnotationSlot::NotAMapping => vec![],
+        AnnotationSlot::NoMetadata => {
+            vec![add(pointer(base, &["metadata"]), json!({ "annotations": { key: value } }))]
+        }
+        AnnotationSlot::NoAnnotations => vec![add(pointer(base, &["metadata", "annotations"]), json!({ key: value }))],
+        AnnotationSlot::Absent => vec![add(pointer(base, &["metadata", "annotations", key]), json!(value))],
+        AnnotationSlot::Present(Some(v)) if v == value => vec![],
+        AnnotationSlot::Present(_) => vec![PatchOperation::Replace(ReplaceOperation {
+            path: pointer(base, &["metadata", "annotations", key]),
+            value: json!(value),
+        })],
     }
 }
 
@@ -58,15 +90,16 @@ pub fn flag_requirement(label: &str) -> Value {
 }
 
 /// Adds `label In ["true"]` to every non-empty required node-selector term of
-/// the pod spec at `base` (terms are ORed, so each needs it), or creates the
-/// required affinity. Empty terms select no node and are left as they are.
-pub fn steer(object: &Value, base: &[&str], label: &str) -> Vec<PatchOperation> {
+/// the pod spec at `base`, whose `affinity` is `affinity` (terms are ORed,
+/// so each needs it), or creates the required affinity. Empty terms select
+/// no node and are left as they are.
+pub fn steer(affinity: Option<&Value>, base: &[&str], label: &str) -> Vec<PatchOperation> {
     let requirement = flag_requirement(label);
     let chain =
         ["spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"];
     // How many members of the chain exist (not null); "spec" itself always does.
-    let mut depth = 1;
-    let mut node = at(object, base).and_then(|t| t.get("spec"));
+    let mut node = affinity.filter(|v| !v.is_null());
+    let mut depth = if node.is_some() { 2 } else { 1 };
     while depth < chain.len() {
         match node.and_then(|n| n.get(chain[depth])).filter(|v| !v.is_null()) {
             Some(next) => {
@@ -123,9 +156,17 @@ mod tests {
 
     const KEY: &str = "sysbox-ro.dev/relaxed-read-only";
 
+    fn annotate_whole(doc: &Value, base: &[&str], key: &str, value: &str) -> Vec<PatchOperation> {
+        annotate(AnnotationSlot::of(doc, base, key), base, key, value)
+    }
+
+    fn steer_pod(doc: &Value, label: &str) -> Vec<PatchOperation> {
+        steer(doc["spec"].get("affinity"), &[], label)
+    }
+
     #[test]
     fn annotation_paths_escape_slash_and_tilde() {
-        let ops = annotate(&json!({"metadata": {"annotations": {}}}), &[], "a~b/c", "true");
+        let ops = annotate_whole(&json!({"metadata": {"annotations": {}}}), &[], "a~b/c", "true");
         assert_eq!(serde_json::to_value(&ops).unwrap()[0]["path"], "/metadata/annotations/a~0b~1c");
     }
 
@@ -144,16 +185,19 @@ mod tests {
     #[test]
     fn annotation_created_replaced_or_left() {
         let doc = json!({"metadata": {"name": "p"}});
-        let out = apply(doc.clone(), &annotate(&doc, &[], KEY, "true"));
+        let out = apply(doc.clone(), &annotate_whole(&doc, &[], KEY, "true"));
         assert_eq!(out["metadata"]["annotations"][KEY], "true");
-        assert!(annotate(&out, &[], KEY, "true").is_empty());
+        assert!(annotate_whole(&out, &[], KEY, "true").is_empty());
         let wrong = json!({"metadata": {"annotations": {KEY: "false", "x": "y"}}});
-        let out = apply(wrong.clone(), &annotate(&wrong, &[], KEY, "true"));
+        let out = apply(wrong.clone(), &annotate_whole(&wrong, &[], KEY, "true"));
         assert_eq!(out["metadata"]["annotations"], json!({KEY: "true", "x": "y"}));
         let null = json!({"metadata": {"annotations": null}});
-        assert_eq!(apply(null.clone(), &annotate(&null, &[], KEY, "true"))["metadata"]["annotations"][KEY], "true");
+        assert_eq!(
+            apply(null.clone(), &annotate_whole(&null, &[], KEY, "true"))["metadata"]["annotations"][KEY],
+            "true"
+        );
         let no_meta = json!({"spec": {"template": {"spec": {}}}});
-        let out = apply(no_meta.clone(), &annotate(&no_meta, &["spec", "template"], KEY, "true"));
+        let out = apply(no_meta.clone(), &annotate_whole(&no_meta, &["spec", "template"], KEY, "true"));
         assert_eq!(out["spec"]["template"]["metadata"]["annotations"][KEY], "true");
     }
 
@@ -169,11 +213,11 @@ mod tests {
             json!({"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}}}),
             json!({"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}}),
         ] {
-            let out = apply(doc.clone(), &steer(&doc, &[], label));
+            let out = apply(doc.clone(), &steer_pod(&doc, label));
             let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
                 ["nodeSelectorTerms"];
             assert_eq!(terms, &expect, "from {doc}");
-            assert!(steer(&out, &[], label).is_empty(), "idempotent from {doc}");
+            assert!(steer_pod(&out, label).is_empty(), "idempotent from {doc}");
         }
     }
 
@@ -184,12 +228,12 @@ mod tests {
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]},
             {}
         ]}}}}});
-        let out = apply(doc.clone(), &steer(&doc, &[], "flag"));
+        let out = apply(doc.clone(), &steer_pod(&doc, "flag"));
         let terms = &out["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
             ["nodeSelectorTerms"];
         assert_eq!(terms[0]["matchExpressions"][1], flag_requirement("flag"));
         assert_eq!(terms[1]["matchExpressions"][0], flag_requirement("flag"));
         assert_eq!(terms[2], json!({}));
-        assert!(steer(&out, &[], "flag").is_empty());
+        assert!(steer_pod(&out, "flag").is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //! views so that the two change together. The views are read from the
 //! original JSON; nothing is ever serialised back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Affinity, Toleration};
@@ -114,9 +115,10 @@ macro_rules! pod_spec_members {
 
 /// Every member of a reviewed object that [`decide`](super::decide) and what
 /// it calls read, for every kind (the pod template at each kind's
-/// [`Kind::template_path`]): `serve` builds only these of an AdmissionReview's
-/// object and parses the rest without keeping it (`crate::intake::ReadObject`,
-/// `docs/architecture.md`). Read by:
+/// [`Kind::template_path`]): when the engine's view read from the body
+/// ([`super::object::ObjectView`], the same members) refuses a body, `serve`
+/// builds only these of its object and parses the rest without keeping it
+/// (`crate::intake::ReadObject`, `docs/architecture.md`). Read by:
 ///
 /// - `metadata` (of the object and of its template): `name`, `generateName`
 ///   and `namespace` by [`object_name`] and `crate::intake::identify`;
@@ -180,10 +182,11 @@ pub fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
 }
 
 /// A string of the reviewed object, read in place: the views borrow their
-/// strings from the kept [`Value`] instead of copying each name and
-/// environment value on every decision. It reads like `String` does,
-/// errors included ("expected a string"); the views are only read from a
-/// `&Value`, whose strings can always be lent.
+/// strings from the [`Value`] or the request body instead of copying each
+/// name and environment value on every decision. It reads like `String`
+/// does, errors included ("expected a string"). A `&Value` can always lend
+/// its strings; the body cannot lend one that holds an escape, and such a
+/// body is read as a `Value` instead ([`super::object`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Text<'a>(pub &'a str);
 
@@ -220,14 +223,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SecurityContextView {
     pub read_only_root_filesystem: Option<bool>,
     pub privileged: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EnvVarView<'a> {
     #[serde(borrow)]
@@ -238,14 +241,14 @@ pub struct EnvVarView<'a> {
 }
 
 /// A `configMapRef` or `secretRef` of `envFrom`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EnvSourceRef<'a> {
     #[serde(borrow)]
     pub name: Option<Text<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EnvFromView<'a> {
     #[serde(borrow)]
@@ -267,7 +270,7 @@ impl EnvFromView<'_> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerView<'a> {
     #[serde(borrow)]
@@ -280,7 +283,7 @@ pub struct ContainerView<'a> {
 }
 
 /// The fields of a pod spec the policy reads.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodSpecView<'a> {
     #[serde(borrow)]
@@ -346,14 +349,27 @@ impl<'a> PodSpecView<'a> {
 /// A pod or pod template as found in the reviewed object.
 pub struct Template<'a> {
     pub path: &'static [&'static str],
-    /// `metadata` of the pod or template, if present.
-    pub metadata: Option<&'a Value>,
-    pub spec: PodSpecView<'a>,
+    pub annotations: Annotations<'a>,
+    /// Read from a whole object, or lent by one read from the body
+    /// ([`super::object::ObjectView`]).
+    pub spec: Cow<'a, PodSpecView<'a>>,
+}
+
+/// The annotations of a pod or template.
+#[derive(Debug, Clone, Copy)]
+pub enum Annotations<'a> {
+    /// Its `metadata`, if a mapping, in a whole object.
+    Json(Option<&'a Value>),
+    /// As read from the body (a repeated key: the last one counts).
+    Read(&'a [(Cow<'a, str>, Cow<'a, str>)]),
 }
 
 impl Template<'_> {
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.metadata?.get("annotations")?.get(key)?.as_str()
+        match self.annotations {
+            Annotations::Json(metadata) => metadata?.get("annotations")?.get(key)?.as_str(),
+            Annotations::Read(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
+        }
     }
 }
 
@@ -457,15 +473,19 @@ pub fn read_template<'a>(kind: Kind, object: &'a Value) -> Result<Option<Templat
         path: format!("/{}", path.iter().chain(&["spec"]).copied().collect::<Vec<_>>().join("/")),
         message: e.to_string(),
     })?;
-    Ok(Some(Template { path, metadata: template.get("metadata").filter(|m| m.is_object()), spec }))
+    Ok(Some(Template {
+        path,
+        annotations: Annotations::Json(template.get("metadata").filter(|m| m.is_object())),
+        spec: Cow::Owned(spec),
+    }))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod tests_support {
+    use serde::Deserialize;
 
     /// The member names a derived `Deserialize` of a struct asks for.
-    fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    pub(crate) fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
         struct Probe(std::cell::Cell<&'static [&'static str]>);
         impl<'de> serde::Deserializer<'de> for &Probe {
             type Error = serde::de::value::Error;
@@ -492,6 +512,12 @@ mod tests {
         assert!(!fields.is_empty());
         fields
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::fields_of;
+    use super::*;
 
     fn kept<'k>(keep: &'k Keep, path: &[&str]) -> &'k Keep {
         path.iter().fold(keep, |k, step| k.member(step).unwrap_or_else(|| panic!("{path:?}: {step} is not kept")))

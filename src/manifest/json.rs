@@ -200,6 +200,12 @@ impl<'de> Visitor<'de> for Each<'_> {
 /// same as through `Value`.
 const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
+/// Whether `key` is [`RAW_VALUE_KEY`]: a reader that does not build
+/// `Value`s refuses a mapping with it rather than read it differently.
+pub fn is_raw_value_key(key: &str) -> bool {
+    key == RAW_VALUE_KEY
+}
+
 /// The scalar visits of a visitor that builds [`Value`]s, as `Value`'s own
 /// deserialiser makes them (a non-finite float cannot occur in JSON input).
 macro_rules! scalars_as_values {
