@@ -29,7 +29,8 @@
 #
 # Knobs: PHASES_NODES ("10 5000"), PHASES_REQUESTS (2000), PHASES_WARM (300),
 # PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_CACHE=1,
-# PHASES_FOOTPRINT=1, PHASES_KEEP=1 keeps the dumps (then read them with
+# PHASES_FOOTPRINT=1, PHASES_LL (with PHASES_CACHE=1: the simulated last-level
+# cache, size,associativity,line-size), PHASES_KEEP=1 keeps the dumps (then read them with
 # callgrind_annotate --inclusive=yes).
 set -euo pipefail
 
@@ -42,6 +43,9 @@ PORT=${PHASES_PORT:-18490}
 CACHE=${PHASES_CACHE:-0}
 CALLGRIND=()
 [ "$CACHE" = 1 ] && CALLGRIND=(--cache-sim=yes --branch-sim=yes)
+# the simulated last-level cache (size,associativity,line): by default
+# valgrind takes this machine's; PHASES_LL=524288,8,64 models a 512 KiB L2
+[ "$CACHE" = 1 ] && [ -n "${PHASES_LL:-}" ] && CALLGRIND+=(--LL="$PHASES_LL")
 FOOTPRINT=${PHASES_FOOTPRINT:-0}
 [ "$FOOTPRINT" = 1 ] && CALLGRIND+=(--dump-instr=yes)
 
