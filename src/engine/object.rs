@@ -465,23 +465,31 @@ impl<'de> Members<'de> for JobSpecView<'de> {
     }
 }
 
-/// The members of a pod spec [`PodSpecRead`] reads, in its index order.
-const POD_SPEC: &[&str] = &[
-    "runtimeClassName",
-    "nodeName",
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "hostNetwork",
-    "hostPID",
-    "hostIPC",
-    "hostUsers",
-    "enableServiceLinks",
-    "shareProcessNamespace",
-    "containers",
-    "initContainers",
-    "ephemeralContainers",
-];
+/// The members of a pod spec [`PodSpecRead`] reads, in its index order, then
+/// `extra` ones.
+macro_rules! pod_spec_names {
+    ($($extra:expr),*) => {
+        &[
+            "runtimeClassName",
+            "nodeName",
+            "nodeSelector",
+            "affinity",
+            "tolerations",
+            "hostNetwork",
+            "hostPID",
+            "hostIPC",
+            "hostUsers",
+            "enableServiceLinks",
+            "shareProcessNamespace",
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            $($extra),*
+        ]
+    };
+}
+
+const POD_SPEC: &[&str] = pod_spec_names![];
 
 impl<'de> PodSpecRead<'de> {
     fn read_member<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
@@ -519,24 +527,7 @@ impl<'de> Members<'de> for PodSpecRead<'de> {
 }
 
 /// A Pod's spec fields, then a workload's template members.
-const SPEC: &[&str] = &[
-    "runtimeClassName",
-    "nodeName",
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "hostNetwork",
-    "hostPID",
-    "hostIPC",
-    "hostUsers",
-    "enableServiceLinks",
-    "shareProcessNamespace",
-    "containers",
-    "initContainers",
-    "ephemeralContainers",
-    "template",
-    "jobTemplate",
-];
+const SPEC: &[&str] = pod_spec_names!["template", "jobTemplate"];
 
 impl<'de> Members<'de> for SpecView<'de> {
     const WHAT: &'static str = "a spec";
