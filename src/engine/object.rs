@@ -179,8 +179,9 @@ fn lookup<'a>(annotations: &'a [(Cow<'a, str>, Cow<'a, str>)], key: &str) -> Opt
 #[derive(Debug, Default)]
 pub struct ObjectView<'a> {
     pub metadata: Option<MetaView<'a>>,
-    /// A PodTemplate's.
-    pub template: Option<TemplateView<'a>>,
+    /// A PodTemplate's (boxed, as the other kinds' are: a view is moved
+    /// whole through each layer of the request as it is read).
+    pub template: Option<Box<TemplateView<'a>>>,
     /// A Pod's spec, or a workload's (with its template).
     pub spec: Option<SpecView<'a>>,
 }
@@ -191,9 +192,9 @@ impl<'a> ObjectView<'a> {
         let spec = self.spec.as_ref();
         match kind {
             Kind::Pod => Some(PodRef { metadata: self.metadata.as_ref(), spec: spec.map(|s| &s.pod) }),
-            Kind::PodTemplate => self.template.as_ref().map(PodRef::of),
+            Kind::PodTemplate => self.template.as_deref().map(PodRef::of),
             Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::ReplicaSet | Kind::Job => {
-                spec?.template.as_ref().map(PodRef::of)
+                spec?.template.as_deref().map(PodRef::of)
             }
             Kind::CronJob => spec?.job_template.as_ref()?.spec.as_ref()?.template.as_ref().map(PodRef::of),
         }
@@ -246,8 +247,8 @@ pub struct TemplateView<'a> {
 #[derive(Debug, Default)]
 pub struct SpecView<'a> {
     pub pod: PodSpecRead<'a>,
-    pub template: Option<TemplateView<'a>>,
-    pub job_template: Option<JobTemplateView<'a>>,
+    pub template: Option<Box<TemplateView<'a>>>,
+    pub job_template: Option<Box<JobTemplateView<'a>>>,
 }
 
 /// A CronJob's `jobTemplate`, and its `spec`.
@@ -349,7 +350,7 @@ impl<'de> Members<'de> for ObjectView<'de> {
     fn read<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
         match index {
             0 => self.metadata = map.next_value::<Option<Body<_>>>()?.map(|b| b.0),
-            1 => self.template = map.next_value::<Option<Body<_>>>()?.map(|b| b.0),
+            1 => self.template = map.next_value::<Option<Body<_>>>()?.map(|b| Box::new(b.0)),
             _ => self.spec = map.next_value::<Option<Body<_>>>()?.map(|b| b.0),
         }
         Ok(())
@@ -534,8 +535,8 @@ impl<'de> Members<'de> for SpecView<'de> {
     const NAMES: &'static [&'static str] = SPEC;
     fn read<A: MapAccess<'de>>(&mut self, index: usize, map: &mut A) -> Result<(), A::Error> {
         match index {
-            14 => self.template = map.next_value::<Option<Body<_>>>()?.map(|b| b.0),
-            15 => self.job_template = map.next_value::<Option<Body<_>>>()?.map(|b| b.0),
+            14 => self.template = map.next_value::<Option<Body<_>>>()?.map(|b| Box::new(b.0)),
+            15 => self.job_template = map.next_value::<Option<Body<_>>>()?.map(|b| Box::new(b.0)),
             i => self.pod.read_member(i, map)?,
         }
         Ok(())
