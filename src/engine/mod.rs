@@ -370,7 +370,9 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
 
     // An update that leaves the pod template as it was cannot make anything
     // worse: it is never denied, so unrelated edits (labels, replicas) go
-    // through while the finding is still reported.
+    // through while the finding is still reported. (An object read as a view
+    // is never compared: `serve` reads a request that carries its stored
+    // object whole, so a view here has no stored object, and this is false.)
     let template_unchanged = review.operation == Operation::Update
         && review.old_object.is_some_and(|old| {
             review.object.json().is_some_and(|object| subject::at(old, base) == subject::at(object, base))
