@@ -188,21 +188,18 @@ pub fn review(
     let text = utf8(body)?;
     match parse::<ObjectView, Present>(text) {
         Ok((uid, request)) if !request.compares_stored_object() => {
-            answer(uid, request.without_stored_object(), endpoint, cluster, policy)
+            return answer(uid, request.without_stored_object(), endpoint, cluster, policy);
         }
-        Ok(_) => {
-            let (uid, request) = parse::<Value, Value>(text)?;
-            answer(uid, request, endpoint, cluster, policy)
-        }
+        Ok(_) => {}
         Err(_) => {
             let (uid, request) = parse::<ReadObject, Present>(text)?;
-            if request.compares_stored_object() {
-                let (uid, request) = parse::<Value, Value>(text)?;
-                return answer(uid, request, endpoint, cluster, policy);
+            if !request.compares_stored_object() {
+                return answer(uid, request.without_stored_object(), endpoint, cluster, policy);
             }
-            answer(uid, request.without_stored_object(), endpoint, cluster, policy)
         }
     }
+    let (uid, request) = parse::<Value, Value>(text)?;
+    answer(uid, request, endpoint, cluster, policy)
 }
 
 /// Whether [`review`] answers this body from the engine's view of its object

@@ -364,12 +364,19 @@ pub enum Annotations<'a> {
     Read(&'a [(Cow<'a, str>, Cow<'a, str>)]),
 }
 
-impl Template<'_> {
-    pub fn annotation(&self, key: &str) -> Option<&str> {
-        match self.annotations {
+impl<'a> Annotations<'a> {
+    /// The value of `key`, if a string.
+    pub fn get(self, key: &str) -> Option<&'a str> {
+        match self {
             Annotations::Json(metadata) => metadata?.get("annotations")?.get(key)?.as_str(),
             Annotations::Read(pairs) => pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
         }
+    }
+}
+
+impl Template<'_> {
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key)
     }
 }
 
