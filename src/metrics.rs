@@ -1,7 +1,7 @@
 //! Prometheus metrics of the webhook, served on the admin port.
 
 use std::sync::atomic::AtomicI64;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +10,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::admission::Endpoint;
+use crate::engine::{Action, Kind, Operation, Rule, Verdict};
 
 /// Every label value is from a closed set, so that no client can grow the
 /// exposition: `kind` is a kind the engine judges or `other`, `operation` an
@@ -100,8 +103,70 @@ pub struct Metrics {
     pub audit_last_run: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub audit_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
     last_events: Mutex<Vec<(&'static str, SystemTime)>>,
+    /// The members of `requests`, `latency` and `findings` that answers
+    /// count in, resolved once each (see [`Metrics::answered`]).
+    answered: Answered,
     /// Log lines dropped because stderr's reader did not keep up.
     log_lines_dropped: FollowingCounter,
+}
+
+/// The members of a family that every answer touches, each resolved once.
+/// `Family::get_or_create` hashes the label set (SipHash) under a read lock
+/// on every call: about 70 lines of code run every request for the three
+/// families an answer counts in. A caller that can number its label sets
+/// (the webhook's come from closed enumerations) resolves each set once and
+/// then pays an index; a number out of range is resolved every time, so a
+/// wrong numbering costs speed, never a count.
+pub struct Resolved<M> {
+    slots: Box<[OnceLock<M>]>,
+}
+
+impl<M: Clone> Resolved<M> {
+    /// A table for label sets numbered `0..len`.
+    pub fn new(len: usize) -> Self {
+        Resolved { slots: (0..len).map(|_| OnceLock::new()).collect() }
+    }
+
+    /// Runs `use_it` on the member numbered `index`, made by `resolve` the
+    /// first time.
+    pub fn with<R>(&self, index: usize, resolve: impl FnOnce() -> M, use_it: impl FnOnce(&M) -> R) -> R {
+        match self.slots.get(index) {
+            Some(slot) => use_it(slot.get_or_init(resolve)),
+            None => use_it(&resolve()),
+        }
+    }
+}
+
+/// How the label sets an answer counts in are numbered: each part is a
+/// closed enumeration (kind and operation with `other` as the last number).
+/// The test `every_answer_label_set_has_its_own_slot` numbers every
+/// combination and fails when a new variant would share a slot.
+const ENDPOINTS: usize = 2;
+const KINDS: usize = Kind::ALL.len() + 1;
+const OPERATIONS: usize = 5;
+const VERDICTS: usize = 5;
+const ACTIONS: usize = 4;
+
+struct Answered {
+    requests: Resolved<Counter>,
+    latency: Resolved<Histogram>,
+    findings: Resolved<Counter>,
+}
+
+impl Answered {
+    fn new() -> Answered {
+        Answered {
+            requests: Resolved::new(ENDPOINTS * KINDS * OPERATIONS * VERDICTS),
+            latency: Resolved::new(ENDPOINTS),
+            findings: Resolved::new(Rule::ALL.len() * ACTIONS),
+        }
+    }
+
+    fn request_index(endpoint: Endpoint, kind: Option<Kind>, operation: Option<Operation>, verdict: Verdict) -> usize {
+        let kind = kind.map_or(KINDS - 1, |k| k as usize);
+        let operation = operation.map_or(OPERATIONS - 1, |o| o as usize);
+        ((endpoint as usize * KINDS + kind) * OPERATIONS + operation) * VERDICTS + verdict as usize
+    }
 }
 
 /// A counter that follows a total kept elsewhere (the log writer's count of
@@ -264,7 +329,47 @@ impl Metrics {
             labels_against_configmap,
             watch_event_age,
             last_events: Mutex::new(Vec::new()),
+            answered: Answered::new(),
         }
+    }
+
+    /// Counts an answered review: its latency on `endpoint`, and the request
+    /// by kind (`None`: a kind the engine does not judge, labelled `other`),
+    /// operation (`None`: `other`) and verdict.
+    pub fn answered(
+        &self,
+        endpoint: Endpoint,
+        kind: Option<Kind>,
+        operation: Option<Operation>,
+        verdict: Verdict,
+        elapsed: Duration,
+    ) {
+        let endpoint_label = endpoint.as_str();
+        let latency = || self.latency.get_or_create(&EndpointLabels { endpoint: endpoint_label }).clone();
+        self.answered.latency.with(endpoint as usize, latency, |h| h.observe(elapsed.as_secs_f64()));
+        let labels = RequestLabels {
+            endpoint: endpoint_label,
+            kind: kind.map_or("other", Kind::as_str),
+            operation: operation.map_or("other", Operation::as_str),
+            verdict: verdict.as_str(),
+        };
+        let index = Answered::request_index(endpoint, kind, operation, verdict);
+        self.answered.requests.with(
+            index,
+            || self.requests.get_or_create(&labels).clone(),
+            |c| {
+                c.inc();
+            },
+        );
+    }
+
+    /// Counts a finding of an answered review.
+    pub fn finding(&self, rule: Rule, action: Action) {
+        let resolve =
+            || self.findings.get_or_create(&FindingLabels { rule: rule.id(), action: action.as_str() }).clone();
+        self.answered.findings.with(rule as usize * ACTIONS + action as usize, resolve, |c| {
+            c.inc();
+        });
     }
 
     /// Records a watch event of `kind` now.
@@ -299,5 +404,94 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Exhaustive on purpose: a new variant stops the build here until the
+    // lists below and the bounds above are raised with it.
+    fn listed(o: Operation, v: Verdict, a: Action) {
+        match o {
+            Operation::Create | Operation::Update | Operation::Delete | Operation::Connect => {}
+        }
+        match v {
+            Verdict::Allow | Verdict::Warn | Verdict::Deny | Verdict::Skip | Verdict::Error => {}
+        }
+        match a {
+            Action::Deny | Action::Warn | Action::Audit | Action::Note => {}
+        }
+    }
+
+    const OPS: [Option<Operation>; 5] =
+        [Some(Operation::Create), Some(Operation::Update), Some(Operation::Delete), Some(Operation::Connect), None];
+    const VERDICT_LIST: [Verdict; 5] = [Verdict::Allow, Verdict::Warn, Verdict::Deny, Verdict::Skip, Verdict::Error];
+    const ACTION_LIST: [Action; 4] = [Action::Deny, Action::Warn, Action::Audit, Action::Note];
+
+    #[test]
+    fn every_answer_label_set_has_its_own_slot() {
+        listed(Operation::Create, Verdict::Allow, Action::Deny);
+        let kinds: Vec<Option<Kind>> = Kind::ALL.into_iter().map(Some).chain([None]).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            for &kind in &kinds {
+                for operation in OPS {
+                    for verdict in VERDICT_LIST {
+                        let i = Answered::request_index(endpoint, kind, operation, verdict);
+                        assert!(i < ENDPOINTS * KINDS * OPERATIONS * VERDICTS, "{i} out of range");
+                        assert!(seen.insert(i), "{endpoint:?} {kind:?} {operation:?} {verdict:?} shares slot {i}");
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), ENDPOINTS * KINDS * OPERATIONS * VERDICTS);
+        let findings: std::collections::BTreeSet<usize> =
+            Rule::ALL.into_iter().flat_map(|r| ACTION_LIST.map(|a| r as usize * ACTIONS + a as usize)).collect();
+        assert_eq!(findings.len(), Rule::ALL.len() * ACTIONS);
+        assert!(findings.iter().all(|&i| i < Rule::ALL.len() * ACTIONS));
+    }
+
+    /// The table counts in the family's own members: what `/metrics` shows
+    /// is the same with or without it.
+    #[test]
+    fn answers_count_in_the_families_members() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.answered(
+                Endpoint::Mutate,
+                Some(Kind::Pod),
+                Some(Operation::Create),
+                Verdict::Warn,
+                Duration::from_millis(1),
+            );
+        }
+        m.answered(Endpoint::Validate, None, None, Verdict::Error, Duration::from_millis(2));
+        m.finding(Rule::ALL[0], Action::Warn);
+        m.finding(Rule::ALL[0], Action::Warn);
+        let pod = RequestLabels { endpoint: "mutate", kind: "Pod", operation: "CREATE", verdict: "warn" };
+        assert_eq!(m.requests.get_or_create(&pod).get(), 3);
+        let other = RequestLabels { endpoint: "validate", kind: "other", operation: "other", verdict: "error" };
+        assert_eq!(m.requests.get_or_create(&other).get(), 1);
+        let finding = FindingLabels { rule: Rule::ALL[0].id(), action: "warn" };
+        assert_eq!(m.findings.get_or_create(&finding).get(), 2);
+    }
+
+    #[test]
+    fn a_number_out_of_range_is_resolved_every_time() {
+        let table = Resolved::<Counter>::new(1);
+        let made = std::cell::Cell::new(0);
+        let resolve = || {
+            made.set(made.get() + 1);
+            Counter::default()
+        };
+        table.with(0, resolve, |c| c.inc());
+        table.with(0, resolve, |c| c.inc());
+        assert_eq!(made.get(), 1);
+        assert_eq!(table.with(0, resolve, |c| c.get()), 2);
+        table.with(5, resolve, |c| c.inc());
+        table.with(5, resolve, |c| c.inc());
+        assert_eq!(made.get(), 3);
     }
 }

@@ -18,7 +18,6 @@ use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
 use crate::engine::{Action, Kind, Operation, Rule, Verdict};
-use crate::metrics::{EndpointLabels, FindingLabels, RequestLabels};
 use crate::printable::Printable;
 
 /// The longest deadline a client may ask for: the apiserver's largest
@@ -249,32 +248,17 @@ fn too_large(state: &AppState, limit: usize) -> Response {
     http_error(&state.metrics, StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message)
 }
 
-/// The `kind` metric label: a kind the engine judges, or `other`.
-pub fn kind_label(group: &str, kind: &str) -> &'static str {
-    Kind::from_group_kind(group, kind).map_or("other", Kind::as_str)
-}
-
-/// The `operation` metric label: an admission operation, or `other`.
-pub fn operation_label(operation: &str) -> &'static str {
-    Operation::parse(operation).map_or("other", Operation::as_str)
-}
-
 /// One log line and the metrics for an answered review. Every text that came
 /// from the client is printed through [`Printable`].
 fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Duration) {
     let m = &state.metrics;
-    m.latency.get_or_create(&EndpointLabels { endpoint: endpoint.as_str() }).observe(elapsed.as_secs_f64());
-    let kind = kind_label(&outcome.group, &outcome.kind);
-    let operation = operation_label(&outcome.operation);
-    let verdict = match &outcome.decision {
-        Ok(d) => d.verdict.as_str(),
-        Err(_) => "error",
-    };
-    m.requests.get_or_create(&RequestLabels { endpoint: endpoint.as_str(), kind, operation, verdict }).inc();
+    let verdict = outcome.decision.as_ref().map_or(Verdict::Error, |d| d.verdict);
+    let kind = Kind::from_group_kind(&outcome.group, &outcome.kind);
+    m.answered(endpoint, kind, Operation::parse(&outcome.operation), verdict, elapsed);
     match &outcome.decision {
         Ok(d) => {
             for f in d.findings.iter().filter(|f| f.action != Action::Note) {
-                m.findings.get_or_create(&FindingLabels { rule: f.rule.id(), action: f.action.as_str() }).inc();
+                m.finding(f.rule, f.action);
             }
             let rules = d.rule_ids();
             let level_info = d.verdict != Verdict::Skip;
