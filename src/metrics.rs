@@ -11,9 +11,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::admission::Endpoint;
-use crate::engine::{Action, Kind, Operation, Rule, Verdict};
-
 /// Every label value is from a closed set, so that no client can grow the
 /// exposition: `kind` is a kind the engine judges or `other`, `operation` an
 /// admission operation or `other`.
@@ -137,15 +134,12 @@ impl<M: Clone> Resolved<M> {
     }
 }
 
-/// How the label sets an answer counts in are numbered: each part is a
-/// closed enumeration (kind and operation with `other` as the last number).
-/// The test `every_answer_label_set_has_its_own_slot` numbers every
-/// combination and fails when a new variant would share a slot.
-const ENDPOINTS: usize = 2;
-const KINDS: usize = Kind::ALL.len() + 1;
-const OPERATIONS: usize = 5;
-const VERDICTS: usize = 5;
-const ACTIONS: usize = 4;
+/// Room in the tables behind [`Metrics::answered`] and [`Metrics::finding`]:
+/// the caller numbers its label sets below these (a label set numbered past
+/// them is resolved on every call).
+pub const REQUEST_SLOTS: usize = 512;
+pub const LATENCY_SLOTS: usize = 4;
+pub const FINDING_SLOTS: usize = 128;
 
 struct Answered {
     requests: Resolved<Counter>,
@@ -156,16 +150,10 @@ struct Answered {
 impl Answered {
     fn new() -> Answered {
         Answered {
-            requests: Resolved::new(ENDPOINTS * KINDS * OPERATIONS * VERDICTS),
-            latency: Resolved::new(ENDPOINTS),
-            findings: Resolved::new(Rule::ALL.len() * ACTIONS),
+            requests: Resolved::new(REQUEST_SLOTS),
+            latency: Resolved::new(LATENCY_SLOTS),
+            findings: Resolved::new(FINDING_SLOTS),
         }
-    }
-
-    fn request_index(endpoint: Endpoint, kind: Option<Kind>, operation: Option<Operation>, verdict: Verdict) -> usize {
-        let kind = kind.map_or(KINDS - 1, |k| k as usize);
-        let operation = operation.map_or(OPERATIONS - 1, |o| o as usize);
-        ((endpoint as usize * KINDS + kind) * OPERATIONS + operation) * VERDICTS + verdict as usize
     }
 }
 
@@ -333,41 +321,25 @@ impl Metrics {
         }
     }
 
-    /// Counts an answered review: its latency on `endpoint`, and the request
-    /// by kind (`None`: a kind the engine does not judge, labelled `other`),
-    /// operation (`None`: `other`) and verdict.
-    pub fn answered(
-        &self,
-        endpoint: Endpoint,
-        kind: Option<Kind>,
-        operation: Option<Operation>,
-        verdict: Verdict,
-        elapsed: Duration,
-    ) {
-        let endpoint_label = endpoint.as_str();
-        let latency = || self.latency.get_or_create(&EndpointLabels { endpoint: endpoint_label }).clone();
-        self.answered.latency.with(endpoint as usize, latency, |h| h.observe(elapsed.as_secs_f64()));
-        let labels = RequestLabels {
-            endpoint: endpoint_label,
-            kind: kind.map_or("other", Kind::as_str),
-            operation: operation.map_or("other", Operation::as_str),
-            verdict: verdict.as_str(),
-        };
-        let index = Answered::request_index(endpoint, kind, operation, verdict);
-        self.answered.requests.with(
-            index,
-            || self.requests.get_or_create(&labels).clone(),
-            |c| {
-                c.inc();
-            },
-        );
+    /// Counts an answered review: its latency under `labels.endpoint`, and
+    /// the request under `labels`. `latency_slot` numbers the endpoint and
+    /// `request_slot` the whole label set, in the caller's numbering: each
+    /// number must stand for one label set only.
+    pub fn answered(&self, latency_slot: usize, request_slot: usize, labels: RequestLabels, elapsed: Duration) {
+        let endpoint = EndpointLabels { endpoint: labels.endpoint };
+        let latency = || self.latency.get_or_create(&endpoint).clone();
+        self.answered.latency.with(latency_slot, latency, |h| h.observe(elapsed.as_secs_f64()));
+        let request = || self.requests.get_or_create(&labels).clone();
+        self.answered.requests.with(request_slot, request, |c| {
+            c.inc();
+        });
     }
 
-    /// Counts a finding of an answered review.
-    pub fn finding(&self, rule: Rule, action: Action) {
-        let resolve =
-            || self.findings.get_or_create(&FindingLabels { rule: rule.id(), action: action.as_str() }).clone();
-        self.answered.findings.with(rule as usize * ACTIONS + action as usize, resolve, |c| {
+    /// Counts a finding of an answered review under `labels`, numbered
+    /// `slot` in the caller's numbering (one label set per number).
+    pub fn finding(&self, slot: usize, labels: FindingLabels) {
+        let resolve = || self.findings.get_or_create(&labels).clone();
+        self.answered.findings.with(slot, resolve, |c| {
             c.inc();
         });
     }
@@ -411,71 +383,26 @@ impl Metrics {
 mod tests {
     use super::*;
 
-    // Exhaustive on purpose: a new variant stops the build here until the
-    // lists below and the bounds above are raised with it.
-    fn listed(o: Operation, v: Verdict, a: Action) {
-        match o {
-            Operation::Create | Operation::Update | Operation::Delete | Operation::Connect => {}
-        }
-        match v {
-            Verdict::Allow | Verdict::Warn | Verdict::Deny | Verdict::Skip | Verdict::Error => {}
-        }
-        match a {
-            Action::Deny | Action::Warn | Action::Audit | Action::Note => {}
-        }
-    }
-
-    const OPS: [Option<Operation>; 5] =
-        [Some(Operation::Create), Some(Operation::Update), Some(Operation::Delete), Some(Operation::Connect), None];
-    const VERDICT_LIST: [Verdict; 5] = [Verdict::Allow, Verdict::Warn, Verdict::Deny, Verdict::Skip, Verdict::Error];
-    const ACTION_LIST: [Action; 4] = [Action::Deny, Action::Warn, Action::Audit, Action::Note];
-
-    #[test]
-    fn every_answer_label_set_has_its_own_slot() {
-        listed(Operation::Create, Verdict::Allow, Action::Deny);
-        let kinds: Vec<Option<Kind>> = Kind::ALL.into_iter().map(Some).chain([None]).collect();
-        let mut seen = std::collections::BTreeSet::new();
-        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
-            for &kind in &kinds {
-                for operation in OPS {
-                    for verdict in VERDICT_LIST {
-                        let i = Answered::request_index(endpoint, kind, operation, verdict);
-                        assert!(i < ENDPOINTS * KINDS * OPERATIONS * VERDICTS, "{i} out of range");
-                        assert!(seen.insert(i), "{endpoint:?} {kind:?} {operation:?} {verdict:?} shares slot {i}");
-                    }
-                }
-            }
-        }
-        assert_eq!(seen.len(), ENDPOINTS * KINDS * OPERATIONS * VERDICTS);
-        let findings: std::collections::BTreeSet<usize> =
-            Rule::ALL.into_iter().flat_map(|r| ACTION_LIST.map(|a| r as usize * ACTIONS + a as usize)).collect();
-        assert_eq!(findings.len(), Rule::ALL.len() * ACTIONS);
-        assert!(findings.iter().all(|&i| i < Rule::ALL.len() * ACTIONS));
-    }
-
-    /// The table counts in the family's own members: what `/metrics` shows
-    /// is the same with or without it.
+    /// The tables count in the family's own members: what `/metrics` shows
+    /// is the same with or without them, in range or past it.
     #[test]
     fn answers_count_in_the_families_members() {
         let m = Metrics::new();
-        for _ in 0..3 {
-            m.answered(
-                Endpoint::Mutate,
-                Some(Kind::Pod),
-                Some(Operation::Create),
-                Verdict::Warn,
-                Duration::from_millis(1),
-            );
-        }
-        m.answered(Endpoint::Validate, None, None, Verdict::Error, Duration::from_millis(2));
-        m.finding(Rule::ALL[0], Action::Warn);
-        m.finding(Rule::ALL[0], Action::Warn);
         let pod = RequestLabels { endpoint: "mutate", kind: "Pod", operation: "CREATE", verdict: "warn" };
-        assert_eq!(m.requests.get_or_create(&pod).get(), 3);
+        for _ in 0..3 {
+            m.answered(0, 7, pod.clone(), Duration::from_millis(1));
+        }
         let other = RequestLabels { endpoint: "validate", kind: "other", operation: "other", verdict: "error" };
-        assert_eq!(m.requests.get_or_create(&other).get(), 1);
-        let finding = FindingLabels { rule: Rule::ALL[0].id(), action: "warn" };
+        m.answered(LATENCY_SLOTS, REQUEST_SLOTS + 1, other.clone(), Duration::from_millis(2));
+        m.answered(LATENCY_SLOTS, REQUEST_SLOTS + 1, other.clone(), Duration::from_millis(2));
+        let finding = FindingLabels { rule: "some-rule", action: "warn" };
+        m.finding(3, finding.clone());
+        m.finding(3, finding.clone());
+        assert_eq!(m.requests.get_or_create(&pod).get(), 3);
+        assert_eq!(m.requests.get_or_create(&other).get(), 2);
         assert_eq!(m.findings.get_or_create(&finding).get(), 2);
+        let text = m.encode();
+        assert!(text.contains(r#"sysbox_ro_admission_duration_seconds_count{endpoint="validate"} 2"#), "{text}");
     }
 
     #[test]

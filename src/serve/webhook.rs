@@ -18,6 +18,7 @@ use super::guard::{self, http_error};
 use super::AppState;
 use crate::admission::{self, Endpoint, Outcome};
 use crate::engine::{Action, Kind, Operation, Rule, Verdict};
+use crate::metrics::{FindingLabels, RequestLabels, FINDING_SLOTS, LATENCY_SLOTS, REQUEST_SLOTS};
 use crate::printable::Printable;
 
 /// The longest deadline a client may ask for: the apiserver's largest
@@ -248,17 +249,50 @@ fn too_large(state: &AppState, limit: usize) -> Response {
     http_error(&state.metrics, StatusCode::PAYLOAD_TOO_LARGE, "too_large", &message)
 }
 
+// How an answer's metric label sets are numbered for `Metrics::answered`
+// and `Metrics::finding`, which resolve each numbered family member once
+// instead of hashing its labels on every request: each part is a closed
+// enumeration, kind and operation with `other` as their last number. The
+// test `every_label_set_has_a_slot_of_its_own` proves the numbers distinct
+// and within the tables.
+const KINDS: usize = Kind::ALL.len() + 1;
+const OPERATIONS: usize = 5;
+const VERDICTS: usize = 5;
+const ACTIONS: usize = 4;
+const _: () = assert!(2 * KINDS * OPERATIONS * VERDICTS <= REQUEST_SLOTS && 2 <= LATENCY_SLOTS);
+const _: () = assert!(Rule::ALL.len() * ACTIONS <= FINDING_SLOTS);
+
+fn request_slot(endpoint: Endpoint, kind: Option<Kind>, operation: Option<Operation>, verdict: Verdict) -> usize {
+    let kind = kind.map_or(KINDS - 1, |k| k as usize);
+    let operation = operation.map_or(OPERATIONS - 1, |o| o as usize);
+    ((endpoint as usize * KINDS + kind) * OPERATIONS + operation) * VERDICTS + verdict as usize
+}
+
+fn finding_slot(rule: Rule, action: Action) -> usize {
+    rule as usize * ACTIONS + action as usize
+}
+
 /// One log line and the metrics for an answered review. Every text that came
 /// from the client is printed through [`Printable`].
 fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Duration) {
     let m = &state.metrics;
     let verdict = outcome.decision.as_ref().map_or(Verdict::Error, |d| d.verdict);
     let kind = Kind::from_group_kind(&outcome.group, &outcome.kind);
-    m.answered(endpoint, kind, Operation::parse(&outcome.operation), verdict, elapsed);
+    let operation = Operation::parse(&outcome.operation);
+    let labels = RequestLabels {
+        endpoint: endpoint.as_str(),
+        kind: kind.map_or("other", Kind::as_str),
+        operation: operation.map_or("other", Operation::as_str),
+        verdict: verdict.as_str(),
+    };
+    m.answered(endpoint as usize, request_slot(endpoint, kind, operation, verdict), labels, elapsed);
     match &outcome.decision {
         Ok(d) => {
             for f in d.findings.iter().filter(|f| f.action != Action::Note) {
-                m.finding(f.rule, f.action);
+                m.finding(
+                    finding_slot(f.rule, f.action),
+                    FindingLabels { rule: f.rule.id(), action: f.action.as_str() },
+                );
             }
             let rules = d.rule_ids();
             let level_info = d.verdict != Verdict::Skip;
@@ -299,6 +333,50 @@ fn record(state: &AppState, endpoint: Endpoint, outcome: &Outcome, elapsed: Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Exhaustive on purpose: a new variant stops the build here until the
+    // lists below and the bounds of the numbering are raised with it.
+    fn listed(o: Operation, v: Verdict, a: Action, e: Endpoint) {
+        match o {
+            Operation::Create | Operation::Update | Operation::Delete | Operation::Connect => {}
+        }
+        match v {
+            Verdict::Allow | Verdict::Warn | Verdict::Deny | Verdict::Skip | Verdict::Error => {}
+        }
+        match a {
+            Action::Deny | Action::Warn | Action::Audit | Action::Note => {}
+        }
+        match e {
+            Endpoint::Mutate | Endpoint::Validate => {}
+        }
+    }
+
+    #[test]
+    fn every_label_set_has_a_slot_of_its_own() {
+        listed(Operation::Create, Verdict::Allow, Action::Deny, Endpoint::Mutate);
+        let operations =
+            [Some(Operation::Create), Some(Operation::Update), Some(Operation::Delete), Some(Operation::Connect), None];
+        let verdicts = [Verdict::Allow, Verdict::Warn, Verdict::Deny, Verdict::Skip, Verdict::Error];
+        let actions = [Action::Deny, Action::Warn, Action::Audit, Action::Note];
+        let kinds: Vec<Option<Kind>> = Kind::ALL.into_iter().map(Some).chain([None]).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+            assert!((endpoint as usize) < LATENCY_SLOTS);
+            for &kind in &kinds {
+                for operation in operations {
+                    for verdict in verdicts {
+                        let i = request_slot(endpoint, kind, operation, verdict);
+                        assert!(i < REQUEST_SLOTS, "{i} out of range");
+                        assert!(seen.insert(i), "{endpoint:?} {kind:?} {operation:?} {verdict:?} shares slot {i}");
+                    }
+                }
+            }
+        }
+        let findings: std::collections::BTreeSet<usize> =
+            Rule::ALL.into_iter().flat_map(|r| actions.map(|a| finding_slot(r, a))).collect();
+        assert_eq!(findings.len(), Rule::ALL.len() * actions.len());
+        assert!(findings.iter().all(|&i| i < FINDING_SLOTS));
+    }
 
     const TEN: Duration = Duration::from_secs(10);
 
