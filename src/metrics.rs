@@ -118,7 +118,7 @@ pub struct Resolved<M> {
     slots: Box<[OnceLock<M>]>,
 }
 
-impl<M: Clone> Resolved<M> {
+impl<M> Resolved<M> {
     /// A table for label sets numbered `0..len`.
     pub fn new(len: usize) -> Self {
         Resolved { slots: (0..len).map(|_| OnceLock::new()).collect() }
