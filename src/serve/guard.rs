@@ -3,15 +3,17 @@
 //! connection), requests in flight are counted for the drain, and unknown
 //! paths and methods get JSON errors like every other refusal.
 
+use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use futures::FutureExt as _;
 use serde_json::json;
 
@@ -25,10 +27,10 @@ pub fn http_error(metrics: &Metrics, status: StatusCode, reason: &'static str, m
     (status, Json(json!({ "code": status.as_u16(), "reason": reason, "error": message }))).into_response()
 }
 
-/// What the guard does to every request besides its handler. One middleware
-/// does it all: each layer of axum middleware clones and boxes the services
-/// below it on every request, which was a measurable part of a small review.
-#[derive(Clone)]
+/// What the guard does to every request besides its handler. It wraps the
+/// whole router as one service of its own: a layer of axum middleware
+/// (`from_fn`) clones and boxes the services below it on every request,
+/// which was a measurable part of a small review.
 struct Guard {
     metrics: Arc<Metrics>,
     /// The webhook's readiness: when false, answers say `Connection: close`.
@@ -38,7 +40,7 @@ struct Guard {
 }
 
 /// Adds the panic guard and JSON 404/405 answers to `router`.
-pub fn guard(router: Router, metrics: Arc<Metrics>) -> Router {
+pub fn guard(router: Router, metrics: Arc<Metrics>) -> Guarded {
     guarded(router, Guard { metrics, serving: None, in_flight: None })
 }
 
@@ -47,11 +49,11 @@ pub fn guard(router: Router, metrics: Arc<Metrics>) -> Router {
 /// signal came), answers still go out in full but say `Connection: close`,
 /// so the client takes its next request to another replica instead of
 /// reusing a connection that the drain will close under it.
-pub fn guard_webhook(router: Router, metrics: Arc<Metrics>, serving: Arc<AtomicBool>, in_flight: InFlight) -> Router {
+pub fn guard_webhook(router: Router, metrics: Arc<Metrics>, serving: Arc<AtomicBool>, in_flight: InFlight) -> Guarded {
     guarded(router, Guard { metrics, serving: Some(serving), in_flight: Some(in_flight) })
 }
 
-fn guarded(router: Router, guard: Guard) -> Router {
+fn guarded(router: Router, guard: Guard) -> Guarded {
     let not_found = {
         let metrics = guard.metrics.clone();
         move |req: Request| async move {
@@ -59,23 +61,84 @@ fn guarded(router: Router, guard: Guard) -> Router {
             http_error(&metrics, StatusCode::NOT_FOUND, "not_found", &message)
         }
     };
-    router.fallback(not_found).layer(axum::middleware::from_fn_with_state(guard, guard_request))
+    Guarded { guard: Arc::new(guard), router: router.fallback(not_found) }
 }
 
-async fn guard_request(State(guard): State<Guard>, req: Request, next: Next) -> Response {
-    let _token = guard.in_flight.as_ref().map(InFlight::enter);
-    let method = req.method().clone();
-    let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            json_method_not_allowed(&guard.metrics, &method, &response)
-        }
-        Ok(response) => response,
-        Err(payload) => panic_response(&guard.metrics, payload.as_ref()),
-    };
-    if guard.serving.as_ref().is_some_and(|serving| !serving.load(Ordering::Acquire)) {
-        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+/// A router behind its guard: the service `serve` runs on each port (and
+/// that tests call with `tower::ServiceExt::oneshot`).
+#[derive(Clone)]
+pub struct Guarded {
+    guard: Arc<Guard>,
+    router: Router,
+}
+
+impl Guarded {
+    /// This service for every connection, as `axum_server` takes it.
+    pub fn into_make_service(self) -> PerConnection {
+        PerConnection(self)
     }
-    response
+}
+
+/// Makes a [`Guarded`] for each connection: a clone of the one it holds.
+#[derive(Clone)]
+pub struct PerConnection(Guarded);
+
+impl<T> tower_service::Service<T> for PerConnection {
+    type Response = Guarded;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Guarded, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: T) -> Self::Future {
+        std::future::ready(Ok(self.0.clone()))
+    }
+}
+
+impl<B> tower_service::Service<axum::http::Request<B>> for Guarded
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let token = self.guard.in_flight.as_ref().map(InFlight::enter);
+        let method = req.method().clone();
+        let guard = self.guard.clone();
+        // Routing runs here and the handler when the future is polled: a
+        // panic in either becomes the same answer.
+        let answering = std::panic::catch_unwind(AssertUnwindSafe(|| self.router.call(req)));
+        async move {
+            let _token = token;
+            let outcome = match answering {
+                Ok(answering) => AssertUnwindSafe(answering).catch_unwind().await,
+                Err(payload) => Err(payload),
+            };
+            let mut response = match outcome {
+                Ok(Ok(response)) if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                    json_method_not_allowed(&guard.metrics, &method, &response)
+                }
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(payload) => panic_response(&guard.metrics, payload.as_ref()),
+            };
+            if guard.serving.as_ref().is_some_and(|serving| !serving.load(Ordering::Acquire)) {
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        }
+        .boxed()
+    }
 }
 
 /// The router's bare 405 as a JSON error, keeping its `Allow` header.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -30,7 +30,7 @@ pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// connections sharing that worker.
 pub const INLINE_DECISION_BYTES: usize = 256 << 10;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> guard::Guarded {
     let (metrics, serving, in_flight) = (state.metrics.clone(), state.serving.clone(), state.in_flight.clone());
     // Shared, not cloned field by field for every request.
     let routes =
@@ -38,12 +38,14 @@ pub fn router(state: AppState) -> Router {
     guard::guard_webhook(routes, metrics, serving, in_flight)
 }
 
-async fn mutate(State(s): State<Arc<AppState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Body) -> Response {
-    handle(s, Endpoint::Mutate, q, headers, body).await
+// The handlers take the request whole: axum's `HeaderMap` and `RawQuery`
+// extractors would copy the headers and the query of every review.
+async fn mutate(State(s): State<Arc<AppState>>, request: Request) -> Response {
+    handle(s, Endpoint::Mutate, request).await
 }
 
-async fn validate(State(s): State<Arc<AppState>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Body) -> Response {
-    handle(s, Endpoint::Validate, q, headers, body).await
+async fn validate(State(s): State<Arc<AppState>>, request: Request) -> Response {
+    handle(s, Endpoint::Validate, request).await
 }
 
 /// The deadline of a request: its `?timeout=` (as the apiserver writes it,
@@ -135,14 +137,10 @@ fn identity_encoding(headers: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-async fn handle(
-    state: Arc<AppState>,
-    endpoint: Endpoint,
-    query: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(state: Arc<AppState>, endpoint: Endpoint, request: Request) -> Response {
     let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let metrics = &state.metrics;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
@@ -150,7 +148,7 @@ async fn handle(
         let message = format!("content type must be application/json, got {content_type:?}");
         return http_error(metrics, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", &message);
     }
-    if let Err(message) = identity_encoding(&headers) {
+    if let Err(message) = identity_encoding(headers) {
         return http_error(metrics, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_content_encoding", &message);
     }
     let limit = state.max_body_bytes;
@@ -159,7 +157,9 @@ async fn handle(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&state, limit);
     }
-    let timeout = request_timeout(query.as_deref(), state.default_timeout);
+    let timeout = request_timeout(parts.uri.query(), state.default_timeout);
+    // What the head says has been read; it is not kept while the body is.
+    drop(parts);
     let deadline = started + timeout;
 
     // Memory: every body being read or judged holds its size in the budget
