@@ -31,6 +31,12 @@ impl BodyBudget {
     /// `deadline`. Waiters are served in arrival order.
     pub async fn acquire(&self, bytes: usize, deadline: Instant) -> Option<Held> {
         let n = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.total);
+        // Most reviews find room at once: no timer and no queued wait. This
+        // cannot pass a waiter: while one waits, every freed byte goes to it
+        // and none is free to take.
+        if let Ok(permit) = self.bytes.clone().try_acquire_many_owned(n) {
+            return Some(Held(permit));
+        }
         match tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(n)).await {
             Ok(Ok(permit)) => Some(Held(permit)),
             _ => None,
@@ -61,5 +67,21 @@ mod tests {
         drop((small, again));
         // More than the whole budget waits for all of it, never forever.
         assert!(budget.acquire(1 << 40, soon()).await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_review_does_not_pass_a_large_one_waiting() {
+        let budget = BodyBudget::new(100);
+        let held = budget.acquire(80, Instant::now() + Duration::from_secs(1)).await.expect("room");
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.acquire(50, Instant::now() + Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        // 20 bytes are not held, but the large review waiting has them.
+        assert!(budget.acquire(10, Instant::now() + Duration::from_secs(1)).await.is_none());
+        drop(held);
+        assert!(waiting.await.expect("waiter").is_some(), "the large review gets its room");
+        assert_eq!(budget.available(), 100);
     }
 }
