@@ -27,10 +27,16 @@ pub fn http_error(metrics: &Metrics, status: StatusCode, reason: &'static str, m
     (status, Json(json!({ "code": status.as_u16(), "reason": reason, "error": message }))).into_response()
 }
 
+/// The answer to a path no endpoint serves.
+pub fn not_found(metrics: &Metrics, path: &str) -> Response {
+    let message = format!("no such path: {}", Printable(path));
+    http_error(metrics, StatusCode::NOT_FOUND, "not_found", &message)
+}
+
 /// What the guard does to every request besides its handler. It wraps the
-/// whole router as one service of its own: a layer of axum middleware
-/// (`from_fn`) clones and boxes the services below it on every request,
-/// which was a measurable part of a small review.
+/// whole service of a port as one service of its own: a layer of axum
+/// middleware (`from_fn`) clones and boxes the services below it on every
+/// request, which was a measurable part of a small review.
 struct Guard {
     metrics: Arc<Metrics>,
     /// The webhook's readiness: when false, answers say `Connection: close`.
@@ -40,53 +46,56 @@ struct Guard {
 }
 
 /// Adds the panic guard and JSON 404/405 answers to `router`.
-pub fn guard(router: Router, metrics: Arc<Metrics>) -> Guarded {
-    guarded(router, Guard { metrics, serving: None, in_flight: None })
-}
-
-/// [`guard`], and for the webhook also: counts each request in `in_flight`
-/// while it is handled, and once the server stops being ready (a shutdown
-/// signal came), answers still go out in full but say `Connection: close`,
-/// so the client takes its next request to another replica instead of
-/// reusing a connection that the drain will close under it.
-pub fn guard_webhook(router: Router, metrics: Arc<Metrics>, serving: Arc<AtomicBool>, in_flight: InFlight) -> Guarded {
-    guarded(router, Guard { metrics, serving: Some(serving), in_flight: Some(in_flight) })
-}
-
-fn guarded(router: Router, guard: Guard) -> Guarded {
+pub fn guard(router: Router, metrics: Arc<Metrics>) -> Guarded<Router> {
     let not_found = {
-        let metrics = guard.metrics.clone();
-        move |req: Request| async move {
-            let message = format!("no such path: {}", Printable(req.uri().path()));
-            http_error(&metrics, StatusCode::NOT_FOUND, "not_found", &message)
-        }
+        let metrics = metrics.clone();
+        move |req: Request| async move { not_found(&metrics, req.uri().path()) }
     };
-    Guarded { guard: Arc::new(guard), router: router.fallback(not_found) }
+    let guard = Guard { metrics, serving: None, in_flight: None };
+    Guarded { guard: Arc::new(guard), inner: router.fallback(not_found) }
 }
 
-/// A router behind its guard: the service `serve` runs on each port (and
-/// that tests call with `tower::ServiceExt::oneshot`).
+/// The guard of the webhook's `endpoints`, which answer unknown paths
+/// themselves (with [`not_found`]) and wrong methods with a bare 405 and its
+/// `Allow` header, as a router does. Besides what [`guard`] adds, it counts
+/// each request in `in_flight` while it is handled, and once the server
+/// stops being ready (a shutdown signal came), answers still go out in full
+/// but say `Connection: close`, so the client takes its next request to
+/// another replica instead of reusing a connection that the drain will close
+/// under it.
+pub fn guard_webhook<S>(
+    endpoints: S,
+    metrics: Arc<Metrics>,
+    serving: Arc<AtomicBool>,
+    in_flight: InFlight,
+) -> Guarded<S> {
+    let guard = Guard { metrics, serving: Some(serving), in_flight: Some(in_flight) };
+    Guarded { guard: Arc::new(guard), inner: endpoints }
+}
+
+/// A port's service behind its guard: what `serve` runs on each port (and
+/// what tests call with `tower::ServiceExt::oneshot`).
 #[derive(Clone)]
-pub struct Guarded {
+pub struct Guarded<S> {
     guard: Arc<Guard>,
-    router: Router,
+    inner: S,
 }
 
-impl Guarded {
+impl<S: Clone> Guarded<S> {
     /// This service for every connection, as `axum_server` takes it.
-    pub fn into_make_service(self) -> PerConnection {
+    pub fn into_make_service(self) -> PerConnection<S> {
         PerConnection(self)
     }
 }
 
 /// Makes a [`Guarded`] for each connection: a clone of the one it holds.
 #[derive(Clone)]
-pub struct PerConnection(Guarded);
+pub struct PerConnection<S>(Guarded<S>);
 
-impl<T> tower_service::Service<T> for PerConnection {
-    type Response = Guarded;
+impl<S: Clone, T> tower_service::Service<T> for PerConnection<S> {
+    type Response = Guarded<S>;
     type Error = Infallible;
-    type Future = std::future::Ready<Result<Guarded, Infallible>>;
+    type Future = std::future::Ready<Result<Guarded<S>, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -97,18 +106,17 @@ impl<T> tower_service::Service<T> for PerConnection {
     }
 }
 
-impl<B> tower_service::Service<axum::http::Request<B>> for Guarded
+impl<S, B> tower_service::Service<axum::http::Request<B>> for Guarded<S>
 where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    S: tower_service::Service<axum::http::Request<B>, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Response, Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // A router is always ready.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
@@ -117,7 +125,7 @@ where
         let guard = self.guard.clone();
         // Routing runs here and the handler when the future is polled: a
         // panic in either becomes the same answer.
-        let answering = std::panic::catch_unwind(AssertUnwindSafe(|| self.router.call(req)));
+        let answering = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
         async move {
             let _token = token;
             let outcome = match answering {
@@ -141,7 +149,7 @@ where
     }
 }
 
-/// The router's bare 405 as a JSON error, keeping its `Allow` header.
+/// A bare 405 (as a router gives) as a JSON error, keeping its `Allow` header.
 fn json_method_not_allowed(metrics: &Metrics, method: &axum::http::Method, response: &Response) -> Response {
     let allow = response.headers().get(header::ALLOW).cloned();
     let message = format!(

@@ -113,7 +113,7 @@ impl AppState {
     }
 }
 
-pub fn admin_router(state: AppState) -> guard::Guarded {
+pub fn admin_router(state: AppState) -> guard::Guarded<Router> {
     let metrics = state.metrics.clone();
     let routes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

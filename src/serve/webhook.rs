@@ -2,15 +2,17 @@
 //! Everything here is transport: limits, content types, deadlines, memory,
 //! metrics and logs. The answer itself comes from [`crate::admission::review`].
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
+use futures::future::{self, BoxFuture};
+use futures::FutureExt as _;
 use tokio::time::Instant;
 
 use super::budget::Held;
@@ -30,22 +32,49 @@ pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// connections sharing that worker.
 pub const INLINE_DECISION_BYTES: usize = 256 << 10;
 
-pub fn router(state: AppState) -> guard::Guarded {
+/// The webhook's service: `POST /mutate` and `POST /validate` behind the
+/// guard.
+pub fn router(state: AppState) -> guard::Guarded<Endpoints> {
     let (metrics, serving, in_flight) = (state.metrics.clone(), state.serving.clone(), state.in_flight.clone());
-    // Shared, not cloned field by field for every request.
-    let routes =
-        Router::new().route("/mutate", post(mutate)).route("/validate", post(validate)).with_state(Arc::new(state));
-    guard::guard_webhook(routes, metrics, serving, in_flight)
+    guard::guard_webhook(Endpoints(Arc::new(state)), metrics, serving, in_flight)
 }
 
-// The handlers take the request whole: axum's `HeaderMap` and `RawQuery`
-// extractors would copy the headers and the query of every review.
-async fn mutate(State(s): State<Arc<AppState>>, request: Request) -> Response {
-    handle(s, Endpoint::Mutate, request).await
-}
+/// The two endpoints, told apart by path and method without a router (an
+/// axum router clones and boxes the route's service and runs its extractors
+/// for every request). An unknown path is a JSON 404; a wrong method a bare
+/// 405 with `Allow: POST`, which the guard turns into a JSON error as it
+/// does a router's. The state is shared, not cloned field by field.
+#[derive(Clone)]
+pub struct Endpoints(Arc<AppState>);
 
-async fn validate(State(s): State<Arc<AppState>>, request: Request) -> Response {
-    handle(s, Endpoint::Validate, request).await
+impl<B> tower_service::Service<axum::http::Request<B>> for Endpoints
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let endpoint = match request.uri().path() {
+            "/mutate" => Endpoint::Mutate,
+            "/validate" => Endpoint::Validate,
+            path => return future::ready(Ok(guard::not_found(&self.0.metrics, path))).boxed(),
+        };
+        if request.method() != Method::POST {
+            let mut refused = Response::new(Body::empty());
+            *refused.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            refused.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return future::ready(Ok(refused)).boxed();
+        }
+        let state = self.0.clone();
+        async move { Ok(handle(state, endpoint, request.map(Body::new)).await) }.boxed()
+    }
 }
 
 /// The deadline of a request: its `?timeout=` (as the apiserver writes it,
