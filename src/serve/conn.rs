@@ -147,26 +147,37 @@ impl Drop for IdleOnDrop {
 impl<S, R> tower_service::Service<R> for Tracked<S>
 where
     S: tower_service::Service<R>,
-    S::Future: Send + 'static,
+    S::Future: Unpin,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+    type Future = Answering<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> BoxFuture<'static, Result<S::Response, S::Error>> {
+    fn call(&mut self, request: R) -> Answering<S::Future> {
         *lock(&self.phase) = Phase::Busy;
-        let done = IdleOnDrop(self.phase.clone());
-        let answering = self.inner.call(request);
-        async move {
-            let response = answering.await;
-            drop(done);
-            response
-        }
-        .boxed()
+        Answering { inner: self.inner.call(request), done: Some(IdleOnDrop(self.phase.clone())) }
+    }
+}
+
+/// A request being answered: the connection turns idle when the answer is
+/// ready or the request is dropped. (The services below answer with boxed
+/// futures, so this one needs no box of its own.)
+pub struct Answering<F> {
+    inner: F,
+    done: Option<IdleOnDrop>,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for Answering<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let answer = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        self.done = None;
+        Poll::Ready(answer)
     }
 }
 
@@ -212,25 +223,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for Slot<S> {
                 let Some(deadline) = phase.deadline(this.clocks) else {
                     return Poll::Pending;
                 };
-                let timer = match &mut this.timer {
-                    Some(timer) => {
-                        if timer.deadline() != deadline {
-                            timer.as_mut().reset(deadline);
+                // The timer is never later than the deadline, but may be
+                // earlier: each request moves the deadline of the idle phase
+                // later, and moving a timer is a trip to the timer wheel, so
+                // it is moved later only when it goes off.
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() > deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                loop {
+                    match timer.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(()) if Instant::now() < deadline => timer.as_mut().reset(deadline),
+                        Poll::Ready(()) => {
+                            let what = match phase {
+                                Phase::Idle(_) => "idle timeout",
+                                _ => "header timeout",
+                            };
+                            tracing::debug!(what, "closing connection");
+                            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
                         }
-                        timer
                     }
-                    None => this.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        let what = match phase {
-                            Phase::Idle(_) => "idle timeout",
-                            _ => "header timeout",
-                        };
-                        tracing::debug!(what, "closing connection");
-                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)))
-                    }
-                    Poll::Pending => Poll::Pending,
                 }
             }
         }
