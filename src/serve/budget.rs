@@ -31,12 +31,6 @@ impl BodyBudget {
     /// `deadline`. Waiters are served in arrival order.
     pub async fn acquire(&self, bytes: usize, deadline: Instant) -> Option<Held> {
         let n = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.total);
-        // Most reviews find room at once: no timer and no queued wait. This
-        // cannot pass a waiter: while one waits, every freed byte goes to it
-        // and none is free to take.
-        if let Ok(permit) = self.bytes.clone().try_acquire_many_owned(n) {
-            return Some(Held(permit));
-        }
         match tokio::time::timeout_at(deadline, self.bytes.clone().acquire_many_owned(n)).await {
             Ok(Ok(permit)) => Some(Held(permit)),
             _ => None,
