@@ -44,20 +44,12 @@ OHA=$OHA_ROOT/bin/oha
 
 log() { printf '[ab] %s\n' "$*" >&2; }
 
-if [ "$(nproc)" -lt 2 ]; then
-  log "needs 2 CPUs (servers on CPU 0, load generators on CPU 1); this machine has $(nproc)"
-  exit 2
-fi
-for tool in taskset curl python3; do
-  command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
-done
+# shellcheck source=support/load_machine.sh
+. benches/support/load_machine.sh
+load_machine
 for spec in "$1" "$2"; do
   [ -x "${spec#ref:}" ] || { log "not an executable: ${spec#ref:}"; exit 2; }
 done
-if [ ! -x "$OHA" ]; then
-  log "installing oha into $OHA_ROOT (cargo install oha --locked)"
-  cargo install oha --locked --root "$OHA_ROOT" || { log "cargo install oha failed (see above)"; exit 2; }
-fi
 
 BIN=target/release/sysbox-ro-webhook
 GEN=target/release/examples/gen_cluster

@@ -63,21 +63,9 @@ declare -A OPEN_SECONDS=([pod]=$OPEN [deployment]=$OPEN [pod-1mib]=$((OPEN * 3))
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-if [ "$(nproc)" -lt 2 ]; then
-  log "needs 2 CPUs (server on CPU 0, load generator on CPU 1); this machine has $(nproc)"
-  exit 2
-fi
-for tool in taskset curl python3; do
-  command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
-done
-
-if [ ! -x "$OHA" ]; then
-  log "installing oha into $OHA_ROOT (cargo install oha --locked)"
-  if ! cargo install oha --locked --root "$OHA_ROOT"; then
-    log "cargo install oha failed: the load benchmark needs oha (see the error above)"
-    exit 2
-  fi
-fi
+# shellcheck source=support/load_machine.sh
+. benches/support/load_machine.sh
+load_machine
 log "$("$OHA" --version)"
 
 log "building release binaries"
