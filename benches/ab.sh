@@ -44,8 +44,8 @@ OHA=$OHA_ROOT/bin/oha
 
 log() { printf '[ab] %s\n' "$*" >&2; }
 
-# shellcheck source=support/load_machine.sh
-. benches/support/load_machine.sh
+# shellcheck source=support/load_bench.sh
+. benches/support/load_bench.sh
 load_machine
 for spec in "$1" "$2"; do
   [ -x "${spec#ref:}" ] || { log "not an executable: ${spec#ref:}"; exit 2; }
@@ -94,16 +94,7 @@ start A "$1" "$PORT_BASE"
 start B "$2" $((PORT_BASE + 2))
 
 for name in A B; do
-  code=000
-  for _ in $(seq 600); do
-    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "https://127.0.0.1:${PORT[$name]}/mutate" || true)
-    [ "$code" != 000 ] && break
-    kill -0 "${PID[$name]}" 2>/dev/null || { log "$name exited:"; cat "$WORK/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ "$code" != 000 ] || { log "$name did not come up"; exit 1; }
-  curl -sk --fail -H 'content-type: application/json' --data-binary "@$WORK/bodies/$BODY.json" \
-    "https://127.0.0.1:${PORT[$name]}/mutate" >/dev/null || { log "$name does not answer the $BODY review"; exit 1; }
+  await_server "$name" "$WORK/bodies/$BODY.json" /dev/null
 done
 log "A: $1 (pid ${PID[A]}); B: $2 (pid ${PID[B]}); $NODES nodes, body $BODY"
 log "$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1); servers on CPU 0, oha on CPU 1"

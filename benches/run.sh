@@ -63,8 +63,8 @@ declare -A OPEN_SECONDS=([pod]=$OPEN [deployment]=$OPEN [pod-1mib]=$((OPEN * 3))
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-# shellcheck source=support/load_machine.sh
-. benches/support/load_machine.sh
+# shellcheck source=support/load_bench.sh
+. benches/support/load_bench.sh
 load_machine
 log "$("$OHA" --version)"
 
@@ -130,17 +130,8 @@ for n in "${NODES[@]}"; do
 done
 
 for name in "${SERVERS[@]}"; do
-  for _ in $(seq 600); do
-    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 1 "https://127.0.0.1:${PORT[$name]}/mutate" || true)
-    [ "$code" != 000 ] && break
-    kill -0 "${PID[$name]}" 2>/dev/null || { log "$name exited:"; cat "$WORK/$name.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ "$code" != 000 ] || { log "$name did not come up"; exit 1; }
   # a request the server must answer with an AdmissionReview
-  curl -sk --fail -H 'content-type: application/json' --data-binary "@$WORK/bodies/pod.json" \
-    "https://127.0.0.1:${PORT[$name]}/mutate" >"$WORK/$name.answer.json" ||
-    { log "$name does not answer the pod review"; exit 1; }
+  await_server "$name" "$WORK/bodies/pod.json" "$WORK/$name.answer.json"
   log "$name up (pid ${PID[$name]}, https://127.0.0.1:${PORT[$name]}), answers: $(head -c 300 "$WORK/$name.answer.json")"
 done
 
