@@ -44,6 +44,8 @@ OHA=$OHA_ROOT/bin/oha
 
 log() { printf '[ab] %s\n' "$*" >&2; }
 
+# shellcheck source=support/release_build.sh
+. benches/support/release_build.sh
 # shellcheck source=support/load_bench.sh
 . benches/support/load_bench.sh
 load_machine
@@ -55,7 +57,7 @@ BIN=target/release/sysbox-ro-webhook
 GEN=target/release/examples/gen_cluster
 if [ ! -x "$BIN" ] || [ ! -x "$GEN" ]; then
   log "building this tree's release serve and gen_cluster for the inputs"
-  cargo build --release --bin sysbox-ro-webhook --example gen_cluster
+  release_build gen_cluster
 fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-ab.XXXXXX")

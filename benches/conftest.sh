@@ -37,7 +37,9 @@ if [ ! -x "$CONFTEST" ]; then
     echo "building conftest $CONFTEST_VERSION into $CONFTEST_DIR" >&2
     GOBIN=$CONFTEST_DIR go install "github.com/open-policy-agent/conftest@$CONFTEST_VERSION"
 fi
-cargo build --release --locked --bin sysbox-ro-webhook --example gen_cluster >&2
+# shellcheck source=support/release_build.sh
+. benches/support/release_build.sh
+release_build gen_cluster
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-conftest.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -37,7 +37,9 @@ if [ ! -x "$OHA" ]; then
   cargo install oha --locked --root "$CACHE/cargo-bin" >&2
 fi
 
-cargo build --release --bin sysbox-ro-webhook --example bare_server --example gen_cluster >&2
+# shellcheck source=support/release_build.sh
+. benches/support/release_build.sh
+release_build bare_server gen_cluster
 BIN=target/release/sysbox-ro-webhook
 GEN=target/release/examples/gen_cluster
 

@@ -28,7 +28,9 @@
 # (use 500 requests or more, see there).
 #
 # Knobs: PHASES_NODES ("10 5000"), PHASES_REQUESTS (2000), PHASES_WARM (300),
-# PHASES_BODY (pod: the 6 KB pod review of benches/run.sh), PHASES_CACHE=1,
+# PHASES_SERVERS ("bare kube-typed wh": which servers to run, wh being `serve`
+# with each of PHASES_NODES), PHASES_BODY (pod: the 6 KB pod review of
+# benches/run.sh; deployment, pod-1mib: see examples/gen_cluster.rs), PHASES_CACHE=1,
 # PHASES_FOOTPRINT=1, PHASES_LL (with PHASES_CACHE=1: the simulated last-level
 # cache, size,associativity,line-size), PHASES_KEEP=1 keeps the dumps (then read them with
 # callgrind_annotate --inclusive=yes).
@@ -39,6 +41,7 @@ read -r -a NODES <<<"${PHASES_NODES:-10 5000}"
 N=${PHASES_REQUESTS:-2000}
 WARM=${PHASES_WARM:-300}
 BODY=${PHASES_BODY:-pod}
+SERVERS=${PHASES_SERVERS:-bare kube-typed wh}
 PORT=${PHASES_PORT:-18490}
 CACHE=${PHASES_CACHE:-0}
 CALLGRIND=()
@@ -54,7 +57,9 @@ for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
   command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
 done
 
-cargo build --release --bin sysbox-ro-webhook --example bare_server --example kube_typed_server --example gen_cluster >&2
+# shellcheck source=support/release_build.sh
+. benches/support/release_build.sh
+release_build bare_server kube_typed_server gen_cluster
 BIN=target/release/sysbox-ro-webhook
 GEN=target/release/examples/gen_cluster
 
@@ -122,12 +127,15 @@ profile() { # name command...
 
 NAMES=()
 DUMPS=()
-profile bare target/release/examples/bare_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
-profile kube-typed target/release/examples/kube_typed_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
-for n in "${NODES[@]}"; do
-  profile "wh-$n" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" "${TLS[@]}" \
-    --shutdown-delay 0 --cluster-state "$WORK/cluster-$n.yaml"
-done
+runs() { [[ " $SERVERS " == *" $1 "* ]]; }
+runs bare && profile bare target/release/examples/bare_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
+runs kube-typed && profile kube-typed target/release/examples/kube_typed_server --listen "127.0.0.1:$PORT" "${TLS[@]}"
+if runs wh; then
+  for n in "${NODES[@]}"; do
+    profile "wh-$n" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$((PORT + 1))" "${TLS[@]}" \
+      --shutdown-delay 0 --cluster-state "$WORK/cluster-$n.yaml"
+  done
+fi
 
 SIMULATED=""
 [ "$CACHE" = 1 ] && SIMULATED=" (caches and branches simulated)"

@@ -63,13 +63,15 @@ declare -A OPEN_SECONDS=([pod]=$OPEN [deployment]=$OPEN [pod-1mib]=$((OPEN * 3))
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
+# shellcheck source=support/release_build.sh
+. benches/support/release_build.sh
 # shellcheck source=support/load_bench.sh
 . benches/support/load_bench.sh
 load_machine
 log "$("$OHA" --version)"
 
 log "building release binaries"
-cargo build --release --bin sysbox-ro-webhook --example bare_server --example kube_typed_server --example gen_cluster
+release_build bare_server kube_typed_server gen_cluster
 BIN=target/release/sysbox-ro-webhook
 BARE=target/release/examples/bare_server
 TYPED=target/release/examples/kube_typed_server
