@@ -23,8 +23,12 @@ RUN mkdir -p src \
  && cargo build --release --locked --bin sysbox-ro-webhook \
  && rm -rf src
 
-# The real sources. Copied files keep their original mtimes, which can be
-# older than the placeholder build; touch the crate roots so cargo rebuilds.
+# The real sources, with build.rs and the list of the functions every request
+# runs, which it hands to the linker (build.rs says why). Copied files keep
+# their original mtimes, which can be older than the placeholder build; touch
+# the crate roots so cargo rebuilds.
+COPY build.rs ./
+COPY link ./link
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin sysbox-ro-webhook
