@@ -100,6 +100,10 @@ for name in A B; do
 done
 log "A: $1 (pid ${PID[A]}); B: $2 (pid ${PID[B]}); $NODES nodes, body $BODY"
 log "$(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1); servers on CPU 0, oha on CPU 1"
+# how much of this tree's hot-function list each build of serve follows (build.rs)
+for spec in "$1" "$2"; do
+  [[ $spec == ref:* ]] || log "$(python3 benches/hot_functions.py check "$spec" link/hot-functions.txt || true)"
+done
 
 # shellcheck source=support/cpu_ns.sh
 . benches/support/cpu_ns.sh

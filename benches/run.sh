@@ -231,6 +231,7 @@ done
 echo "load average before the runs: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(free -m | awk '/^Mem:/ {print $2 " MiB"}') memory; $(uname -sr)"
 echo "load generator: $("$OHA" --version); servers on CPU 0, oha on CPU 1; loopback HTTPS keep-alive"
+echo "code layout: $(python3 benches/hot_functions.py check "$BIN" link/hot-functions.txt || true)"
 echo "closed loop: $ROUNDS rounds, 64 connections, ${DURATION}s; open loop: $OPEN_ROUNDS rounds, 32 connections, --latency-correction," \
   "rates pod ${RATE[pod]}/s (${OPEN_SECONDS[pod]}s), deployment ${RATE[deployment]}/s (${OPEN_SECONDS[deployment]}s)," \
   "pod-1mib ${RATE[pod-1mib]}/s (${OPEN_SECONDS[pod-1mib]}s); paired: $PAIRED_ROUNDS rounds, 2 x 32 connections, ${DURATION}s"
