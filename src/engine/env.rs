@@ -288,7 +288,9 @@ pub fn judge(c: &ContainerView, budget: &mut Budget) -> EnvJudgement {
                 ));
             }
         } else if PREFIX.starts_with(prefix) {
-            out.unverified.push(format!("envFrom {source} may set SYSBOX_* variables (its keys cannot be read here)"));
+            out.unverified.push(
+                ["envFrom ", source.as_str(), " may set SYSBOX_* variables (its keys cannot be read here)"].concat(),
+            );
         }
     }
 

@@ -62,36 +62,52 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
         if rules.sysbox_env && !judged.refused.is_empty() {
             refused.add(
                 || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.refused)),
-                || fit(format!("sysbox-ro: {cname}: {}; the container will not start", judged.refused[0])),
+                || {
+                    fit(["sysbox-ro: ", cname, ": ", judged.refused[0].as_str(), "; the container will not start"]
+                        .concat())
+                },
             );
         }
         if rules.env_unverified && !judged.unverified.is_empty() {
             unverified.add(
                 || format!("{} {cname:?}: {}", kind.label(), bounded(&judged.unverified)),
-                || fit(format!("sysbox-ro: {cname}: SYSBOX_* variables not verifiable here: {}", judged.unverified[0])),
+                || {
+                    fit([
+                        "sysbox-ro: ",
+                        cname,
+                        ": SYSBOX_* variables not verifiable here: ",
+                        judged.unverified[0].as_str(),
+                    ]
+                    .concat())
+                },
             );
         }
     }
     if let Some((who, warning)) = refused.finish() {
         findings.push(Finding::new(
             Rule::SysboxEnv,
-            format!(
-                "{who}; sysbox-runc refuses to create the container. Remove it or use one of \
+            // joined, not formatted: see verdict::fix
+            [
+                who.as_str(),
+                "; sysbox-runc refuses to create the container. Remove it or use one of \
                  SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
-                 (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain {}",
-                Rule::SysboxEnv.id()
-            ),
+                 (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain ",
+                Rule::SysboxEnv.id(),
+            ]
+            .concat(),
             warning,
         ));
     }
     if let Some((who, warning)) = unverified.finish() {
         findings.push(Finding::new(
             Rule::SysboxEnvUnverified,
-            format!(
-                "{who}. sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
-                 a bad value; check them. Details: sysbox-ro-webhook explain {}",
-                Rule::SysboxEnvUnverified.id()
-            ),
+            [
+                who.as_str(),
+                ". sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
+                 a bad value; check them. Details: sysbox-ro-webhook explain ",
+                Rule::SysboxEnvUnverified.id(),
+            ]
+            .concat(),
             warning,
         ));
     }

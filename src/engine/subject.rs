@@ -263,8 +263,8 @@ impl EnvFromView<'_> {
     /// "ConfigMap web-env", "Secret db" (`None` for a source of another kind).
     pub fn source(&self) -> Option<String> {
         match (&self.config_map_ref, &self.secret_ref) {
-            (Some(r), _) => Some(format!("ConfigMap {}", r.name.as_deref().unwrap_or_default())),
-            (None, Some(r)) => Some(format!("Secret {}", r.name.as_deref().unwrap_or_default())),
+            (Some(r), _) => Some(["ConfigMap ", r.name.as_deref().unwrap_or_default()].concat()),
+            (None, Some(r)) => Some(["Secret ", r.name.as_deref().unwrap_or_default()].concat()),
             (None, None) => None,
         }
     }

@@ -186,13 +186,17 @@ fn unavailable_note(landing: &Landing<'_>) -> String {
 /// The short fix; the full steps (and what applying the flag costs) are in
 /// the rule's document, which `explain` prints.
 fn fix(policy: &Policy, rule: Rule) -> String {
-    let flag = &policy.nodes.flag_label;
-    format!(
-        "To fix: run sysbox-mgr (Sysbox 0.6.5+) with --relaxed-read-only on those nodes and label them {flag}=true; \
-         or make the pod land on a pool that has the flag; or drop readOnlyRootFilesystem. Applying the flag \
-         reinstalls Sysbox on a node and deletes its Sysbox pods (drain it first): sysbox-ro-webhook explain {}",
-        rule.id()
-    )
+    // Texts that are only joined are joined with `concat`, which sizes the
+    // result once; `format!` costs several times as much (every decision
+    // about a lacking pool builds this one).
+    [
+        "To fix: run sysbox-mgr (Sysbox 0.6.5+) with --relaxed-read-only on those nodes and label them ",
+        policy.nodes.flag_label.as_str(),
+        "=true; or make the pod land on a pool that has the flag; or drop readOnlyRootFilesystem. Applying the flag \
+         reinstalls Sysbox on a node and deletes its Sysbox pods (drain it first): sysbox-ro-webhook explain ",
+        rule.id(),
+    ]
+    .concat()
 }
 
 /// The node-pool findings for a pod that can land on `landing`.
@@ -292,7 +296,8 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             fix(policy, Rule::FlagMissing)
         ),
         lacking.names.fit(|l| {
-            format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail")
+            ["sysbox-ro: pools ", l, " lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail"]
+                .concat()
         }),
     );
     let (pools, count) = lacking.into_named();
@@ -401,10 +406,12 @@ fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
         )
     };
     let warning = if steer {
-        lacking.names.fit(|l| format!("sysbox-ro: steered to {flag}=true nodes; pools {l} lack --relaxed-read-only"))
+        lacking.names.fit(|l| {
+            ["sysbox-ro: steered to ", flag.as_str(), "=true nodes; pools ", l, " lack --relaxed-read-only"].concat()
+        })
     } else {
         lacking.names.fit(|l| {
-            format!("sysbox-ro: pools {l} lack sysbox-mgr --relaxed-read-only; the pod may land there and fail")
+            ["sysbox-ro: pools ", l, " lack sysbox-mgr --relaxed-read-only; the pod may land there and fail"].concat()
         })
     };
     let (pools, count) = lacking.into_named();
