@@ -68,7 +68,7 @@ def hot_list(binary, requests, dumps):
 
 def listed(path):
     with open(path, encoding="utf-8") as f:
-        return [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
 
 
 def check(binary, path):

@@ -34,7 +34,7 @@ if [ "${1:-}" = check ]; then
 fi
 
 N=${HOT_REQUESTS:-500}
-release_build gen_cluster
+# phases.sh builds the shipping binary (release_build) before it profiles it
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sysbox-ro-hot.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 DUMPS=()
@@ -48,14 +48,15 @@ done
 [ ${#DUMPS[@]} -gt 0 ] || { log "no callgrind dumps"; exit 1; }
 
 python3 benches/hot_functions.py list "$BIN" "$N" "${DUMPS[@]}" >"$WORK/list"
+COUNT=$(wc -l <"$WORK/list")
 {
   echo "# The functions every admission request runs, hottest first: build.rs passes"
   echo "# this file to the linker (--symbol-ordering-file) for release builds, which"
   echo "# then lays these functions out together. Written by benches/hot_functions.sh"
   echo "# for $(rustc --version | cut -d' ' -f1-2), Cargo.lock $(sha256sum Cargo.lock | cut -c1-12); run it again when either"
-  echo "# changes. $(wc -l <"$WORK/list") functions."
+  echo "# changes. $COUNT functions."
   cat "$WORK/list"
 } >"$LIST"
-log "wrote $LIST ($(wc -l <"$WORK/list") functions); relinking"
+log "wrote $LIST ($COUNT functions); relinking"
 release_build
 python3 benches/hot_functions.py check "$BIN" "$LIST"
