@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::cluster::ClusterState;
 use crate::engine::object::ObjectView;
-use crate::engine::{self, Decision, SubjectError};
+use crate::engine::{self, Decision, SubjectError, Texts};
 use crate::intake::{self, AdmissionRequest, AsObject, IntakeError, Present, ReadObject};
 use crate::limits;
 use crate::policy::Policy;
@@ -231,7 +231,9 @@ fn answer<O: AsObject>(
 ) -> Result<(ReviewOut, Outcome), RequestError> {
     let decision = intake::from_admission(&request)
         .map_err(Unreadable::from)
-        .and_then(|review| engine::decide(&review, cluster, policy).map_err(Unreadable::from));
+        // The response shows the denial and the warnings only: the findings'
+        // other texts are not built (`engine::Texts`).
+        .and_then(|review| engine::decide_with(&review, cluster, policy, Texts::Shown).map_err(Unreadable::from));
     let response = respond(uid.clone(), &decision, endpoint);
     let (namespace, name) = intake::identify(
         request.object.as_ref().map(AsObject::as_object),

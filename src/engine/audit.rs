@@ -157,8 +157,13 @@ pub fn judge(review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> Re
     let pools: Vec<String> = landing.pools().map(|(p, _)| p.name()).collect();
     let shown = subject.as_ref().map_or_else(|| format!("Pod {}/{}", review.namespace, review.name), |s| s.to_string());
     let runtime_class = pod.pointer("/spec/runtimeClassName").and_then(Value::as_str).unwrap_or("");
-    let ctx =
-        verdict::Context { subject: &shown, runtime_class, daemonset: false, provenance: Some(&cluster.provenance) };
+    let ctx = verdict::Context {
+        subject: &shown,
+        runtime_class,
+        daemonset: false,
+        provenance: Some(&cluster.provenance),
+        outcomes: super::Outcomes { mode, never_deny: false, texts: super::Texts::All },
+    };
     let judged = verdict::judge(&landing, &ctx, policy, false);
     let (reason, finding) = match judged.findings.into_iter().find(|f| f.rule == Rule::FlagMissing) {
         Some(f) if in_scope => (Reason::NodeLacksFlag, f),

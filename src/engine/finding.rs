@@ -1,5 +1,7 @@
-//! Findings: what the engine noticed about a pod, before the mode decides
-//! whether each one denies, warns or is only recorded.
+//! Findings: what the engine noticed about a pod, and what the mode makes of
+//! each one ([`Outcomes`]): deny, warn, or only record.
+
+use crate::policy::Mode;
 
 /// Every rule the engine applies, with a stable id (used in logs, metrics,
 /// `check` reports and SARIF rule ids).
@@ -235,8 +237,10 @@ pub struct Finding {
     /// The candidate nodes the finding counts (0 when it is not about nodes).
     pub nodes: usize,
     /// The full explanation with the fix; a denial's message is built from these.
+    /// Empty when the decision was asked for [`Texts::Shown`] and the finding does not deny.
     pub message: String,
     /// The same in at most [`WARNING_LIMIT`] characters, as kubectl shows it.
+    /// Empty when the decision was asked for [`Texts::Shown`] and the finding does not warn.
     pub warning: String,
 }
 
@@ -252,6 +256,65 @@ impl Finding {
         self.pool_count = pool_count;
         self.nodes = nodes;
         self
+    }
+}
+
+/// Which of the findings' texts a decision builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Texts {
+    /// Every finding's message and warning: what `check` and the audit report.
+    All,
+    /// What an admission response shows, nothing more: the message of a
+    /// finding that denies and the warning of one that warns. The other texts
+    /// are left empty and never built (the webhook answers with the verdict,
+    /// the warnings and the denial, and logs and counts rules, not prose).
+    Shown,
+}
+
+/// What the decision will do with each finding, known before any finding is
+/// built: the rule of [`Action`]s, and so which texts each finding needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcomes {
+    pub mode: Mode,
+    /// An update that leaves the pod template as it was is never denied.
+    pub never_deny: bool,
+    pub texts: Texts,
+}
+
+impl Outcomes {
+    /// What a finding of `rule` becomes under the mode:
+    /// - `enforce`: enforceable findings deny; the others warn.
+    /// - `warn`: every finding warns.
+    /// - `audit`: nothing is shown; findings stay in the decision for logs and metrics.
+    ///
+    /// Notes about the evaluation are never shown.
+    pub fn action(&self, rule: Rule) -> Action {
+        if rule.is_note() {
+            Action::Note
+        } else if self.mode == Mode::Enforce && !self.never_deny && rule.enforceable() {
+            Action::Deny
+        } else if self.mode == Mode::Audit {
+            Action::Audit
+        } else {
+            Action::Warn
+        }
+    }
+
+    /// Whether a finding of `rule` carries its message.
+    pub fn wants_message(&self, rule: Rule) -> bool {
+        self.texts == Texts::All || self.action(rule) == Action::Deny
+    }
+
+    /// Whether a finding of `rule` carries its warning.
+    pub fn wants_warning(&self, rule: Rule) -> bool {
+        self.texts == Texts::All || self.action(rule) == Action::Warn
+    }
+
+    /// A finding of `rule`, with the texts it needs built and the others empty.
+    pub fn finding(&self, rule: Rule, message: impl FnOnce() -> String, warning: impl FnOnce() -> String) -> Finding {
+        let message = if self.wants_message(rule) { message() } else { String::new() };
+        let warning = if self.wants_warning(rule) { warning() } else { String::new() };
+        Finding { action: self.action(rule), ..Finding::new(rule, message, warning) }
     }
 }
 

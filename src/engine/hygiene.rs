@@ -4,7 +4,7 @@
 //! Kubernetes the behaviour comes from.
 
 use super::env::EnvJudgement;
-use super::finding::{Finding, Rule};
+use super::finding::{Finding, Outcomes, Rule};
 use super::messages::{fit, fit_list, fit_list_of, list, list_of, plural, Named, LIST_LIMIT};
 use super::subject::Template;
 use crate::cluster::services::{variable_stem, ClusterIp, ServiceIndex};
@@ -19,13 +19,15 @@ pub const CRIO_USERNS_ANNOTATION: &str = "io.kubernetes.cri-o.userns-mode";
 pub const MIN_USERNS_IDS: u64 = 65536;
 
 /// What hygiene may know besides the pod.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub namespace: &'a str,
     /// The cluster's `sysbox`/`sysbox-*` Services; `None` when not known.
     pub services: Option<&'a ServiceIndex>,
     /// Where the pod can land; `None` without a cluster view.
     pub landing: Option<&'a Landing<'a>>,
+    /// What becomes of each finding, and so which of its texts to build.
+    pub outcomes: Outcomes,
 }
 
 /// What the CRI-O annotation asks for.
@@ -55,8 +57,9 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
     // One finding per rule, however many containers offend: the first few
     // containers are named and the rest counted, so a pod with thousands of
     // containers gets a bounded message, not thousands of findings.
-    let mut refused = Offenders::default();
-    let mut unverified = Offenders::default();
+    let out = &ctx.outcomes;
+    let mut refused = Offenders::wanting(out, Rule::SysboxEnv);
+    let mut unverified = Offenders::wanting(out, Rule::SysboxEnvUnverified);
     for ((kind, c), judged) in spec.all_containers().zip(envs) {
         let cname = c.name.as_deref().unwrap_or("?");
         if rules.sysbox_env && !judged.refused.is_empty() {
@@ -84,81 +87,104 @@ pub fn check(template: &Template<'_>, envs: &[EnvJudgement], rules: &HygieneRule
         }
     }
     if let Some((who, warning)) = refused.finish() {
-        findings.push(Finding::new(
+        findings.push(out.finding(
             Rule::SysboxEnv,
-            // joined, not formatted: see verdict::fix
-            [
-                who.as_str(),
-                "; sysbox-runc refuses to create the container. Remove it or use one of \
-                 SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
-                 (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain ",
-                Rule::SysboxEnv.id(),
-            ]
-            .concat(),
-            warning,
+            || {
+                // joined, not formatted: see verdict::fix
+                [
+                    who.as_str(),
+                    "; sysbox-runc refuses to create the container. Remove it or use one of \
+                     SYSBOX_IGNORE_SYSFS_CHOWN, SYSBOX_ALLOW_TRUSTED_XATTR, SYSBOX_HONOR_CAPS, SYSBOX_SYSCONT_MODE \
+                     (TRUE|FALSE), SYSBOX_SKIP_UID_SHIFT (absolute paths). Details: sysbox-ro-webhook explain ",
+                    Rule::SysboxEnv.id(),
+                ]
+                .concat()
+            },
+            || warning,
         ));
     }
     if let Some((who, warning)) = unverified.finish() {
-        findings.push(Finding::new(
+        findings.push(out.finding(
             Rule::SysboxEnvUnverified,
-            [
-                who.as_str(),
-                ". sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
-                 a bad value; check them. Details: sysbox-ro-webhook explain ",
-                Rule::SysboxEnvUnverified.id(),
-            ]
-            .concat(),
-            warning,
+            || {
+                [
+                    who.as_str(),
+                    ". sysbox-runc refuses the container if any SYSBOX_* variable is unknown or has \
+                     a bad value; check them. Details: sysbox-ro-webhook explain ",
+                    Rule::SysboxEnvUnverified.id(),
+                ]
+                .concat()
+            },
+            || warning,
         ));
     }
     if rules.service_links {
         findings.extend(service_links(template, ctx));
     }
     if rules.unsupported_settings {
-        findings.extend(unsupported(template));
+        findings.extend(unsupported(template, out));
     }
     if rules.share_process_namespace && spec.share_process_namespace == Some(true) {
-        findings.push(Finding::new(
+        findings.push(out.finding(
             Rule::SharedProcessNamespace,
-            format!(
-                "shareProcessNamespace: true makes the pause process PID 1, so systemd inside the Sysbox pod cannot \
-                 run as init. Drop it if the pod runs systemd. Details: sysbox-ro-webhook explain {}",
-                Rule::SharedProcessNamespace.id()
-            ),
-            "sysbox-ro: shareProcessNamespace: true; systemd in this pod will not be PID 1".into(),
+            || {
+                format!(
+                    "shareProcessNamespace: true makes the pause process PID 1, so systemd inside the Sysbox pod \
+                     cannot run as init. Drop it if the pod runs systemd. Details: sysbox-ro-webhook explain {}",
+                    Rule::SharedProcessNamespace.id()
+                )
+            },
+            || "sysbox-ro: shareProcessNamespace: true; systemd in this pod will not be PID 1".into(),
         ));
     }
     if rules.user_namespace {
-        findings.extend(user_namespace(template, ctx.landing));
+        findings.extend(user_namespace(template, ctx.landing, out));
     }
     findings
 }
 
 /// The containers that break one rule: the first [`LIST_LIMIT`] described,
-/// the rest counted, and the warning of the first.
-#[derive(Default)]
+/// the rest counted, and the warning of the first; each built only when the
+/// finding carries the text it goes into.
 struct Offenders {
     named: Vec<String>,
     count: usize,
     warning: Option<String>,
+    describe: bool,
+    warn: bool,
 }
 
 impl Offenders {
+    /// Offenders against `rule`, described as far as its finding will say.
+    fn wanting(outcomes: &Outcomes, rule: Rule) -> Offenders {
+        Offenders {
+            named: Vec::new(),
+            count: 0,
+            warning: None,
+            describe: outcomes.wants_message(rule),
+            warn: outcomes.wants_warning(rule),
+        }
+    }
+
     fn add(&mut self, describe: impl FnOnce() -> String, warning: impl FnOnce() -> String) {
         self.count += 1;
-        if self.named.len() < LIST_LIMIT {
+        if self.describe && self.named.len() < LIST_LIMIT {
             self.named.push(describe());
         }
-        if self.warning.is_none() {
+        if self.count == 1 && self.warn {
             self.warning = Some(warning());
         }
     }
 
-    /// The description of every offender (bounded) and the first warning.
+    /// The description of every offender (bounded) and the first warning;
+    /// `None` without offenders.
     fn finish(self) -> Option<(String, String)> {
-        let warning = self.warning?;
+        if self.count == 0 {
+            return None;
+        }
+        let warning = self.warning.unwrap_or_default();
         let mut who = self.named.join("; ");
-        if self.count > self.named.len() {
+        if self.describe && self.count > self.named.len() {
             who.push_str(&format!("; and {} more containers", self.count - self.named.len()));
         }
         Some((who, warning))
@@ -184,30 +210,31 @@ fn service_links(template: &Template<'_>, ctx: &Context<'_>) -> Option<Finding> 
     let names: Vec<String> = linking.iter().map(|s| s.name.clone()).collect();
     let stem = variable_stem(&first.name);
     let unsure = linking.iter().any(|s| s.cluster_ip == ClusterIp::Unknown);
-    let message = format!(
-        "Service {} in namespace {} gives every container of the pod service-link variables ({stem}_SERVICE_HOST, \
-         {stem}_PORT, ...) because enableServiceLinks is unset or true, and sysbox-runc refuses any SYSBOX_* variable \
-         it does not know{}. Set spec.enableServiceLinks: false or rename the Service. Details: sysbox-ro-webhook \
-         explain {}",
-        list(&names, LIST_LIMIT),
-        ctx.namespace,
-        if unsure { " (unless the Service is headless: it has no cluster IP and so no links)" } else { "" },
-        Rule::ServiceLinks.id()
-    );
-    let warning = fit_list(&names, |l| {
-        format!("sysbox-ro: Service {l} injects {stem}_* variables; set enableServiceLinks: false or rename it")
-    });
+    let message = || {
+        format!(
+            "Service {} in namespace {} gives every container of the pod service-link variables \
+             ({stem}_SERVICE_HOST, {stem}_PORT, ...) because enableServiceLinks is unset or true, and sysbox-runc \
+             refuses any SYSBOX_* variable it does not know{}. Set spec.enableServiceLinks: false or rename the \
+             Service. Details: sysbox-ro-webhook explain {}",
+            list(&names, LIST_LIMIT),
+            ctx.namespace,
+            if unsure { " (unless the Service is headless: it has no cluster IP and so no links)" } else { "" },
+            Rule::ServiceLinks.id()
+        )
+    };
+    let warning = || {
+        fit_list(&names, |l| {
+            format!("sysbox-ro: Service {l} injects {stem}_* variables; set enableServiceLinks: false or rename it")
+        })
+    };
     let count = names.len();
-    Some(Finding::new(Rule::ServiceLinks, message, warning).about(
-        names.into_iter().take(LIST_LIMIT).collect(),
-        count,
-        0,
-    ))
+    let finding = ctx.outcomes.finding(Rule::ServiceLinks, message, warning);
+    Some(finding.about(names.into_iter().take(LIST_LIMIT).collect(), count, 0))
 }
 
 /// [`Rule::UnsupportedSetting`]: host namespaces sysbox-runc refuses, and
 /// `privileged`, which Sysbox documents as unsupported.
-fn unsupported(template: &Template<'_>) -> Option<Finding> {
+fn unsupported(template: &Template<'_>, out: &Outcomes) -> Option<Finding> {
     let spec = &template.spec;
     let refused: Vec<&str> =
         [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")]
@@ -215,66 +242,68 @@ fn unsupported(template: &Template<'_>) -> Option<Finding> {
             .filter(|(on, _)| *on == Some(true))
             .map(|(_, name)| name)
             .collect();
-    let privileged: Vec<String> = spec
-        .all_containers()
-        .filter(|(_, c)| c.security_context.as_ref().and_then(|s| s.privileged) == Some(true))
-        .map(|(k, c)| format!("{} {:?}", k.label(), c.name.as_deref().unwrap_or("?")))
-        .collect();
-    if refused.is_empty() && privileged.is_empty() {
+    let privileged =
+        || spec.all_containers().filter(|(_, c)| c.security_context.as_ref().and_then(|s| s.privileged) == Some(true));
+    if refused.is_empty() && privileged().next().is_none() {
         return None;
     }
-    let mut parts = Vec::new();
-    if !refused.is_empty() {
-        let r: Vec<String> = refused.iter().map(|n| format!("{n}: true")).collect();
-        parts.push(format!(
-            "sysbox-runc refuses {} (a Sysbox container needs its own namespaces), so the pod will not start",
-            list(&r, LIST_LIMIT)
-        ));
-    }
-    if !privileged.is_empty() {
-        parts.push(format!(
-            "privileged ({}) is unsupported in Sysbox pods (documented as unsupported; Docker and systemd run inside \
-             Sysbox without it)",
-            list(&privileged, LIST_LIMIT)
-        ));
-    }
-    let warning = match refused.first() {
-        Some(n) => format!("sysbox-ro: sysbox-runc refuses {n}: true; the pod will not start"),
-        None => "sysbox-ro: privileged is unsupported in Sysbox pods; remove it".to_owned(),
-    };
-    Some(Finding::new(
-        Rule::UnsupportedSetting,
+    let message = || {
+        let mut parts = Vec::new();
+        if !refused.is_empty() {
+            let r: Vec<String> = refused.iter().map(|n| format!("{n}: true")).collect();
+            parts.push(format!(
+                "sysbox-runc refuses {} (a Sysbox container needs its own namespaces), so the pod will not start",
+                list(&r, LIST_LIMIT)
+            ));
+        }
+        let mut named = Named::default();
+        privileged().for_each(|(k, c)| named.add(|| format!("{} {:?}", k.label(), c.name.as_deref().unwrap_or("?"))));
+        if !named.is_empty() {
+            parts.push(format!(
+                "privileged ({}) is unsupported in Sysbox pods (documented as unsupported; Docker and systemd run \
+                 inside Sysbox without it)",
+                named.list()
+            ));
+        }
         format!(
             "{}. Remove the setting. Details: sysbox-ro-webhook explain {}",
             parts.join("; "),
             Rule::UnsupportedSetting.id()
-        ),
-        fit(warning),
-    ))
+        )
+    };
+    let warning = || {
+        fit(match refused.first() {
+            Some(n) => format!("sysbox-ro: sysbox-runc refuses {n}: true; the pod will not start"),
+            None => "sysbox-ro: privileged is unsupported in Sysbox pods; remove it".to_owned(),
+        })
+    };
+    Some(out.finding(Rule::UnsupportedSetting, message, warning))
 }
 
 /// [`Rule::NoUserNamespace`] and [`Rule::UserNamespaceSize`], pool by pool:
 /// `hostUsers: false` works on every node; the CRI-O annotation only on
 /// CRI-O nodes (`crio-runtime=running`), and there it must give at least
 /// [`MIN_USERNS_IDS`] IDs.
-fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec<Finding> {
+fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>, out: &Outcomes) -> Vec<Finding> {
     if template.spec.host_users == Some(false) {
         return Vec::new();
     }
     let annotation = template.annotation(CRIO_USERNS_ANNOTATION).map(crio_userns);
     let Some(CrioUserns::Requested { size }) = annotation else {
-        return vec![Finding::new(
+        return vec![out.finding(
             Rule::NoUserNamespace,
-            format!(
-                "the pod has no user namespace, which Sysbox pods on Kubernetes need: set spec.hostUsers: false \
-                 (containerd 2.0.5+, and CRI-O) or, on CRI-O nodes only, the annotation {CRIO_USERNS_ANNOTATION}: \
-                 \"auto:size=65536\". Details: sysbox-ro-webhook explain {}",
-                Rule::NoUserNamespace.id()
-            ),
-            "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
+            || {
+                format!(
+                    "the pod has no user namespace, which Sysbox pods on Kubernetes need: set spec.hostUsers: false \
+                     (containerd 2.0.5+, and CRI-O) or, on CRI-O nodes only, the annotation \
+                     {CRIO_USERNS_ANNOTATION}: \"auto:size=65536\". Details: sysbox-ro-webhook explain {}",
+                    Rule::NoUserNamespace.id()
+                )
+            },
+            || "sysbox-ro: no user namespace; set hostUsers: false (or CRI-O userns-mode annotation)".into(),
         )];
     };
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     // Pools by what their candidate nodes run: how many, and the names a message shows.
     let named = |keep: &dyn Fn(&crate::cluster::PoolReport) -> bool| -> (Vec<String>, usize) {
         let mut names = Named::default();
@@ -287,49 +316,50 @@ fn user_namespace(template: &Template<'_>, landing: Option<&Landing<'_>>) -> Vec
         let (crio, crio_count) = named(&|r| r.tally.crio > 0);
         // Without a cluster view the annotation is taken at its word: it is for CRI-O nodes.
         if landing.is_none() || crio_count > 0 {
-            let on = if crio_count == 0 {
-                "on CRI-O nodes".to_owned()
-            } else {
-                format!("on the CRI-O nodes of pools {}", list_of(&crio, crio_count, LIST_LIMIT))
-            };
-            let count = crio_count;
-            out.push(
-                Finding::new(
-                    Rule::UserNamespaceSize,
-                    format!(
-                        "{CRIO_USERNS_ANNOTATION} asks for a user namespace of {n} IDs, but sysbox-runc needs at least \
-                         {MIN_USERNS_IDS} IDs from 0, so the container will not start {on}. Use \"auto:size=65536\" \
-                         (or more). Details: sysbox-ro-webhook explain {}",
-                        Rule::UserNamespaceSize.id()
-                    ),
-                    fit(format!("sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes")),
+            let message = || {
+                let on = if crio_count == 0 {
+                    "on CRI-O nodes".to_owned()
+                } else {
+                    format!("on the CRI-O nodes of pools {}", list_of(&crio, crio_count, LIST_LIMIT))
+                };
+                format!(
+                    "{CRIO_USERNS_ANNOTATION} asks for a user namespace of {n} IDs, but sysbox-runc needs at least \
+                     {MIN_USERNS_IDS} IDs from 0, so the container will not start {on}. Use \"auto:size=65536\" \
+                     (or more). Details: sysbox-ro-webhook explain {}",
+                    Rule::UserNamespaceSize.id()
                 )
-                .about(crio, count, 0),
-            );
+            };
+            let warning = || {
+                fit(format!(
+                    "sysbox-ro: userns-mode size={n} is below {MIN_USERNS_IDS}; the pod will not start on CRI-O nodes"
+                ))
+            };
+            let finding = out.finding(Rule::UserNamespaceSize, message, warning);
+            found.push(finding.about(crio, crio_count, 0));
         }
     }
     if containerd_count > 0 {
         let count = containerd_count;
         let nodes: usize = landing.map_or(0, |l| l.total().nodes() - l.total().crio as usize);
-        out.push(
-            Finding::new(
-                Rule::NoUserNamespace,
-                format!(
-                    "the pod asks for its user namespace only with the CRI-O annotation {CRIO_USERNS_ANNOTATION}, which \
-                     containerd ignores: on {} of pools {} (not labelled crio-runtime=running) it gets none. Set \
-                     spec.hostUsers: false. Details: sysbox-ro-webhook explain {}",
-                    plural(nodes, "containerd node"),
-                    list_of(&containerd, count, LIST_LIMIT),
-                    Rule::NoUserNamespace.id()
-                ),
-                fit_list_of(&containerd, count, |l| {
-                    format!("sysbox-ro: userns-mode annotation is ignored on containerd pools {l}; set hostUsers: false")
-                }),
+        let message = || {
+            format!(
+                "the pod asks for its user namespace only with the CRI-O annotation {CRIO_USERNS_ANNOTATION}, which \
+                 containerd ignores: on {} of pools {} (not labelled crio-runtime=running) it gets none. Set \
+                 spec.hostUsers: false. Details: sysbox-ro-webhook explain {}",
+                plural(nodes, "containerd node"),
+                list_of(&containerd, count, LIST_LIMIT),
+                Rule::NoUserNamespace.id()
             )
-            .about(containerd, count, nodes),
-        );
+        };
+        let warning = || {
+            fit_list_of(&containerd, count, |l| {
+                format!("sysbox-ro: userns-mode annotation is ignored on containerd pools {l}; set hostUsers: false")
+            })
+        };
+        let finding = out.finding(Rule::NoUserNamespace, message, warning);
+        found.push(finding.about(containerd, count, nodes));
     }
-    out
+    found
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 //! - the node-pool verdict and its messages: [`verdict`], on top of
 //!   [`crate::cluster`] (where a pod can land, pools, flag state);
 //! - mode resolution (global, namespace label, exemptions): [`resolve_mode`];
-//! - how findings become allow / warn / deny, and what each finding's
-//!   [`Action`] is: [`conclude`];
+//! - what each finding's [`Action`] is, and so which of its texts are
+//!   built: [`Outcomes`]; how findings become allow / warn / deny: [`conclude`];
 //! - the JSON Patch: [`patch`];
 //! - whether a pod that already runs is at risk (the audit): [`audit`].
 //!
@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::cluster::scheduling::{self, Placement};
 use crate::cluster::ClusterState;
 use crate::policy::{Mode, Policy};
-pub use finding::{Action, Finding, Rule};
+pub use finding::{Action, Finding, Outcomes, Rule, Texts};
 pub use object::Object;
 pub use subject::{Kind, SubjectError};
 
@@ -259,7 +259,19 @@ pub fn is_sysbox_class(name: &str, cluster: Option<&ClusterState>, policy: &Poli
     }
 }
 
+/// The decision on `review`, every finding with its message and warning.
 pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Policy) -> Result<Decision, SubjectError> {
+    decide_with(review, cluster, policy, Texts::All)
+}
+
+/// The decision on `review`, its findings carrying the `texts` asked for:
+/// the same verdict, warnings, denial message, patch and facts either way.
+pub fn decide_with(
+    review: &Review<'_>,
+    cluster: Option<&ClusterState>,
+    policy: &Policy,
+    texts: Texts,
+) -> Result<Decision, SubjectError> {
     let Some(kind) = review.kind else {
         return Ok(Decision::skip(None, Skip::KindNotJudged, None));
     };
@@ -290,6 +302,17 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         return Ok(Decision::skip(Some(subject), Skip::ModeOff, Some(mode)));
     }
 
+    // An update that leaves the pod template as it was cannot make anything
+    // worse: it is never denied, so unrelated edits (labels, replicas) go
+    // through while the finding is still reported. (An object read as a view
+    // is never compared: `serve` reads a request that carries its stored
+    // object whole, so a view here has no stored object, and this is false.)
+    let template_unchanged = review.operation == Operation::Update
+        && review.old_object.is_some_and(|old| {
+            review.object.json().is_some_and(|object| subject::at(old, base) == subject::at(object, base))
+        });
+
+    let outcomes = Outcomes { mode, never_deny: template_unchanged, texts };
     let spec = &template.spec;
     let mut budget = env::Budget::per_pod();
     let envs: Vec<env::EnvJudgement> = spec.all_containers().map(|(_, c)| env::judge(c, &mut budget)).collect();
@@ -325,10 +348,11 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
         namespace: review.namespace,
         services: cluster.and_then(ClusterState::services),
         landing: landing.as_ref().map(|(l, _)| l),
+        outcomes,
     };
     findings.extend(hygiene::check(&template, &envs, &policy.hygiene, &hygiene_ctx));
     if let Some(c) = &conflict {
-        findings.push(verdict::runtime_class_conflict(c, &subject, runtime_class));
+        findings.push(verdict::runtime_class_conflict(c, &subject, runtime_class, &outcomes));
     } else if !relaxed_applies {
         notes.push(
             "every read-only container sets SYSBOX_SYSCONT_MODE=FALSE: the relaxed-read-only question does not arise"
@@ -340,12 +364,14 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
             // a snapshot explicitly allowed to be empty) says nothing about
             // where the pod lands: say so on every verdict rather than judge.
             Some(_) if cluster.is_some_and(|c| c.nodes.node_count() == 0 && c.capacity().is_empty()) => {
-                findings.push(Finding::new(
-                Rule::ClusterViewEmpty,
-                "the cluster view holds no Node, so where the pod can land and whether those nodes run sysbox-mgr with \
-                 --relaxed-read-only were not evaluated"
-                    .into(),
-                "sysbox-ro: the cluster view has no nodes; node pools were not checked".into(),
+                findings.push(outcomes.finding(
+                    Rule::ClusterViewEmpty,
+                    || {
+                        "the cluster view holds no Node, so where the pod can land and whether those nodes run \
+                         sysbox-mgr with --relaxed-read-only were not evaluated"
+                            .into()
+                    },
+                    || "sysbox-ro: the cluster view has no nodes; node pools were not checked".into(),
                 ))
             }
             Some((landing, unpinned)) => {
@@ -354,29 +380,20 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
                     runtime_class,
                     daemonset: kind == Kind::DaemonSet,
                     provenance: cluster.map(|c| &c.provenance),
+                    outcomes,
                 };
                 let can_steer = kind.is_pod() && *unpinned;
                 let pools = verdict::judge(landing, &ctx, policy, can_steer);
                 steer = pools.steer;
                 findings.extend(pools.findings);
             }
-            None => findings.push(Finding::new(
+            None => findings.push(outcomes.finding(
                 Rule::PoolsNotEvaluated,
-                "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
-                String::new(),
+                || "node pools not evaluated: no cluster state (use --cluster-state or --live)".into(),
+                String::new,
             )),
         }
     }
-
-    // An update that leaves the pod template as it was cannot make anything
-    // worse: it is never denied, so unrelated edits (labels, replicas) go
-    // through while the finding is still reported. (An object read as a view
-    // is never compared: `serve` reads a request that carries its stored
-    // object whole, so a view here has no stored object, and this is false.)
-    let template_unchanged = review.operation == Operation::Update
-        && review.old_object.is_some_and(|old| {
-            review.object.json().is_some_and(|object| subject::at(old, base) == subject::at(object, base))
-        });
 
     let mut decision = conclude(mode, findings, template_unchanged);
     decision.subject = Some(subject);
@@ -394,22 +411,12 @@ pub fn decide(review: &Review<'_>, cluster: Option<&ClusterState>, policy: &Poli
     Ok(decision)
 }
 
-/// Turns findings into a verdict under a mode.
-///
-/// - `enforce`: enforceable findings deny; the others warn.
-/// - `warn`: every finding warns.
-/// - `audit`: nothing is shown; findings stay in the decision for logs and metrics.
+/// Turns findings into a verdict under a mode: each finding's action is
+/// [`Outcomes::action`].
 pub fn conclude(mode: Mode, mut findings: Vec<Finding>, never_deny: bool) -> Decision {
+    let outcomes = Outcomes { mode, never_deny, texts: Texts::All };
     for f in &mut findings {
-        f.action = if f.rule.is_note() {
-            Action::Note
-        } else if mode == Mode::Enforce && !never_deny && f.rule.enforceable() {
-            Action::Deny
-        } else if mode == Mode::Audit {
-            Action::Audit
-        } else {
-            Action::Warn
-        };
+        f.action = outcomes.action(f.rule);
     }
     let mut warnings: Vec<String> = Vec::new();
     // n log n in the findings (an object can carry a finding per

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::finding::{Finding, Rule};
+use super::finding::{Finding, Outcomes, Rule};
 use super::messages::{fit, fit_list, list, plural, push_plural, Named, LIST_LIMIT};
 use crate::cluster::pools::FlagLabel;
 use crate::cluster::pools::PoolId;
@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub provenance: Option<&'a Provenance>,
     /// A DaemonSet: its pods land on every candidate node.
     pub daemonset: bool,
+    /// What becomes of each finding, and so which of its texts to build.
+    pub outcomes: Outcomes,
 }
 
 pub struct PoolVerdict {
@@ -35,21 +37,28 @@ pub struct PoolVerdict {
 /// costs no more per request.
 struct Lacking {
     names: Named,
-    /// The same with what each lacks, for full messages.
+    /// The same with what each lacks, for full messages: empty when the
+    /// finding carries no message.
     detailed: Named,
 }
 
 impl Lacking {
-    fn of(landing: &Landing<'_>, policy: &Policy, provenance: Option<&Provenance>) -> Lacking {
+    /// The lacking pools, `detailed` when the finding's message is built.
+    fn of(landing: &Landing<'_>, policy: &Policy, ctx: &Context<'_>, rule: Rule) -> Lacking {
+        let detail = ctx.outcomes.wants_message(rule);
         let (mut names, mut detailed) = (Named::default(), Named::default());
         for (p, r) in landing.pools().filter(|(_, r)| r.tally.without_flag > 0) {
             names.add(|| p.name());
-            detailed.add(|| lacking_detail(p, r, landing.mgr, policy, provenance));
+            if detail {
+                detailed.add(|| lacking_detail(p, r, landing.mgr, policy, ctx.provenance));
+            }
         }
         // then the pools of nodes not yet created
         for p in landing.possible.iter().filter(|p| !p.has_flag) {
             names.add(|| not_yet_created(p));
-            detailed.add(|| format!("{} (not yet created: {})", p.pool, describe_possible(p, landing.mgr, policy)));
+            if detail {
+                detailed.add(|| format!("{} (not yet created: {})", p.pool, describe_possible(p, landing.mgr, policy)));
+            }
         }
         Lacking { names, detailed }
     }
@@ -214,25 +223,28 @@ pub fn judge(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy, can_stee
         && landing.reports().all(|r| r.tally.with_flag == r.tally.with_flag_by_label)
         && landing.possible.iter().all(|p| !p.has_flag || p.source == FlagSource::Label);
     let mut findings = Vec::new();
-    findings.extend(invalid_labels(landing, policy));
+    findings.extend(invalid_labels(landing, ctx, policy));
     if candidates == 0 {
         findings.push(no_candidate_nodes(landing, ctx));
     } else if with == 0 {
-        findings.push(flag_missing(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
+        let lacking = Lacking::of(landing, policy, ctx, Rule::FlagMissing);
+        findings.push(flag_missing(landing, lacking, ctx, policy));
     } else if partial && ctx.daemonset {
-        findings.push(daemonset_lacking(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy));
+        let lacking = Lacking::of(landing, policy, ctx, Rule::DaemonSetFlagMissing);
+        findings.push(daemonset_lacking(landing, lacking, ctx, policy));
     } else if partial {
-        findings.push(flag_partial(landing, Lacking::of(landing, policy, ctx.provenance), ctx, policy, steer));
+        let lacking = Lacking::of(landing, policy, ctx, Rule::FlagPartial);
+        findings.push(flag_partial(landing, lacking, ctx, policy, steer));
     }
     if !steer {
-        findings.extend(flag_from_configmap(landing, policy));
+        findings.extend(flag_from_configmap(landing, ctx, policy));
     }
-    findings.extend(mgr_config_unusable(landing, policy));
+    findings.extend(mgr_config_unusable(landing, ctx, policy));
     PoolVerdict { findings, steer }
 }
 
 /// [`Rule::FlagLabelInvalid`]: pools with a flag label value other than true/false.
-fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+fn invalid_labels(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
     let mut invalid = Named::default();
     landing.pools().filter(|(_, r)| !r.invalid_labels.is_empty()).for_each(|(p, _)| invalid.add(|| p.name()));
@@ -241,32 +253,24 @@ fn invalid_labels(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
     if invalid.is_empty() {
         return None;
     }
-    let finding = Finding::new(
+    let finding = ctx.outcomes.finding(
         Rule::FlagLabelInvalid,
-        format!(
-            "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {}). \
-             Details: sysbox-ro-webhook explain {}",
-            invalid.list(),
-            Rule::FlagLabelInvalid.id()
-        ),
-        invalid.fit(|l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
+        || {
+            format!(
+                "node label {flag} must be \"true\" or \"false\"; other values are treated as absent (pools {}). \
+                 Details: sysbox-ro-webhook explain {}",
+                invalid.list(),
+                Rule::FlagLabelInvalid.id()
+            )
+        },
+        || invalid.fit(|l| format!("sysbox-ro: {flag} label is not true/false on pools {l}; ignored")),
     );
     Some(finding.about(invalid.head, invalid.count, 0))
 }
 
 /// [`Rule::NoCandidateNodes`]: no node, existing or to be created, can take the pod.
 fn no_candidate_nodes(landing: &Landing<'_>, ctx: &Context<'_>) -> Finding {
-    let warning = if landing.unavailable.is_empty() {
-        fit(format!(
-            "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot schedule",
-            ctx.runtime_class
-        ))
-    } else {
-        let pools: Vec<String> = landing.unavailable.iter().map(|p| p.to_string()).collect();
-        fit_list(&pools, |l| format!("sysbox-ro: no node matches this pod now; {l} could host it but will create none"))
-    };
-    Finding::new(
-        Rule::NoCandidateNodes,
+    let message = || {
         format!(
             "{} cannot be scheduled: no node matches its nodeSelector, required node affinity and tolerations \
              (including RuntimeClass {}'s scheduling). Check that the Sysbox nodes are labelled and untainted.{} \
@@ -275,15 +279,28 @@ fn no_candidate_nodes(landing: &Landing<'_>, ctx: &Context<'_>) -> Finding {
             ctx.runtime_class,
             unavailable_note(landing),
             Rule::NoCandidateNodes.id()
-        ),
-        warning,
-    )
+        )
+    };
+    let warning = || {
+        if landing.unavailable.is_empty() {
+            fit(format!(
+                "sysbox-ro: no node matches this pod's selector/affinity/tolerations (RuntimeClass {}); it cannot \
+                 schedule",
+                ctx.runtime_class
+            ))
+        } else {
+            let pools: Vec<String> = landing.unavailable.iter().map(|p| p.to_string()).collect();
+            fit_list(&pools, |l| {
+                format!("sysbox-ro: no node matches this pod now; {l} could host it but will create none")
+            })
+        }
+    };
+    ctx.outcomes.finding(Rule::NoCandidateNodes, message, warning)
 }
 
 /// [`Rule::FlagMissing`]: none of the candidate nodes has the flag.
 fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy) -> Finding {
-    let finding = Finding::new(
-        Rule::FlagMissing,
+    let message = || {
         format!(
             "{} uses Sysbox (RuntimeClass {}) with readOnlyRootFilesystem, but no node it can land on ({}) runs \
              sysbox-mgr with --relaxed-read-only, so /sys/fs/cgroup and /var/lib/docker would be read-only and \
@@ -294,12 +311,15 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
             lacking.detailed.list(),
             unavailable_note(landing),
             fix(policy, Rule::FlagMissing)
-        ),
+        )
+    };
+    let warning = || {
         lacking.names.fit(|l| {
             ["sysbox-ro: pools ", l, " lack sysbox-mgr --relaxed-read-only; Docker in this read-only pod will fail"]
                 .concat()
-        }),
-    );
+        })
+    };
+    let finding = ctx.outcomes.finding(Rule::FlagMissing, message, warning);
     let (pools, count) = lacking.into_named();
     finding.about(pools, count, landing.without_flag())
 }
@@ -308,9 +328,9 @@ fn flag_missing(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, poli
 /// node (`pkg/controller/daemon`, `NodeShouldRunDaemonPod`), so the pods on
 /// the nodes without the flag will fail, certainly.
 fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy) -> Finding {
+    let rule = Rule::DaemonSetFlagMissing;
     let finding = if landing.possible.is_empty() {
-        Finding::new(
-            Rule::DaemonSetFlagMissing,
+        let message = || {
             format!(
                 "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on, and {} of those {} {} \
                  sysbox-mgr without --relaxed-read-only: the daemon pods there would have /sys/fs/cgroup and \
@@ -322,19 +342,21 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
                 if landing.without_flag() == 1 { "runs" } else { "run" },
                 lacking.detailed.list(),
                 unavailable_note(landing),
-                fix(policy, Rule::DaemonSetFlagMissing)
-            ),
+                fix(policy, rule)
+            )
+        };
+        let warning = || {
             lacking.names.fit(|l| {
                 format!(
                     "sysbox-ro: {} in pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail",
                     plural(landing.without_flag(), "node")
                 )
-            }),
-        )
+            })
+        };
+        ctx.outcomes.finding(rule, message, warning)
     } else {
         // Nodes created later get a daemon pod too, the moment they join.
-        Finding::new(
-            Rule::DaemonSetFlagMissing,
+        let message = || {
             format!(
                 "{} runs a read-only Sysbox pod (RuntimeClass {}) on every node it can land on ({}), nodes created \
                  later included, and some of them will run sysbox-mgr without --relaxed-read-only: the daemon pods \
@@ -345,12 +367,15 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
                 candidates(landing),
                 lacking.detailed.list(),
                 unavailable_note(landing),
-                fix(policy, Rule::DaemonSetFlagMissing)
-            ),
+                fix(policy, rule)
+            )
+        };
+        let warning = || {
             lacking.names.fit(|l| {
                 format!("sysbox-ro: pools {l} lack --relaxed-read-only; this DaemonSet's pods there will fail")
-            }),
-        )
+            })
+        };
+        ctx.outcomes.finding(rule, message, warning)
     };
     let (pools, count) = lacking.into_named();
     finding.about(pools, count, landing.without_flag())
@@ -359,9 +384,13 @@ fn daemonset_lacking(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>,
 /// [`Rule::RuntimeClassConflict`]: the RuntimeClass admission plugin refuses
 /// a pod whose nodeSelector gives a key of the class's another value
 /// (`plugin/pkg/admission/runtimeclass/admission.go`, `setScheduling`).
-pub fn runtime_class_conflict(c: &SelectorConflict, subject: &dyn std::fmt::Display, runtime_class: &str) -> Finding {
-    Finding::new(
-        Rule::RuntimeClassConflict,
+pub fn runtime_class_conflict(
+    c: &SelectorConflict,
+    subject: &dyn std::fmt::Display,
+    runtime_class: &str,
+    outcomes: &Outcomes,
+) -> Finding {
+    let message = || {
         format!(
             "{subject}: the RuntimeClass admission plugin refuses its pods: their nodeSelector has {k}={pv:?}, but \
              RuntimeClass {runtime_class} requires {k}={cv:?} (scheduling.nodeSelector). Drop {k} from the pod's \
@@ -370,56 +399,68 @@ pub fn runtime_class_conflict(c: &SelectorConflict, subject: &dyn std::fmt::Disp
             k = c.key,
             pv = c.pod_value,
             cv = c.class_value,
-        ),
+        )
+    };
+    let warning = || {
         fit(format!(
             "sysbox-ro: nodeSelector {}={} conflicts with RuntimeClass {runtime_class} ({}={}); the pod is refused",
             c.key, c.pod_value, c.key, c.class_value
-        )),
-    )
+        ))
+    };
+    outcomes.finding(Rule::RuntimeClassConflict, message, warning)
 }
 
 /// [`Rule::FlagPartial`]: some candidate nodes lack the flag; `steer` when
 /// the pod is steered onto those that have it.
 fn flag_partial(landing: &Landing<'_>, lacking: Lacking, ctx: &Context<'_>, policy: &Policy, steer: bool) -> Finding {
     let flag = &policy.nodes.flag_label;
-    let then = if steer {
-        format!("The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag.")
-    } else {
-        fix(policy, Rule::FlagPartial)
+    let message = || {
+        let then = if steer {
+            format!(
+                "The pod was given a required node affinity on {flag}=true so it lands only on nodes with the flag."
+            )
+        } else {
+            fix(policy, Rule::FlagPartial)
+        };
+        if landing.possible.is_empty() {
+            format!(
+                "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}.{} {then}",
+                plural(landing.without_flag(), "node"),
+                landing.nodes(),
+                ctx.subject,
+                lacking.detailed.list(),
+                unavailable_note(landing),
+            )
+        } else {
+            format!(
+                "{} can land on {}, and not all of them will run sysbox-mgr with --relaxed-read-only: {}.{} {then}",
+                ctx.subject,
+                candidates(landing),
+                lacking.detailed.list(),
+                unavailable_note(landing),
+            )
+        }
     };
-    let message = if landing.possible.is_empty() {
-        format!(
-            "{} of the {} {} can land on lack sysbox-mgr --relaxed-read-only: {}.{} {then}",
-            plural(landing.without_flag(), "node"),
-            landing.nodes(),
-            ctx.subject,
-            lacking.detailed.list(),
-            unavailable_note(landing),
-        )
-    } else {
-        format!(
-            "{} can land on {}, and not all of them will run sysbox-mgr with --relaxed-read-only: {}.{} {then}",
-            ctx.subject,
-            candidates(landing),
-            lacking.detailed.list(),
-            unavailable_note(landing),
-        )
+    let warning = || {
+        if steer {
+            lacking.names.fit(|l| {
+                ["sysbox-ro: steered to ", flag.as_str(), "=true nodes; pools ", l, " lack --relaxed-read-only"]
+                    .concat()
+            })
+        } else {
+            lacking.names.fit(|l| {
+                ["sysbox-ro: pools ", l, " lack sysbox-mgr --relaxed-read-only; the pod may land there and fail"]
+                    .concat()
+            })
+        }
     };
-    let warning = if steer {
-        lacking.names.fit(|l| {
-            ["sysbox-ro: steered to ", flag.as_str(), "=true nodes; pools ", l, " lack --relaxed-read-only"].concat()
-        })
-    } else {
-        lacking.names.fit(|l| {
-            ["sysbox-ro: pools ", l, " lack sysbox-mgr --relaxed-read-only; the pod may land there and fail"].concat()
-        })
-    };
+    let finding = ctx.outcomes.finding(Rule::FlagPartial, message, warning);
     let (pools, count) = lacking.into_named();
-    Finding::new(Rule::FlagPartial, message, warning).about(pools, count, landing.without_flag())
+    finding.about(pools, count, landing.without_flag())
 }
 
 /// [`Rule::FlagFromConfigMap`]: pools whose flag rests on the ConfigMap alone.
-fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+fn flag_from_configmap(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy) -> Option<Finding> {
     let flag = &policy.nodes.flag_label;
     let mut from_cm = Named::default();
     let mut nodes = 0;
@@ -436,8 +477,7 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
         return None;
     }
     let cm = &policy.nodes.mgr_config;
-    let finding = Finding::new(
-        Rule::FlagFromConfigMap,
+    let message = || {
         format!(
             "pools {} have the flag only as intended by ConfigMap {cm} ({} has --relaxed-read-only): the ConfigMap \
              reaches a node only when its Sysbox installer pod restarts, so a node may still run without it. Label \
@@ -445,11 +485,14 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
             from_cm.list(),
             cm.key,
             Rule::FlagFromConfigMap.id()
-        ),
+        )
+    };
+    let warning = || {
         from_cm.fit(|l| {
             format!("sysbox-ro: flag on {l} only intended by the ConfigMap (applied on installer restart); label nodes")
-        }),
-    );
+        })
+    };
+    let finding = ctx.outcomes.finding(Rule::FlagFromConfigMap, message, warning);
     Some(finding.about(from_cm.head, from_cm.count, nodes))
 }
 
@@ -459,7 +502,7 @@ fn flag_from_configmap(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
 /// depends on the node. A broken line concerns every candidate node, labelled
 /// or not: a label says what a node runs now, and its next reinstall takes the
 /// ConfigMap. An unclear one concerns the nodes whose state rests on it.
-fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding> {
+fn mgr_config_unusable(landing: &Landing<'_>, ctx: &Context<'_>, policy: &Policy) -> Option<Finding> {
     let cm = &policy.nodes.mgr_config;
     let flag = &policy.nodes.flag_label;
     let (rule, concerned): (Rule, fn(&PoolReport) -> usize) = match landing.mgr {
@@ -485,32 +528,36 @@ fn mgr_config_unusable(landing: &Landing<'_>, policy: &Policy) -> Option<Finding
         return None;
     }
     let finding = match landing.mgr {
-        MgrIntent::ConfigMapStopsMgr(why) => Finding::new(
+        MgrIntent::ConfigMapStopsMgr(why) => ctx.outcomes.finding(
             rule,
-            format!(
-                "{key} in ConfigMap {cm} would stop sysbox-mgr from starting on every node that reinstalls Sysbox \
-                 from it (the installer pod restarting), leaving no Sysbox there: {why}. This concerns {} the pod can \
-                 land on (pools {}). Fix the value before any Sysbox installer pod restarts. Details: \
-                 sysbox-ro-webhook explain {}",
-                plural(nodes, "node"),
-                pools.list(),
-                rule.id(),
-                key = cm.key
-            ),
-            fit(format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
+            || {
+                format!(
+                    "{key} in ConfigMap {cm} would stop sysbox-mgr from starting on every node that reinstalls \
+                     Sysbox from it (the installer pod restarting), leaving no Sysbox there: {why}. This concerns {} \
+                     the pod can land on (pools {}). Fix the value before any Sysbox installer pod restarts. \
+                     Details: sysbox-ro-webhook explain {}",
+                    plural(nodes, "node"),
+                    pools.list(),
+                    rule.id(),
+                    key = cm.key
+                )
+            },
+            || fit(format!("sysbox-ro: {} stops sysbox-mgr at reinstall: {why}", cm.key)),
         ),
-        MgrIntent::ConfigMapUnclear(why) => Finding::new(
+        MgrIntent::ConfigMapUnclear(why) => ctx.outcomes.finding(
             rule,
-            format!(
-                "what {key} in ConfigMap {cm} does on a node depends on that node: {why}. {} the pod can land on \
-                 (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. Label them \
-                 {flag}=true or false. Details: sysbox-ro-webhook explain {}",
-                plural(nodes, "node"),
-                pools.list(),
-                rule.id(),
-                key = cm.key
-            ),
-            pools.fit(|l| format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)),
+            || {
+                format!(
+                    "what {key} in ConfigMap {cm} does on a node depends on that node: {why}. {} the pod can land \
+                     on (pools {}) have no {flag} label, so their flag state is unknown and counted as lacking. \
+                     Label them {flag}=true or false. Details: sysbox-ro-webhook explain {}",
+                    plural(nodes, "node"),
+                    pools.list(),
+                    rule.id(),
+                    key = cm.key
+                )
+            },
+            || pools.fit(|l| format!("sysbox-ro: {} depends on each node; label pools {l} {flag}=true|false", cm.key)),
         ),
         MgrIntent::ConfigMap(_) | MgrIntent::NoConfigMap => return None,
     };
