@@ -13,7 +13,9 @@
 # decision, without what the first calls pay once (allocator warm-up).
 # Prints the counts, the ratios to 10 nodes and PASS/FAIL against the targets
 # (5,000 nodes at most 1.3x, 65,000 at most 1.5x the instructions of 10 nodes).
-# BENCH_STRICT=1 makes a failed target exit 1.
+# BENCH_STRICT=1 makes a failed target exit 1. CALLGRIND_TEXTS=shown counts
+# the decision `serve` asks for (only the texts a response shows); the
+# default, all, counts the one `check` asks for (every finding's texts).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -53,7 +55,7 @@ INSTR=()
 
 count() { # nodes -> "instructions-of-LOW instructions-of-HIGH" inside run_decisions
   local out="$WORK/cg.$1"
-  SYSBOX_RO_CALLGRIND="$1:$LOW,$HIGH" valgrind --tool=callgrind "${INSTR[@]}" --dump-before='*run_decisions' \
+  SYSBOX_RO_CALLGRIND="$1:$LOW,$HIGH" SYSBOX_RO_CALLGRIND_TEXTS="${CALLGRIND_TEXTS:-all}" valgrind --tool=callgrind "${INSTR[@]}" --dump-before='*run_decisions' \
     --dump-after='*run_decisions' --callgrind-out-file="$out" "$BIN" 2>"$WORK/log.$1" ||
     { cat "$WORK/log.$1" >&2; exit 1; }
   # dumps: .1 setup, .2 the LOW call, .3 in between, .4 the HIGH call

@@ -29,7 +29,7 @@ use serde_json::Value;
 use sysbox_ro_webhook::admission::{self, Endpoint};
 use sysbox_ro_webhook::cluster::capacity::Capacity;
 use sysbox_ro_webhook::cluster::ClusterState;
-use sysbox_ro_webhook::engine::{self, patch, Kind, Review};
+use sysbox_ro_webhook::engine::{self, patch, Kind, Review, Texts};
 use sysbox_ro_webhook::intake;
 use sysbox_ro_webhook::policy::Policy;
 
@@ -100,12 +100,13 @@ fn review<'a>(kind: Kind, object: &'a Value) -> Review<'a> {
     review
 }
 
-/// The function callgrind counts: `n` decisions, each on the same input.
+/// The function callgrind counts: `n` decisions, each on the same input,
+/// with the `texts` asked for.
 #[inline(never)]
-fn run_decisions(n: usize, review: &Review<'_>, cluster: &ClusterState, policy: &Policy) -> usize {
+fn run_decisions(n: usize, review: &Review<'_>, cluster: &ClusterState, policy: &Policy, texts: Texts) -> usize {
     let mut patch_ops = 0;
     for _ in 0..n {
-        let d = engine::decide(black_box(review), Some(cluster), policy).expect("decides");
+        let d = engine::decide_with(black_box(review), Some(cluster), policy, texts).expect("decides");
         patch_ops += black_box(d).patch.len();
     }
     patch_ops
@@ -113,7 +114,14 @@ fn run_decisions(n: usize, review: &Review<'_>, cluster: &ClusterState, policy: 
 
 /// `SYSBOX_RO_CALLGRIND=NODES:N1,N2,...`: builds the state once, then calls
 /// `run_decisions` once per count (callgrind dumps after each call).
+/// `SYSBOX_RO_CALLGRIND_TEXTS=shown` counts the decision `serve` asks for
+/// (`Texts::Shown`); the default, `all`, the one `check` asks for.
 fn callgrind(spec: &str) {
+    let texts = match std::env::var("SYSBOX_RO_CALLGRIND_TEXTS").as_deref() {
+        Ok("shown") => Texts::Shown,
+        Ok("all") | Err(_) => Texts::All,
+        Ok(other) => panic!("SYSBOX_RO_CALLGRIND_TEXTS={other}: all or shown"),
+    };
     let (nodes, counts) = spec.split_once(':').expect("SYSBOX_RO_CALLGRIND=NODES:DECISIONS[,DECISIONS...]");
     let nodes: usize = nodes.parse().expect("NODES");
     let policy = Policy::default();
@@ -123,16 +131,16 @@ fn callgrind(spec: &str) {
     // The script starts valgrind with instrumentation off: building 65,000
     // nodes instrumented takes most of an hour, uninstrumented a few minutes.
     start_callgrind_instrumentation();
-    let d = engine::decide(&review, Some(&cluster), &policy).expect("decides");
+    let d = engine::decide_with(&review, Some(&cluster), &policy, texts).expect("decides");
     eprintln!(
-        "{nodes} nodes, {} node classes; decision: {} ({}), {} patch operations",
+        "{nodes} nodes, {} node classes, texts {texts:?}; decision: {} ({}), {} patch operations",
         cluster.nodes.classes.len(),
         d.verdict.as_str(),
         d.summary(engine::Rule::id),
         d.patch.len()
     );
     for n in counts.split(',') {
-        black_box(run_decisions(n.parse().expect("DECISIONS"), &review, &cluster, &policy));
+        black_box(run_decisions(n.parse().expect("DECISIONS"), &review, &cluster, &policy, texts));
     }
 }
 

@@ -28,7 +28,7 @@ PHASES = [
     ("the handler (webhook::handle)", 0, r"^sysbox_ro_webhook::serve::webhook::handle::\{\{closure\}\}"),
     ("review: parse, decide, answer (admission::review)", 1, r"^sysbox_ro_webhook::admission::review$"),
     ("parse the body (serde_json; serve builds only what the engine reads)", 2, r"^serde_json::de::from_trait"),
-    ("engine::decide", 2, r"^sysbox_ro_webhook::engine::decide$"),
+    ("engine::decide", 2, r"^sysbox_ro_webhook::engine::decide(_with)?$"),
     ("free the parsed request", 2, r"^core::ptr::drop_in_place<sysbox_ro_webhook::intake::AdmissionRequest[<>]"),
     ("serialise the answer (AdmissionReview response)", 1, r"^sysbox_ro_webhook::admission::ReviewOut::to_json$|^sysbox_ro_webhook::admission::_::<impl serde_core::ser::Serialize for sysbox_ro_webhook::admission::Response>::serialize"),
     ("metrics and decision log (webhook::record)", 1, r"^sysbox_ro_webhook::serve::webhook::record$"),
