@@ -20,6 +20,9 @@
 # ratio of two runs on a shared host drifts with the host's speed (the
 # reference's own CPU per request swung from 79 to 145 us between runs on one
 # machine); the ratio of a pair moves by less than 1% from round to round.
+# Between runs it can move more (the same pair gave 0.992 and 0.935 on one
+# host, BENCHMARKS.md "Only the texts a response shows"), and swapping A and B
+# moves it by 1% to 2%: run a comparison twice, once in each order.
 # Each round also prints user and system time per request (/proc/PID/stat, in
 # clock ticks: read them over rounds of several seconds).
 #
