@@ -4,10 +4,10 @@
 //! `link/hot-functions.txt` lists those functions by symbol name, hottest
 //! first (`benches/hot_functions.sh` writes it from callgrind runs of
 //! `serve`). For release builds of the binary this script hands the list to
-//! the linker as `--symbol-ordering-file`: the 740 functions a request runs
-//! then fill 791 KiB instead of being spread over the whole 16 MB of code,
-//! so they share pages (instruction TLB) and cache sets with each other, not
-//! with cold code. BENCHMARKS.md, "Hot functions laid out together",
+//! the linker as `--symbol-ordering-file`: the few hundred functions a request
+//! runs then fill well under a megabyte instead of being spread over the
+//! whole 16 MB of code, so they share pages (instruction TLB) and cache sets
+//! with each other, not with cold code. BENCHMARKS.md, "Hot functions laid out together",
 //! measures it: about 5% less CPU per request.
 //!
 //! Only rust-lld (the default linker for x86_64-unknown-linux-gnu since Rust
