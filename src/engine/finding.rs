@@ -180,15 +180,9 @@ impl Rule {
         matches!(self, Rule::PoolsNotEvaluated)
     }
 
-    /// What `enforce` mode does with the finding.
+    /// What `enforce` mode does with the finding ([`Outcomes::action`]).
     pub fn default_action(self) -> Action {
-        if self.is_note() {
-            Action::Note
-        } else if self.enforceable() {
-            Action::Deny
-        } else {
-            Action::Warn
-        }
+        Outcomes { mode: Mode::Enforce, never_deny: false, texts: Texts::All }.action(self)
     }
 }
 
